@@ -1,0 +1,1 @@
+"""Adapters to other libraries. Each imports its library lazily, on use."""
