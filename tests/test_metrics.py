@@ -1,0 +1,230 @@
+"""tsdiff.metrics against GluonTS's Evaluator and small independent references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tsdiff import metrics
+
+pytestmark = [
+    # GluonTS's own noise while evaluating masked (missing) targets and choosing a json backend
+    pytest.mark.filterwarnings("ignore:Warning. converting a masked element to nan:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Using `json`-module:UserWarning"),
+]
+
+QUANTILES = (0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 0.95)
+
+
+def _make_case(rng: np.random.Generator, n: int, s: int, h: int, *, nan_frac: float = 0.0):
+    """Positive-ish series with different scales, pasts of different lengths, float64 samples."""
+    past = []
+    ys = np.empty((n, h))
+    samples = np.empty((n, s, h))
+    for i in range(n):
+        t_len = int(rng.integers(5, 80))
+        level = float(rng.uniform(1.0, 50.0))
+        full = level + np.cumsum(rng.normal(size=t_len + h))
+        past.append(full[:t_len].copy())
+        ys[i] = full[t_len:]
+        samples[i] = ys[i] + rng.normal(loc=rng.normal(), scale=rng.uniform(0.5, 3.0), size=(s, h))
+    if nan_frac:
+        ys[rng.random(ys.shape) < nan_frac] = np.nan
+        for p in past:
+            p[rng.random(p.shape) < nan_frac] = np.nan
+    return ys, samples, past
+
+
+def _gluonts_evaluate(ys, samples, past, season, quantiles=QUANTILES):
+    """Run GluonTS's Evaluator on the same forecasts (one SampleForecast per series)."""
+    from gluonts.evaluation import Evaluator
+    from gluonts.model.forecast import SampleForecast
+
+    freq = "h"
+    series, forecasts = [], []
+    for i in range(ys.shape[0]):
+        start = pd.Period("2021-03-01 00:00", freq=freq) + 7 * i  # different starts per series
+        full = np.concatenate([past[i], ys[i]])
+        index = pd.period_range(start=start, periods=len(full), freq=freq)
+        series.append(pd.Series(full, index=index))
+        forecasts.append(SampleForecast(samples=samples[i], start_date=index[len(past[i])], item_id=str(i)))
+    evaluator = Evaluator(quantiles=quantiles, seasonality=season, num_workers=0)
+    agg, _ = evaluator(iter(series), iter(forecasts), num_series=len(series))
+    return agg
+
+
+@pytest.mark.parametrize("n_samples", [100, 51, 4, 1])
+def test_matches_gluonts_evaluator(n_samples):
+    rng = np.random.default_rng(n_samples)
+    ys, samples, past = _make_case(rng, n=9, s=n_samples, h=12)
+    season = 24  # longer than some pasts: exercises GluonTS's fallback to season 1
+    agg = _gluonts_evaluate(ys, samples, past, season)
+
+    wql = metrics.weighted_quantile_losses(ys, samples, QUANTILES)
+    for q in QUANTILES:
+        assert wql[q] == pytest.approx(agg[f"wQuantileLoss[{q}]"], rel=1e-12, abs=1e-15)
+        assert metrics.quantile_loss(ys, samples, q) == pytest.approx(agg[f"QuantileLoss[{q}]"], rel=1e-12)
+    assert metrics.weighted_quantile_loss(ys, samples, QUANTILES) == pytest.approx(
+        agg["mean_wQuantileLoss"], rel=1e-12)
+
+    median = metrics.sample_quantile(samples, 0.5)
+    assert metrics.mase(ys, median, past, season) == pytest.approx(agg["MASE"], rel=1e-12)
+    assert metrics.nd(ys, median) == pytest.approx(agg["ND"], rel=1e-12)
+    assert metrics.nrmse(ys, samples.mean(axis=1)) == pytest.approx(agg["NRMSE"], rel=1e-12)
+    # central-interval coverage = difference of GluonTS's one-sided coverages (no NaN, no ties)
+    for level in (0.5, 0.9):
+        lo, hi = round((1 - level) / 2, 12), round((1 + level) / 2, 12)
+        expected = agg[f"Coverage[{hi}]"] - agg[f"Coverage[{lo}]"]
+        assert metrics.coverage(ys, samples, level) == pytest.approx(expected, abs=1e-12)
+
+    res = metrics.evaluate(ys, samples, insample=past, season=season)
+    assert res["mase"] == pytest.approx(agg["MASE"], rel=1e-12)
+    assert res["nd"] == pytest.approx(agg["ND"], rel=1e-12)
+    assert res["nrmse"] == pytest.approx(agg["NRMSE"], rel=1e-12)
+
+
+def test_default_quantiles_mean_wql_matches_gluonts_default():
+    rng = np.random.default_rng(7)
+    ys, samples, past = _make_case(rng, n=6, s=100, h=24)
+    from gluonts.evaluation import Evaluator
+
+    assert tuple(Evaluator.default_quantiles) == metrics.DEFAULT_QUANTILES
+    agg = _gluonts_evaluate(ys, samples, past, season=1, quantiles=Evaluator.default_quantiles)
+    assert metrics.evaluate(ys, samples)["wql_mean"] == pytest.approx(agg["mean_wQuantileLoss"], rel=1e-12)
+
+
+def test_matches_gluonts_with_missing_values():
+    rng = np.random.default_rng(3)
+    ys, samples, past = _make_case(rng, n=10, s=40, h=16, nan_frac=0.15)
+    ys[2, :] = np.nan  # one series entirely missing in the horizon
+    season = 3
+    agg = _gluonts_evaluate(ys, samples, past, season)
+    median = metrics.sample_quantile(samples, 0.5)
+    assert metrics.weighted_quantile_loss(ys, samples, QUANTILES) == pytest.approx(
+        agg["mean_wQuantileLoss"], rel=1e-12)
+    assert metrics.mase(ys, median, past, season) == pytest.approx(agg["MASE"], rel=1e-12)
+    assert metrics.nd(ys, median) == pytest.approx(agg["ND"], rel=1e-12)
+    assert metrics.nrmse(ys, samples.mean(axis=1)) == pytest.approx(agg["NRMSE"], rel=1e-12)
+    res = metrics.evaluate(ys, samples, insample=past, season=season)
+    assert all(np.isfinite(v) for v in res.values())
+
+
+def test_sample_quantile_is_gluonts_rule():
+    from gluonts.model.forecast import SampleForecast
+
+    rng = np.random.default_rng(0)
+    for s in (1, 2, 4, 10, 11, 100):
+        x = rng.normal(size=(s, 5))
+        fc = SampleForecast(samples=x, start_date=pd.Period("2020-01-01", freq="D"))
+        for q in (0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 1.0):
+            np.testing.assert_array_equal(metrics.sample_quantile(x, q), fc.quantile(q))
+    # halves round to even: S = 100 -> the median is order statistic 50 (0-based), not an average
+    x = np.arange(100.0)[:, None]
+    assert metrics.sample_quantile(x, 0.5)[0] == 50.0
+
+
+def _crps_reference(y, samples):
+    """Independent reference: E|X - y| - 0.5 E|X - X'| over all S**2 pairs, per point."""
+    n, s, h = samples.shape
+    out = np.empty((n, h))
+    for i in range(n):
+        for t in range(h):
+            x = samples[i, :, t]
+            out[i, t] = np.mean(np.abs(x - y[i, t])) - 0.5 * np.mean(np.abs(x[:, None] - x[None, :]))
+    return out
+
+
+def test_crps_ensemble_against_reference():
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=(4, 6))
+    samples = rng.normal(size=(4, 30, 6)) * 2 + 0.5
+    y[1, 2] = np.nan
+    ref = _crps_reference(np.nan_to_num(y), samples)
+    ref[1, 2] = np.nan
+    out = metrics.crps_ensemble(y, samples)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(metrics.crps_ensemble(y, samples, method="sorted"), ref, rtol=1e-10, atol=1e-12)
+    obs = np.isfinite(y)
+    assert metrics.normalized_crps(y, samples) == pytest.approx(ref[obs].sum() / np.abs(y[obs]).sum(), rel=1e-12)
+    # one sample: CRPS is the absolute error
+    np.testing.assert_allclose(metrics.crps_ensemble(y[:, :], samples[:, :1, :]),
+                               np.abs(samples[:, 0, :] - y), rtol=1e-12)
+
+
+def test_crps_chunking_is_exact(monkeypatch):
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=(5, 7))
+    samples = rng.normal(size=(5, 20, 7))
+    full = metrics.crps_ensemble(y, samples)
+    monkeypatch.setattr(metrics, "_PROPERSCORING_CHUNK_ELEMENTS", 3 * 20 * 20)  # 3 points per call
+    np.testing.assert_array_equal(metrics.crps_ensemble(y, samples), full)
+
+
+def test_coverage_hand_computed():
+    # 11 samples 0..10 at every point. GluonTS's rule: q=0.25 -> index round(2.5) = 2 -> 2;
+    # q=0.75 -> round(7.5) = 8 -> 8; q=0.05 -> round(0.5) = 0 -> 0; q=0.95 -> round(9.5) = 10 -> 10.
+    samples = np.tile(np.arange(11.0)[None, :, None], (1, 1, 6))
+    y = np.array([[1.0, 2.0, 5.0, 8.0, 9.0, np.nan]])
+    assert metrics.coverage(y, samples, 0.5) == pytest.approx(3 / 5)  # 2, 5, 8 inside [2, 8]
+    assert metrics.coverage(y, samples, 0.9) == pytest.approx(1.0)
+    y2 = np.array([[-1.0, 11.0, 0.0, 10.0, 3.0, 4.0]])
+    assert metrics.coverage(y2, samples, 0.9) == pytest.approx(4 / 6)
+
+
+def test_energy_score_against_double_loop():
+    rng = np.random.default_rng(4)
+    n, s, h = 3, 15, 5
+    y = rng.normal(size=(n, h))
+    samples = rng.normal(size=(n, s, h))
+    y[2, 1] = np.nan
+    per_series = []
+    for i in range(n):
+        obs = np.isfinite(y[i])
+        x, yy = samples[i][:, obs], y[i, obs]
+        t1 = sum(np.sqrt(np.sum((x[a] - yy) ** 2)) for a in range(s)) / s
+        t2 = sum(np.sqrt(np.sum((x[a] - x[b]) ** 2)) for a in range(s) for b in range(s)) / s**2
+        per_series.append(t1 - 0.5 * t2)
+    assert metrics.energy_score(y, samples) == pytest.approx(np.mean(per_series), rel=1e-12)
+    # H = 1: the energy score is the CRPS
+    assert metrics.energy_score(y[:1, :1], samples[:1, :, :1]) == pytest.approx(
+        metrics.crps_ensemble(y[:1, :1], samples[:1, :, :1])[0, 0], rel=1e-12)
+
+
+def test_evaluate_keys_and_single_series():
+    rng = np.random.default_rng(5)
+    y = rng.normal(size=8) + 10
+    samples = rng.normal(size=(50, 8)) + 10
+    res = metrics.evaluate(y, samples, insample=[rng.normal(size=30)], season=7)
+    assert list(res) == ["crps", "wql_mean", "mase", "nd", "nrmse", "coverage_50", "coverage_90", "energy_score"]
+    assert all(isinstance(v, float) and np.isfinite(v) for v in res.values())
+    assert np.isnan(metrics.evaluate(y, samples)["mase"])
+    # a perfect, sharp forecast scores zero
+    perfect = metrics.evaluate(y[None], np.repeat(y[None, None], 5, axis=1))
+    for key in ("crps", "wql_mean", "nd", "nrmse", "energy_score"):
+        assert perfect[key] == pytest.approx(0.0, abs=1e-12)
+    assert perfect["coverage_90"] == 1.0
+
+
+def test_input_validation_names_argument():
+    y = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="samples"):
+        metrics.crps_ensemble(y, np.zeros((2, 5, 4)))
+    with pytest.raises(ValueError, match="samples"):
+        metrics.weighted_quantile_loss(y, np.zeros((3, 5, 6)))
+    with pytest.raises(ValueError, match="samples"):
+        metrics.evaluate(y, np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="samples"):
+        metrics.coverage(y, np.full((3, 5, 4), np.nan), 0.5)
+    with pytest.raises(ValueError, match="y"):
+        metrics.energy_score(np.zeros((3, 4, 1)), np.zeros((3, 5, 4)))
+    with pytest.raises(ValueError, match="median_or_point"):
+        metrics.mase(y, np.zeros((3, 5)), [np.ones(5)] * 3, 1)
+    with pytest.raises(ValueError, match="insample_list"):
+        metrics.mase(y, np.zeros((3, 4)), [np.ones(5)] * 2, 1)
+    with pytest.raises(ValueError, match="point"):
+        metrics.nd(y, np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="level"):
+        metrics.coverage(y, np.zeros((3, 5, 4)), 1.5)
+    with pytest.raises(ValueError, match="season"):
+        metrics.seasonal_error([np.ones(5)], 0)
