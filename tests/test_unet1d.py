@@ -1,0 +1,181 @@
+"""Tests of the generic 1D U-Net (tsdiff/nn/unet1d.py)."""
+
+from __future__ import annotations
+
+from typing import Callable, TypeVar
+
+import pytest
+import torch
+
+from tsdiff.nn.unet1d import ResBlock1D, UNet1D, num_groups
+
+T = TypeVar("T")
+COND = 16
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """Tiny tensors: one intra-op thread is faster and robust on a busy machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def seeded(build: Callable[[], T], seed: int = 0) -> T:
+    """Build a module under a fixed seed without touching the global RNG state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def perturb_final_conv(net: UNet1D, seed: int = 1) -> None:
+    """Give the zero-initialised final conv non-zero weights (as after some training)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        w = net.out_conv.weight
+        w.copy_(0.2 * torch.randn(w.shape, generator=g))
+        net.out_conv.bias.copy_(0.1 * torch.randn(net.out_conv.bias.shape, generator=g))
+
+
+def small_unet(channel_mults: tuple[int, ...] = (1, 2, 2), **kw) -> UNet1D:
+    kw.setdefault("base_channels", 8)
+    return seeded(lambda: UNet1D(3, 2, channel_mults=channel_mults, cond_dim=COND, **kw))
+
+
+def inputs(batch: int, length: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, 3, length, generator=g), torch.randn(batch, COND, generator=g)
+
+
+@pytest.mark.parametrize("channel_mults", [(1,), (1, 2), (1, 2, 2), (1, 2, 2, 2)])
+@pytest.mark.parametrize("length", [1, 3, 7, 13, 25, 97])
+def test_output_shape_any_length_and_depth(length: int, channel_mults: tuple[int, ...]) -> None:
+    net = small_unet(channel_mults).eval()
+    perturb_final_conv(net)
+    x, cond = inputs(2, length)
+    with torch.no_grad():
+        y = net(x, cond)
+    assert y.shape == (2, 2, length)
+    assert torch.isfinite(y).all()
+    assert y.abs().sum() > 0
+
+
+def test_zero_init_outputs_zero_but_final_conv_gets_gradient() -> None:
+    net = small_unet()
+    x, cond = inputs(2, 13)
+    y = net(x, cond)
+    assert torch.equal(y, torch.zeros_like(y))
+    (y - torch.ones_like(y)).pow(2).mean().backward()
+    assert net.out_conv.weight.grad is not None
+    assert net.out_conv.weight.grad.abs().sum() > 0
+    assert net.out_conv.bias.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("num_res_blocks", [1, 2])
+def test_all_parameters_get_gradients(num_res_blocks: int) -> None:
+    net = small_unet(num_res_blocks=num_res_blocks)
+    perturb_final_conv(net)
+    x, cond = inputs(3, 13)
+    target = torch.randn(3, 2, 13, generator=torch.Generator().manual_seed(5))
+    (net(x, cond) - target).pow(2).mean().backward()
+    missing = [name for name, p in net.named_parameters()
+               if p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0]
+    assert not missing, f"parameters without gradient: {missing}"
+
+
+def test_film_conditioning_changes_output() -> None:
+    net = small_unet().eval()
+    perturb_final_conv(net)
+    x, cond = inputs(2, 25)
+    other = torch.randn(cond.shape, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        y1, y1_again, y2 = net(x, cond), net(x, cond), net(x, other)
+    assert torch.equal(y1, y1_again)
+    assert (y1 - y2).abs().max() > 1e-3
+
+
+def test_batch_elements_are_independent() -> None:
+    net = small_unet(dropout=0.1).eval()
+    perturb_final_conv(net)
+    x, cond = inputs(4, 13)
+    x2, cond2 = x.clone(), cond.clone()
+    g = torch.Generator().manual_seed(3)
+    x2[2] = torch.randn(x2[2].shape, generator=g) * 5
+    cond2[2] = torch.randn(cond2[2].shape, generator=g)
+    with torch.no_grad():
+        y, y2 = net(x, cond), net(x2, cond2)
+    keep = [0, 1, 3]
+    torch.testing.assert_close(y[keep], y2[keep], rtol=1e-4, atol=1e-5)
+    assert (y[2] - y2[2]).abs().max() > 1e-3
+    # One row on its own gives the same answer as inside the batch.
+    with torch.no_grad():
+        alone = net(x[1:2], cond[1:2])
+    torch.testing.assert_close(alone, y[1:2], rtol=1e-4, atol=1e-5)
+
+
+def test_batch_elements_are_independent_in_train_mode_without_dropout() -> None:
+    net = small_unet().train()
+    perturb_final_conv(net)
+    x, cond = inputs(3, 10)
+    x2 = x.clone()
+    x2[0] = x2[0] * 4.0 + 1.0
+    with torch.no_grad():
+        y, y2 = net(x, cond), net(x2, cond)
+    torch.testing.assert_close(y[1:], y2[1:], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("length", [1, 5, 13])
+def test_pads_zeros_on_the_right_and_crops_back(length: int) -> None:
+    net = small_unet((1, 2, 2)).eval()  # lengths are padded to a multiple of 4
+    perturb_final_conv(net)
+    x, cond = inputs(2, length)
+    padded = torch.nn.functional.pad(x, (0, (-length) % 4))
+    with torch.no_grad():
+        torch.testing.assert_close(net(x, cond), net(padded, cond)[..., :length],
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_output_depends_on_input_values() -> None:
+    net = small_unet().eval()
+    perturb_final_conv(net)
+    x, cond = inputs(1, 24)
+    x2 = x.clone()
+    x2[0, 0, 0] += 3.0  # a change at the far left reaches the right end
+    with torch.no_grad():
+        y, y2 = net(x, cond), net(x2, cond)
+    assert (y[..., -1] - y2[..., -1]).abs().max() > 0
+
+
+def test_num_groups_divides_channels() -> None:
+    assert num_groups(64, 8) == 8
+    assert num_groups(12, 8) == 6
+    assert num_groups(7, 8) == 7
+    assert num_groups(11, 8) == 1
+    assert num_groups(3, 8) == 3
+    net = seeded(lambda: UNet1D(5, 1, base_channels=12, channel_mults=(1, 3), cond_dim=COND))
+    y = net(torch.zeros(2, 5, 9), torch.zeros(2, COND))
+    assert y.shape == (2, 1, 9)
+
+
+def test_resblock_shapes_and_skip() -> None:
+    same = seeded(lambda: ResBlock1D(8, 8, COND))
+    change = seeded(lambda: ResBlock1D(8, 16, COND))
+    assert isinstance(same.skip, torch.nn.Identity)
+    assert isinstance(change.skip, torch.nn.Conv1d)
+    x = torch.randn(2, 8, 5, generator=torch.Generator().manual_seed(0))
+    c = torch.zeros(2, COND)
+    assert same(x, c).shape == (2, 8, 5)
+    assert change(x, c).shape == (2, 16, 5)
+
+
+def test_bad_shapes_raise() -> None:
+    net = small_unet()
+    with pytest.raises(ValueError, match="x must have shape"):
+        net(torch.zeros(2, 4, 8), torch.zeros(2, COND))
+    with pytest.raises(ValueError, match="x must have shape"):
+        net(torch.zeros(2, 3, 0), torch.zeros(2, COND))
+    with pytest.raises(ValueError, match="cond must have shape"):
+        net(torch.zeros(2, 3, 8), torch.zeros(3, COND))
+    with pytest.raises(ValueError, match="channel_mults"):
+        UNet1D(3, 2, channel_mults=())

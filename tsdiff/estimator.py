@@ -1,0 +1,604 @@
+"""`TSDiff`: the pandas-facing diffusion forecaster (scikit-learn conventions).
+
+The constructor only stores parameters; :meth:`TSDiff.fit` returns ``self``
+and sets attributes ending in ``_``; :meth:`TSDiff.predict` returns a
+:class:`~tsdiff.forecast.Forecast`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Hashable, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+
+from .config import FORMAT_VERSION, ConfigError, TSDiffConfig
+from .errors import DataError, ModelFileError, NotFittedError, TrainingError
+from .forecast import Forecast
+from .frames import (FrameSpec, SeriesData, future_timestamps, read_future_covariates, read_series,
+                     read_static)
+from .model import TSDiffModel, batch_to_tensors
+from .training import Trainer, TrainResult
+from .windows import SeriesArrays, TrainWindowSampler, make_batch
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "model.pt"
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else via ``torch.device``."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device (use 'auto', 'cpu', 'cuda', 'cuda:0')") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available; use device='cpu' or 'auto'")
+    return dev
+
+
+class TSDiff(BaseEstimator):
+    """Probabilistic forecaster based on a conditional denoising diffusion model.
+
+    A global model is trained over all series: a context encoder reads each
+    history window once, and a 1D U-Net denoises the future window
+    (``prediction_length`` steps) conditioned on it. Sampling many
+    trajectories gives an ensemble forecast.
+
+    Parameters
+    ----------
+    prediction_length : int, default 24
+        Steps denoised at once. Longer horizons are forecast block by block.
+    context_length : int, optional
+        History steps the model reads. Default: ``max(2 * max(lags), 4 * prediction_length)``.
+    freq : str, optional
+        Pandas frequency alias; inferred from the data when omitted.
+    lags : sequence of int, optional
+        Seasonal lags (in steps) whose values, aligned to each future position,
+        are fed to the denoiser. Default from the frequency (24 and 168 for hourly data).
+    tail_length : int, optional
+        Recent history steps laid next to the horizon in the denoiser's window.
+        Default ``max(prediction_length, 16)`` (capped by ``context_length``).
+    scaling : {"std", "mean", "none"}, default "std"
+        Per-series scaling computed on the context window only.
+    time_features : bool, default True
+        Use GluonTS calendar features of the frequency.
+    diffusion_steps, beta_schedule, beta_start, beta_end
+        DDPM noise schedule (default: linear 1e-4 to 0.1 over 100 steps).
+    hidden_channels, channel_mults, num_res_blocks, embedding_dim, encoder_channels, dropout
+        Network sizes.
+    batch_size, learning_rate, weight_decay, max_steps, max_time, grad_clip, ema_decay, val_every
+        Training. ``max_time`` is a wall-clock budget in seconds; training stops at
+        ``max_steps`` or ``max_time``, whichever comes first.
+    validation : bool, default True
+        Hold out the last ``prediction_length`` points of each series as a
+        validation window and keep the checkpoint with the lowest validation loss.
+    sampler : {"ddim", "ddpm"}, default "ddim"
+        Default sampler of :meth:`predict` (can be changed per call).
+    sampler_steps : int, default 20
+        Default number of DDIM steps.
+    chunk_size : int, default 4096
+        Rows (series x samples) denoised at once; bounds memory when predicting.
+    id_col, timestamp_col, target_col : str, optional
+        Column names of long frames; recognized automatically when omitted
+        (``item_id``/``timestamp``/``target`` or ``unique_id``/``ds``/``y``).
+    device : str, default "auto"
+        ``"auto"`` uses CUDA when available.
+    seed : int, default 0
+        Seeds weight initialization, training windows and noise. On CPU the
+        same seed gives identical samples.
+    progress : bool, default True
+        Show a progress bar during training.
+    """
+
+    def __init__(self, prediction_length: int = 24, context_length: Optional[int] = None,
+                 freq: Optional[str] = None, *, lags: Optional[Sequence[int]] = None,
+                 tail_length: Optional[int] = None, scaling: str = "std", time_features: bool = True,
+                 diffusion_steps: int = 100, beta_schedule: str = "linear", beta_start: float = 1e-4,
+                 beta_end: float = 0.1, hidden_channels: int = 64, channel_mults: Sequence[int] = (1, 2, 2),
+                 num_res_blocks: int = 1, embedding_dim: int = 128, encoder_channels: int = 64,
+                 dropout: float = 0.0, batch_size: int = 64, learning_rate: float = 1e-3,
+                 weight_decay: float = 1e-4, max_steps: int = 4000, max_time: Optional[float] = None,
+                 grad_clip: float = 1.0, ema_decay: float = 0.995, val_every: int = 200,
+                 validation: bool = True, num_val_windows: int = 256, sampler: str = "ddim",
+                 sampler_steps: Optional[int] = 20, chunk_size: int = 4096, id_col: Optional[str] = None,
+                 timestamp_col: Optional[str] = None, target_col: Optional[str] = None,
+                 device: str = "auto", seed: int = 0, progress: bool = True) -> None:
+        self.prediction_length = prediction_length
+        self.context_length = context_length
+        self.freq = freq
+        self.lags = lags
+        self.tail_length = tail_length
+        self.scaling = scaling
+        self.time_features = time_features
+        self.diffusion_steps = diffusion_steps
+        self.beta_schedule = beta_schedule
+        self.beta_start = beta_start
+        self.beta_end = beta_end
+        self.hidden_channels = hidden_channels
+        self.channel_mults = channel_mults
+        self.num_res_blocks = num_res_blocks
+        self.embedding_dim = embedding_dim
+        self.encoder_channels = encoder_channels
+        self.dropout = dropout
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.max_steps = max_steps
+        self.max_time = max_time
+        self.grad_clip = grad_clip
+        self.ema_decay = ema_decay
+        self.val_every = val_every
+        self.validation = validation
+        self.num_val_windows = num_val_windows
+        self.sampler = sampler
+        self.sampler_steps = sampler_steps
+        self.chunk_size = chunk_size
+        self.id_col = id_col
+        self.timestamp_col = timestamp_col
+        self.target_col = target_col
+        self.device = device
+        self.seed = seed
+        self.progress = progress
+
+    # ------------------------------------------------------------------ config
+    def _make_config(self, freq: str, num_known: int, num_past: int,
+                     static_cardinalities: tuple[int, ...], num_static_real: int) -> TSDiffConfig:
+        from .integrations.gluonts import default_lags, num_time_features
+
+        H = _check_positive_int("prediction_length", self.prediction_length)
+        lags = tuple(default_lags(freq, H)) if self.lags is None else tuple(self.lags)
+        if self.context_length is None:
+            C = max([2 * l for l in lags] + [4 * H, 16])
+        else:
+            C = _check_positive_int("context_length", self.context_length)
+            if self.lags is None:  # default lags must fit in a user-given context
+                lags = tuple(l for l in lags if l <= C)
+        tail = self.tail_length if self.tail_length is not None else min(C, max(H, 16))
+        try:
+            return TSDiffConfig(
+                prediction_length=H, context_length=C, freq=freq, lags=lags, tail_length=tail,
+                num_time_features=num_time_features(freq) if self.time_features else 0,
+                num_known_covariates=num_known, num_past_covariates=num_past,
+                static_cardinalities=static_cardinalities, num_static_real=num_static_real,
+                scaling=self.scaling, diffusion_steps=self.diffusion_steps, beta_schedule=self.beta_schedule,
+                beta_start=self.beta_start, beta_end=self.beta_end, hidden_channels=self.hidden_channels,
+                channel_mults=tuple(self.channel_mults), num_res_blocks=self.num_res_blocks,
+                embedding_dim=self.embedding_dim, encoder_channels=self.encoder_channels,
+                dropout=self.dropout, batch_size=self.batch_size, learning_rate=self.learning_rate,
+                weight_decay=self.weight_decay, max_steps=self.max_steps, max_time=self.max_time,
+                grad_clip=self.grad_clip, ema_decay=self.ema_decay, val_every=self.val_every,
+                num_val_windows=self.num_val_windows, seed=self.seed)
+        except ConfigError as exc:
+            raise ValueError(f"invalid TSDiff parameter: {exc}") from None
+
+    # ------------------------------------------------------------------ arrays
+    def _arrays(self, series: Sequence[SeriesData], extra: int = 0,
+                future_known: Optional[Sequence[np.ndarray]] = None,
+                static_cat: Optional[np.ndarray] = None,
+                static_real: Optional[np.ndarray] = None) -> list[SeriesArrays]:
+        """Numpy view of each series, time features extended ``extra`` steps into the future."""
+        from .integrations.gluonts import time_features
+
+        cfg = self.config_
+        out = []
+        for i, s in enumerate(series):
+            T = len(s)
+            tf = (time_features(cfg.freq, s.start, T + extra) if cfg.num_time_features
+                  else np.zeros((0, T + extra), np.float32))
+            known = None
+            if cfg.num_known_covariates:
+                known = s.known_covariates.astype(np.float32)
+                if future_known is not None:
+                    known = np.concatenate([known, future_known[i].astype(np.float32)], axis=1)
+            past = s.past_covariates.astype(np.float32) if cfg.num_past_covariates else None
+            out.append(SeriesArrays(
+                target=s.target.astype(np.float32), time_feat=tf, known_cov=known, past_cov=past,
+                static_cat=None if static_cat is None else static_cat[i].astype(np.int64),
+                static_real=None if static_real is None else static_real[i].astype(np.float32)))
+        return out
+
+    def _encode_static(self, static_df: Optional[pd.DataFrame], item_ids: Sequence[Hashable],
+                       fitting: bool) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+        """Static features -> (N, S) category codes (0 = unseen) and (N, R) reals."""
+        if fitting:
+            if static_df is None:
+                self.static_vocab_: list[list[str]] = []
+                self.static_real_cols_: int = 0
+                return None, None
+            cats, reals = read_static(static_df, item_ids, id_col=self._spec_id_col(static_df))
+            self.static_vocab_ = ([sorted(set(map(str, cats[:, j]))) for j in range(cats.shape[1])]
+                                  if cats is not None else [])
+            self.static_real_cols_ = 0 if reals is None else reals.shape[1]
+        else:
+            if not self.static_vocab_ and not self.static_real_cols_:
+                return None, None
+            if static_df is None:
+                static_df = self.static_df_
+            cats, reals = read_static(static_df, item_ids, id_col=self._spec_id_col(static_df))
+            if (cats is None) != (not self.static_vocab_) or (0 if reals is None else reals.shape[1]) != self.static_real_cols_:
+                raise DataError("static_df must have the same static columns as at fit time")
+        codes = None
+        if cats is not None:
+            codes = np.zeros(cats.shape, dtype=np.int64)
+            for j, vocab in enumerate(self.static_vocab_):
+                lookup = {v: k + 1 for k, v in enumerate(vocab)}
+                codes[:, j] = [lookup.get(str(v), 0) for v in cats[:, j]]
+        return codes, reals
+
+    def _spec_id_col(self, static_df: pd.DataFrame) -> Optional[str]:
+        spec = getattr(self, "spec_", None)
+        if spec is not None and spec.id_col in static_df.columns:
+            return spec.id_col
+        return self.id_col
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, df: pd.DataFrame, *, known_covariates: Optional[Sequence[str]] = None,
+            past_covariates: Optional[Sequence[str]] = None,
+            static_df: Optional[pd.DataFrame] = None) -> "TSDiff":
+        """Train one global model on every series of ``df``.
+
+        Parameters
+        ----------
+        df : pd.DataFrame
+            Long format (``item_id``, ``timestamp``, ``target`` columns, or
+            ``unique_id``, ``ds``, ``y``; names configurable) or wide format (a
+            DatetimeIndex, one column per series). NaN targets are missing values.
+        known_covariates : list of str, optional
+            Columns of ``df`` known in the past and the future (pass their future
+            values to :meth:`predict` as ``future_df``).
+        past_covariates : list of str, optional
+            Columns of ``df`` observed in the past only.
+        static_df : pd.DataFrame, optional
+            One row per item id with static features (object/category columns are
+            embedded as categories, numeric columns used as reals).
+
+        Returns
+        -------
+        self
+        """
+        known = list(known_covariates or [])
+        past = list(past_covariates or [])
+        series, spec = read_series(df, id_col=self.id_col, timestamp_col=self.timestamp_col,
+                                   target_col=self.target_col, freq=self.freq,
+                                   known_covariates=known, past_covariates=past, arg_name="df")
+        device = resolve_device(self.device)
+        self.spec_ = spec
+        self.freq_ = spec.freq
+        self.known_covariates_ = known
+        self.past_covariates_ = past
+        self.item_ids_ = [s.item_id for s in series]
+        static_cat, static_real = self._encode_static(static_df, self.item_ids_, fitting=True)
+        self.static_df_ = static_df
+        cfg = self._make_config(spec.freq, len(known), len(past),
+                                tuple(len(v) + 1 for v in self.static_vocab_), self.static_real_cols_)
+        self.config_ = cfg
+        self.device_ = device
+        H, C = cfg.prediction_length, cfg.context_length
+
+        arrays = self._arrays(series, static_cat=static_cat, static_real=static_real)
+        lengths = np.array([len(a) for a in arrays])
+        # Hold out the last H points of each long-enough series for validation.
+        has_val = (lengths >= H + 2) if self.validation else np.zeros(len(arrays), bool)
+        ends = np.where(has_val, lengths - H, lengths)
+        rng = np.random.default_rng(cfg.seed)
+        window_sampler = TrainWindowSampler(arrays, C, H, ends)
+        val_batches = []
+        if has_val.any():
+            val_idx = np.flatnonzero(has_val)
+            if len(val_idx) >= cfg.num_val_windows:
+                val_idx = np.sort(rng.choice(val_idx, size=cfg.num_val_windows, replace=False))
+            else:  # several noise draws per window for a steadier estimate
+                val_idx = np.resize(val_idx, cfg.num_val_windows)
+            for j in range(0, len(val_idx), 4 * cfg.batch_size):
+                idx = val_idx[j:j + 4 * cfg.batch_size]
+                val_batches.append(batch_to_tensors(make_batch(arrays, idx, lengths[idx] - H, C, H), device))
+
+        # Weight init from the seed without touching torch's global RNG state.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            model = TSDiffModel(cfg)
+        model.to(device)
+
+        def sample_batch(step: int) -> dict[str, torch.Tensor]:
+            return batch_to_tensors(window_sampler.sample(rng, cfg.batch_size), device)
+
+        trainer = Trainer(model, sample_batch, val_batches=val_batches, learning_rate=cfg.learning_rate,
+                          weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, ema_decay=cfg.ema_decay,
+                          max_steps=cfg.max_steps, max_time=cfg.max_time, val_every=cfg.val_every,
+                          seed=cfg.seed, device=device, progress=self.progress)
+        logger.info("fitting tsdiff on %d series (%d training windows), freq=%s, context_length=%d, "
+                    "prediction_length=%d", len(series), window_sampler.num_windows, cfg.freq, C, H)
+        # Keep only what predict needs: the last context_length points of each series.
+        self.series_ = [_tail(s, C, spec.freq) for s in series]
+        try:
+            self.train_result_ = trainer.fit()
+        except TrainingError:
+            self.model_ = trainer.best_module()
+            self.train_result_ = trainer.result
+            raise
+        self.model_ = trainer.best_module()
+        if self.train_result_.stopped_reason == "interrupted":
+            logger.warning("fit was interrupted: the model holds the best checkpoint so far (step %d)",
+                           self.train_result_.best_step)
+        return self
+
+    # ----------------------------------------------------------------- predict
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("this TSDiff instance is not fitted yet; call fit(df) before predict()")
+
+    def predict(self, horizon: Optional[int] = None, n_samples: int = 100, df: Optional[pd.DataFrame] = None,
+                *, future_df: Optional[pd.DataFrame] = None, static_df: Optional[pd.DataFrame] = None,
+                sampler: Optional[str] = None, steps: Optional[int] = None, eta: float = 0.0,
+                seed: Optional[int] = None, chunk_size: Optional[int] = None) -> Forecast:
+        """Sample ``n_samples`` future paths of ``horizon`` steps for every series.
+
+        Parameters
+        ----------
+        horizon : int, optional
+            Steps ahead (default ``prediction_length``). Longer horizons are
+            forecast block by block, each sample path conditioned on its own
+            previous block.
+        n_samples : int, default 100
+        df : pd.DataFrame, optional
+            Histories to forecast from (same format as in :meth:`fit`; new
+            series allowed, no refit). Default: the end of each fitted series.
+        future_df : pd.DataFrame, optional
+            Future values of the known covariates over the horizon.
+        static_df : pd.DataFrame, optional
+            Static features of the series in ``df`` (default: those given to fit).
+        sampler : {"ddim", "ddpm"}, optional
+            Default: the ``sampler`` parameter. ``"ddpm"`` is ancestral sampling
+            over all diffusion steps; ``"ddim"`` uses ``steps`` steps and ``eta``.
+        steps : int, optional
+            DDIM steps (default ``sampler_steps``).
+        eta : float, default 0.0
+            DDIM stochasticity (0 deterministic given the initial noise, 1 ~ DDPM).
+        seed : int, optional
+            Seed of the sampling noise (default: the estimator's ``seed``, so
+            repeated calls give the same samples).
+        chunk_size : int, optional
+            Rows (series x samples) denoised at once (default ``chunk_size``).
+
+        Returns
+        -------
+        Forecast
+            ``samples`` of shape ``(n_series, n_samples, horizon)``.
+        """
+        from .diffusion import make_sampler
+
+        self._check_fitted()
+        cfg = self.config_
+        H, C = cfg.prediction_length, cfg.context_length
+        horizon = H if horizon is None else _check_positive_int("horizon", horizon)
+        n_samples = _check_positive_int("n_samples", n_samples)
+        chunk = _check_positive_int("chunk_size", self.chunk_size if chunk_size is None else chunk_size)
+        seed = self.seed if seed is None else seed
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        name = self.sampler if sampler is None else sampler
+        if name == "ddim" and steps is None:
+            steps = self.sampler_steps
+        diffusion_sampler = make_sampler(name, self.model_.schedule, steps=steps, eta=eta)
+
+        if df is None:
+            series, spec = self.series_, self.spec_
+            static_cat, static_real = self._encode_static(static_df, [s.item_id for s in series], fitting=False)
+        else:
+            series, spec = read_series(df, id_col=self.spec_.id_col if not self.spec_.wide else self.id_col,
+                                       timestamp_col=None if self.spec_.wide else self.spec_.timestamp_col,
+                                       target_col=None if self.spec_.wide else self.spec_.target_col,
+                                       freq=None, known_covariates=self.known_covariates_,
+                                       past_covariates=self.past_covariates_, arg_name="df")
+            if spec.freq != self.freq_:
+                raise DataError(f"df has frequency {spec.freq!r} but the model was fitted on {self.freq_!r}; "
+                                "resample df to the fitted frequency")
+            series = [_tail(s, C, spec.freq) for s in series]
+            static_cat, static_real = self._encode_static(static_df, [s.item_id for s in series], fitting=False)
+
+        n_blocks = math.ceil(horizon / H)
+        total = n_blocks * H
+        future_known = None
+        if cfg.num_known_covariates:
+            if future_df is None:
+                raise DataError(f"this model uses known covariates {self.known_covariates_}: pass their future "
+                                f"values for the {horizon} steps after each series as predict(future_df=...)")
+            future_known = read_future_covariates(future_df, series, spec, horizon, self.known_covariates_)
+            # The last block may reach past the horizon: hold the covariates at their last value there.
+            future_known = [np.concatenate([f, np.repeat(f[:, -1:], total - horizon, axis=1)], axis=1)
+                            for f in future_known]
+        arrays = self._arrays(series, extra=total, future_known=future_known,
+                              static_cat=static_cat, static_real=static_real)
+        device = self.device_
+        model = self.model_.to(device).eval()
+        gen = torch.Generator(device=device).manual_seed(int(seed))
+        N, S = len(series), n_samples
+        ends = np.array([len(a) for a in arrays])
+        out = np.empty((N, S, total), dtype=np.float32)
+        base = make_batch(arrays, np.arange(N), ends, C, H, with_target=False)
+        base_t = batch_to_tensors(base, device)
+        out[:, :, :H] = model.sample(base_t, S, diffusion_sampler, generator=gen, chunk_size=chunk).cpu().numpy()
+        for k in range(1, n_blocks):
+            # Block k: each sample path conditions on its own previous blocks.
+            blk = make_batch(arrays, np.arange(N), ends + k * H, C, H, with_target=False)
+            rows = {key: np.repeat(v, S, axis=0) for key, v in blk.items()}
+            hist = np.concatenate([np.repeat(base["past_target"], S, axis=0),
+                                   out[:, :, :k * H].reshape(N * S, k * H)], axis=1)[:, -C:]
+            obs = np.concatenate([np.repeat(base["past_observed"], S, axis=0),
+                                  np.ones((N * S, k * H), np.float32)], axis=1)[:, -C:]
+            rows["past_target"], rows["past_observed"] = hist, obs
+            if cfg.num_past_covariates:
+                # Past-only covariates are unknown over generated blocks: hold their last observed value.
+                pc = np.repeat(base["past_past_cov"], S, axis=0)
+                held = np.repeat(pc[:, -1:, :], k * H, axis=1)
+                rows["past_past_cov"] = np.concatenate([pc, held], axis=1)[:, -C:]
+            rows_t = batch_to_tensors(rows, device)
+            blk_samples = model.sample(rows_t, 1, diffusion_sampler, generator=gen, chunk_size=chunk)
+            out[:, :, k * H:(k + 1) * H] = blk_samples.cpu().numpy().reshape(N, S, H)
+        out = out[:, :, :horizon]
+        timestamps = []
+        for s in series:
+            last = s.start + (len(s) - 1) * pd.tseries.frequencies.to_offset(self.freq_)
+            ts = future_timestamps(last, self.freq_, horizon)
+            if spec.tz is not None:
+                ts = ts.tz_localize(spec.tz)
+            timestamps.append(ts)
+        return Forecast(out, [s.item_id for s in series], timestamps, self.freq_,
+                        id_col=spec.id_col if not spec.wide else "item_id",
+                        timestamp_col=spec.timestamp_col if not spec.wide else "timestamp",
+                        info={"sampler": repr(diffusion_sampler), "seed": int(seed)})
+
+    # ------------------------------------------------------------- save / load
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save the fitted model into the directory ``path`` (created if needed).
+
+        The file ``model.pt`` holds the format version, the config and the
+        estimator's parameters as plain data, the fitted metadata and the
+        weights; it is written to a temporary file and renamed, so an
+        interrupted save never replaces a good model with a broken one.
+        ``config.json`` next to it is a human-readable copy of the config.
+
+        Returns
+        -------
+        Path of the written ``model.pt``.
+        """
+        self._check_fitted()
+        directory = Path(path)
+        directory.mkdir(parents=True, exist_ok=True)
+        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
+        payload = {
+            "format_version": FORMAT_VERSION,
+            "kind": "tsdiff.TSDiff",
+            "config": self.config_.to_dict(),
+            "params": params,
+            "state_dict": {k: v.detach().cpu() for k, v in self.model_.state_dict().items()},
+            "fitted": {
+                "freq": self.freq_,
+                "spec": {k: getattr(self.spec_, k) for k in ("id_col", "timestamp_col", "target_col",
+                                                             "freq", "tz", "wide")},
+                "known_covariates": list(self.known_covariates_),
+                "past_covariates": list(self.past_covariates_),
+                "static_vocab": [list(v) for v in self.static_vocab_],
+                "static_real_cols": int(self.static_real_cols_),
+                "series": [_series_to_plain(s) for s in self.series_],
+                "train_result": {"steps": self.train_result_.steps, "best_step": self.train_result_.best_step,
+                                 "best_val_loss": float(self.train_result_.best_val_loss),
+                                 "stopped_reason": self.train_result_.stopped_reason,
+                                 "elapsed": float(self.train_result_.elapsed)},
+            },
+        }
+        target = directory / MODEL_FILE
+        fd, tmp = tempfile.mkstemp(prefix=MODEL_FILE + ".tmp-", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                torch.save(payload, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        (directory / "config.json").write_text(json.dumps(self.config_.to_dict(), indent=2) + "\n")
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "auto") -> "TSDiff":
+        """Load a model saved by :meth:`save` (a directory or its ``model.pt``).
+
+        The file is read with ``torch.load(weights_only=True)``: it can hold
+        tensors and plain data only, so loading never executes code.
+
+        Raises
+        ------
+        ModelFileError
+            Missing, truncated, corrupted or foreign file, or a newer format version.
+        """
+        p = Path(path)
+        file = p / MODEL_FILE if p.is_dir() else p
+        if not file.exists():
+            raise ModelFileError(f"no tsdiff model at {str(path)!r} (expected a directory holding {MODEL_FILE})")
+        try:
+            payload = torch.load(file, map_location="cpu", weights_only=True)
+        except Exception as exc:  # pickle errors, zip errors, unsafe globals ...
+            raise ModelFileError(f"{str(file)!r} is not a readable tsdiff model file (truncated, corrupted, "
+                                 f"or not written by tsdiff): {type(exc).__name__}: {str(exc)[:200]}") from None
+        if not isinstance(payload, dict) or payload.get("kind") != "tsdiff.TSDiff":
+            raise ModelFileError(f"{str(file)!r} is not a tsdiff model file")
+        version = payload.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ModelFileError(f"{str(file)!r} has format version {version!r}; this tsdiff reads versions up to "
+                                 f"{FORMAT_VERSION}: upgrade tsdiff to load it")
+        try:
+            params = dict(payload["params"])
+            params["device"] = device
+            est = cls(**params)
+            cfg = TSDiffConfig.from_dict(payload["config"])
+            fitted = payload["fitted"]
+            est.config_ = cfg
+            est.device_ = resolve_device(device)
+            with torch.random.fork_rng(devices=[]):
+                model = TSDiffModel(cfg)
+            model.load_state_dict(payload["state_dict"])
+            est.model_ = model.to(est.device_).eval()
+            est.freq_ = fitted["freq"]
+            est.spec_ = FrameSpec(**fitted["spec"])
+            est.known_covariates_ = list(fitted["known_covariates"])
+            est.past_covariates_ = list(fitted["past_covariates"])
+            est.static_vocab_ = [list(v) for v in fitted["static_vocab"]]
+            est.static_real_cols_ = int(fitted["static_real_cols"])
+            est.static_df_ = None
+            est.series_ = [_series_from_plain(d) for d in fitted["series"]]
+            est.item_ids_ = [s.item_id for s in est.series_]
+            est.train_result_ = TrainResult(**fitted["train_result"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ModelFileError(f"{str(file)!r} is a damaged tsdiff model file: {type(exc).__name__}: "
+                                 f"{str(exc)[:200]}") from None
+        return est
+
+
+def _tail(s: SeriesData, n: int, freq: str) -> SeriesData:
+    """The last ``n`` points of a series, its start moved accordingly."""
+    T = len(s)
+    if T <= n:
+        return s
+    k = T - n
+    return SeriesData(item_id=s.item_id, start=s.start + k * pd.tseries.frequencies.to_offset(freq),
+                      target=s.target[k:],
+                      known_covariates=None if s.known_covariates is None else s.known_covariates[:, k:],
+                      past_covariates=None if s.past_covariates is None else s.past_covariates[:, k:])
+
+
+def _series_to_plain(s: SeriesData) -> dict[str, Any]:
+    return {
+        "item_id": s.item_id if isinstance(s.item_id, (str, int)) else str(s.item_id),
+        "start": s.start.isoformat(),
+        "target": torch.from_numpy(np.ascontiguousarray(s.target, dtype=np.float32)),
+        "known_covariates": None if s.known_covariates is None else torch.from_numpy(
+            np.ascontiguousarray(s.known_covariates, dtype=np.float32)),
+        "past_covariates": None if s.past_covariates is None else torch.from_numpy(
+            np.ascontiguousarray(s.past_covariates, dtype=np.float32)),
+    }
+
+
+def _series_from_plain(d: dict[str, Any]) -> SeriesData:
+    return SeriesData(item_id=d["item_id"], start=pd.Timestamp(d["start"]), target=d["target"].numpy(),
+                      known_covariates=None if d["known_covariates"] is None else d["known_covariates"].numpy(),
+                      past_covariates=None if d["past_covariates"] is None else d["past_covariates"].numpy())

@@ -1,0 +1,184 @@
+"""`TSDiffModel`: the conditional diffusion forecaster as a pure torch module.
+
+It owns the diffusion schedule, the context encoder and the denoiser, and
+turns a batch of windows (see ``docs/architecture.md``) into
+
+- ``loss(batch)``: L_simple = E||eps - eps_theta(x_t, t | history)||^2 over
+  observed future points (Ho et al. 2020, eq. 14);
+- ``sample(batch, n_samples, sampler)``: sample paths in original units.
+
+The history is encoded once per series (:meth:`condition`): the context
+encoder reads the whole context window, and the lag channels, the recent
+tail, time features and covariates are laid out over the short
+``[tail | horizon]`` window the denoiser runs on. Every diffusion step and
+every sample reuses that conditioning, so one denoising step costs the same
+for any ``context_length``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .config import TSDiffConfig
+from .diffusion import DiffusionSchedule, sample_loop
+from .nn import Conditioning, ConditionalDenoiser, ContextEncoder
+from .scaling import scale as apply_scaling
+from .scaling import std_scale
+
+TensorBatch = dict[str, Tensor]
+
+
+def batch_to_tensors(batch: dict[str, np.ndarray], device: torch.device | str) -> TensorBatch:
+    """Numpy batch (from :mod:`tsdiff.windows`) to tensors on ``device``."""
+    return {k: torch.as_tensor(v).to(device) for k, v in batch.items()}
+
+
+class TSDiffModel(nn.Module):
+    """Conditional DDPM forecaster (schedule + context encoder + denoiser).
+
+    Parameters
+    ----------
+    config : TSDiffConfig
+    """
+
+    def __init__(self, config: TSDiffConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        n_lags = len(c.lags)
+        F, K, P = c.num_time_features, c.num_known_covariates, c.num_past_covariates
+        self.schedule = DiffusionSchedule.from_config(c)
+        # Encoder channels: scaled target, observed mask, time features, known and past covariates.
+        self.encoder = ContextEncoder(2 + F + K + P, hidden=c.encoder_channels, out_dim=c.embedding_dim,
+                                      static_cardinalities=c.static_cardinalities,
+                                      num_static_real=c.num_static_real)
+        # Denoiser sequence channels: tail values + mask, (lag value, lag mask) per lag, time features, known covariates.
+        self.seq_channels = 2 + 2 * n_lags + F + K
+        self.denoiser = ConditionalDenoiser(self.seq_channels, cond_dim=c.embedding_dim,
+                                            base_channels=c.hidden_channels, channel_mults=c.channel_mults,
+                                            num_res_blocks=c.num_res_blocks, dropout=c.dropout)
+        # For window position p (relative time r = p - L), lag l reads context index C + r - l.
+        L, H, C = c.tail_length, c.prediction_length, c.context_length
+        rel = torch.arange(-L, H)
+        if n_lags:
+            idx = C + rel[None, :] - torch.tensor(c.lags)[:, None]  # (n_lags, W)
+        else:
+            idx = torch.zeros(0, L + H, dtype=torch.long)
+        valid = (idx >= 0) & (idx < C)
+        self.register_buffer("lag_index", idx.clamp(0, C - 1), persistent=False)
+        self.register_buffer("lag_valid", valid.float(), persistent=False)
+
+    # -- conditioning --------------------------------------------------------
+    def _scale_covariates(self, past: Tensor, future: Optional[Tensor]) -> tuple[Tensor, Optional[Tensor]]:
+        """Standardize each covariate per series on the context: (B, C, K) -> (B, C, K)."""
+        B, C, K = past.shape
+        flat = past.permute(0, 2, 1).reshape(B * K, C)
+        scaled, loc, scale = std_scale(flat, torch.ones_like(flat))
+        past_s = scaled.reshape(B, K, C).permute(0, 2, 1)
+        if future is None:
+            return past_s, None
+        loc, scale = loc.reshape(B, 1, K), scale.reshape(B, 1, K)
+        return past_s, (future - loc) / scale
+
+    def condition(self, batch: TensorBatch) -> tuple[Conditioning, Tensor, Tensor]:
+        """Encode the history of each series once.
+
+        Parameters
+        ----------
+        batch : dict of tensors
+            ``past_target``, ``past_observed`` (B, C); ``past_time_feat`` (B, C, F);
+            ``future_time_feat`` (B, H, F); optional covariates and static features.
+
+        Returns
+        -------
+        cond : Conditioning with ``seq`` (B, seq_channels, W) and ``emb`` (B, embedding_dim)
+        loc, scale : (B, 1) per-series scaling of the target (from the context only)
+        """
+        c = self.config
+        L, H = c.tail_length, c.prediction_length
+        past, observed = batch["past_target"], batch["past_observed"]
+        B = past.shape[0]
+        past_scaled, loc, scale = apply_scaling(c.scaling, past, observed)
+
+        enc_parts = [past_scaled[:, None, :], observed[:, None, :]]
+        seq_parts = []
+        zeros_h = past.new_zeros(B, 1, H)
+        seq_parts.append(torch.cat([past_scaled[:, None, -L:], zeros_h], dim=2))
+        seq_parts.append(torch.cat([observed[:, None, -L:], zeros_h], dim=2))
+        if self.lag_index.shape[0]:
+            lag_vals = past_scaled[:, self.lag_index] * self.lag_valid        # (B, n_lags, W)
+            lag_mask = observed[:, self.lag_index] * self.lag_valid
+            seq_parts += [lag_vals, lag_mask]
+        if c.num_time_features:
+            ptf, ftf = batch["past_time_feat"], batch["future_time_feat"]
+            enc_parts.append(ptf.transpose(1, 2))
+            seq_parts.append(torch.cat([ptf[:, -L:], ftf], dim=1).transpose(1, 2))
+        if c.num_known_covariates:
+            pk, fk = self._scale_covariates(batch["past_known_cov"], batch["future_known_cov"])
+            enc_parts.append(pk.transpose(1, 2))
+            seq_parts.append(torch.cat([pk[:, -L:], fk], dim=1).transpose(1, 2))
+        if c.num_past_covariates:
+            pp, _ = self._scale_covariates(batch["past_past_cov"], None)
+            enc_parts.append(pp.transpose(1, 2))
+        # log(scale) tells the encoder the series' magnitude, which scaling removed.
+        log_scale = torch.log(scale.abs().clamp_min(1e-12))
+        emb = self.encoder(torch.cat(enc_parts, dim=1), static_cat=batch.get("static_cat"),
+                           static_real=batch.get("static_real"), log_scale=log_scale)
+        return Conditioning(seq=torch.cat(seq_parts, dim=1), emb=emb), loc, scale
+
+    # -- training ------------------------------------------------------------
+    def loss(self, batch: TensorBatch, generator: Optional[torch.Generator] = None) -> Tensor:
+        """L_simple over observed future points of a training batch (scalar)."""
+        cond, loc, scale = self.condition(batch)
+        x0 = (batch["future_target"] - loc) / scale
+        observed = batch["future_observed"]
+        x0 = torch.where(observed > 0, x0, torch.zeros_like(x0))
+        B = x0.shape[0]
+        t = torch.randint(0, self.schedule.num_steps, (B,), generator=generator, device=x0.device)
+        eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        x_t = self.schedule.q_sample(x0, t, eps)
+        eps_hat = self.denoiser(x_t, t, cond.seq, cond.emb)
+        return self.schedule.l_simple(eps, eps_hat, observed)
+
+    # -- sampling ------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, batch: TensorBatch, n_samples: int, sampler: object,
+               generator: Optional[torch.Generator] = None, chunk_size: int = 4096,
+               callback: Optional[Callable[[int, int, Tensor], None]] = None) -> Tensor:
+        """Draw ``n_samples`` paths per series, in the original units.
+
+        Series are processed in chunks of at most ``chunk_size`` rows
+        (series x samples); each chunk of series is encoded once and its
+        conditioning repeated across its samples, so peak memory is bounded by
+        ``chunk_size`` whatever ``n_samples`` is (beyond the output itself).
+
+        Returns
+        -------
+        Tensor, shape (B, n_samples, prediction_length)
+        """
+        H = self.config.prediction_length
+        B = batch["past_target"].shape[0]
+        device = batch["past_target"].device
+        out = torch.empty(B, n_samples, H, device=device)
+        series_per_chunk = max(1, chunk_size // n_samples)
+        sample_chunk = min(n_samples, chunk_size)
+        for s0 in range(0, B, series_per_chunk):
+            s1 = min(B, s0 + series_per_chunk)
+            sub = {k: v[s0:s1] for k, v in batch.items()}
+            cond, loc, scale = self.condition(sub)
+            for j0 in range(0, n_samples, sample_chunk):
+                j1 = min(n_samples, j0 + sample_chunk)
+                rows = cond.repeat_interleave(j1 - j0)
+
+                def denoise(x_t: Tensor, t: Tensor, rows: Conditioning = rows) -> Tensor:
+                    return self.denoiser(x_t, t, rows.seq, rows.emb)
+
+                x0 = sample_loop(denoise, (rows.batch_size, H), sampler, generator=generator,
+                                 device=device, callback=callback)
+                x0 = x0.view(s1 - s0, j1 - j0, H)
+                out[s0:s1, j0:j1] = x0 * scale[:, None, :] + loc[:, None, :]
+        return out

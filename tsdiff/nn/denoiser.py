@@ -1,0 +1,143 @@
+"""Conditional noise predictor eps_theta(x_t, t | seq, emb) over the ``[tail | horizon]`` window."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+import torch
+from torch import Tensor, nn
+
+from tsdiff.nn.embeddings import SinusoidalEmbedding
+from tsdiff.nn.unet1d import UNet1D
+
+
+@dataclass(eq=False)
+class Conditioning:
+    """Per-series conditioning computed once and reused at every diffusion step.
+
+    Attributes
+    ----------
+    seq : Tensor, shape ``(N, C_seq, W)``
+        Window channels fed to :class:`ConditionalDenoiser` (see docs/architecture.md).
+    emb : Tensor, shape ``(N, D)``
+        Context embedding from :class:`~tsdiff.nn.context.ContextEncoder`.
+    """
+
+    seq: Tensor
+    emb: Tensor
+
+    def __post_init__(self) -> None:
+        if self.seq.dim() != 3 or self.emb.dim() != 2 or self.seq.shape[0] != self.emb.shape[0]:
+            raise ValueError(f"need seq (N, C_seq, W) and emb (N, D) with the same N, got "
+                             f"{tuple(self.seq.shape)} and {tuple(self.emb.shape)}")
+
+    @property
+    def batch_size(self) -> int:
+        """Number of rows ``N``."""
+        return self.seq.shape[0]
+
+    def __len__(self) -> int:
+        return self.batch_size
+
+    def repeat_interleave(self, n: int) -> "Conditioning":
+        """Repeat each row ``n`` times, series-major: rows ``[s0]*n + [s1]*n + ...``.
+
+        ``(N, ...) -> (N * n, ...)``; row ``i * n + j`` is sample ``j`` of series ``i``.
+        """
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        return Conditioning(self.seq.repeat_interleave(n, dim=0), self.emb.repeat_interleave(n, dim=0))
+
+    def __getitem__(self, index: Union[slice, int, Tensor]) -> "Conditioning":
+        """Select rows (a slice, an index tensor or an int; an int keeps the batch axis)."""
+        if isinstance(index, int):
+            index = slice(index, index + 1 if index != -1 else None)
+        return Conditioning(self.seq[index], self.emb[index])
+
+    def to(self, *args: Any, **kwargs: Any) -> "Conditioning":
+        """``Tensor.to`` on both fields (device / dtype)."""
+        return Conditioning(self.seq.to(*args, **kwargs), self.emb.to(*args, **kwargs))
+
+
+class ConditionalDenoiser(nn.Module):
+    """Noise predictor over the window ``W = L + H`` (recent tail + horizon).
+
+    The U-Net input is one channel holding ``x_t`` on the last ``H`` positions
+    (zeros on the tail) followed by the ``seq`` channels. The FiLM vector is
+    ``MLP(Sinusoidal(t)) + Linear(emb)``. The output is the first U-Net
+    channel on the last ``H`` positions. One call costs ``O(W)``, whatever
+    the context length (the history reaches the denoiser only through ``emb``
+    and the tail channels of ``seq``).
+
+    Parameters
+    ----------
+    seq_channels : int
+        ``C_seq``, channels of ``seq`` (may be 0).
+    cond_dim : int, default 128
+        Width ``D`` of ``emb`` and of the FiLM vector.
+    base_channels, channel_mults, num_res_blocks, dropout
+        Passed to :class:`~tsdiff.nn.unet1d.UNet1D`.
+
+    Shapes
+    ------
+    x_t : ``(B, H)``; t : ``(B,)`` long (a 0-d tensor is broadcast);
+    seq : ``(B, C_seq, W)`` with ``W >= H``; emb : ``(B, D)`` -> eps_hat ``(B, H)``.
+    """
+
+    def __init__(self, seq_channels: int, cond_dim: int = 128, base_channels: int = 64,
+                 channel_mults: Sequence[int] = (1, 2, 2), num_res_blocks: int = 1,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        if seq_channels < 0:
+            raise ValueError(f"seq_channels must be >= 0, got {seq_channels}")
+        self.seq_channels = seq_channels
+        self.cond_dim = cond_dim
+        self.step_embedding = SinusoidalEmbedding(cond_dim)
+        self.step_mlp = nn.Sequential(nn.Linear(cond_dim, cond_dim), nn.SiLU(),
+                                      nn.Linear(cond_dim, cond_dim))
+        self.emb_proj = nn.Linear(cond_dim, cond_dim)
+        self.unet = UNet1D(1 + seq_channels, 1, base_channels=base_channels,
+                           channel_mults=channel_mults, num_res_blocks=num_res_blocks,
+                           cond_dim=cond_dim, dropout=dropout)
+
+    def forward(self, x_t: Tensor, t: Tensor, seq: Tensor, emb: Tensor) -> Tensor:
+        """Predict the noise in ``x_t``.
+
+        Parameters
+        ----------
+        x_t : Tensor, shape ``(B, H)``
+            Noisy horizon (scaled units).
+        t : Tensor, shape ``(B,)`` long
+            Diffusion step of each row.
+        seq : Tensor, shape ``(B, C_seq, W)``
+            Window channels, ``W = L + H``.
+        emb : Tensor, shape ``(B, cond_dim)``
+            Context embedding.
+
+        Returns
+        -------
+        Tensor, shape ``(B, H)``: ``eps_hat``.
+        """
+        if x_t.dim() != 2:
+            raise ValueError(f"x_t must have shape (B, H), got {tuple(x_t.shape)}")
+        batch, horizon = x_t.shape
+        if seq.dim() != 3 or seq.shape[0] != batch or seq.shape[1] != self.seq_channels \
+                or seq.shape[2] < horizon:
+            raise ValueError(f"seq must have shape ({batch}, {self.seq_channels}, W>={horizon}), "
+                             f"got {tuple(seq.shape)}")
+        if emb.shape != (batch, self.cond_dim):
+            raise ValueError(f"emb must have shape ({batch}, {self.cond_dim}), got {tuple(emb.shape)}")
+        if t.dim() == 0:
+            t = t.expand(batch)
+        if t.shape != (batch,):
+            raise ValueError(f"t must have shape ({batch},), got {tuple(t.shape)}")
+        tail = seq.shape[2] - horizon
+        first = torch.cat([x_t.new_zeros(batch, tail), x_t], dim=1).unsqueeze(1)
+        cond = self.step_mlp(self.step_embedding(t)) + self.emb_proj(emb)
+        out = self.unet(torch.cat([first, seq.to(x_t.dtype)], dim=1), cond)
+        return out[:, 0, tail:]
+
+
+__all__ = ["ConditionalDenoiser", "Conditioning"]

@@ -1,0 +1,150 @@
+"""Numpy window slicing: training, validation and prediction windows.
+
+A window is cut at a *split point* ``s`` of a series: the past is
+``[s - context_length, s)`` and the future ``[s, s + prediction_length)``.
+Points before the series start (left padding) or after its end, and NaN
+targets, are marked unobserved, never imputed. Windows never see the future:
+the past of a window ends strictly before its split point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+Batch = dict[str, np.ndarray]
+
+
+@dataclass
+class SeriesArrays:
+    """One series as the model sees it (numpy, no pandas).
+
+    Attributes
+    ----------
+    target : (T,) float32, NaN = missing
+    time_feat : (F, T_ext) float32 with ``T_ext >= T`` (extends into the future for prediction)
+    known_cov : (K, T_ext) float32 or None
+    past_cov : (P, T) float32 or None
+    static_cat : (S,) int64 or None
+    static_real : (R,) float32 or None
+    """
+
+    target: np.ndarray
+    time_feat: np.ndarray
+    known_cov: Optional[np.ndarray] = None
+    past_cov: Optional[np.ndarray] = None
+    static_cat: Optional[np.ndarray] = None
+    static_real: Optional[np.ndarray] = None
+
+    def __len__(self) -> int:
+        return int(self.target.shape[0])
+
+
+def _slice(arr: np.ndarray, start: int, end: int, valid_end: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
+    """``arr[..., start:end]`` with zero padding outside ``[0, valid_end)``; also the validity mask (end-start,)."""
+    n = arr.shape[-1] if valid_end is None else min(valid_end, arr.shape[-1])
+    length = end - start
+    out = np.zeros(arr.shape[:-1] + (length,), dtype=np.float32)
+    valid = np.zeros(length, dtype=np.float32)
+    lo, hi = max(start, 0), min(end, n)
+    if hi > lo:
+        out[..., lo - start:hi - start] = arr[..., lo:hi]
+        valid[lo - start:hi - start] = 1.0
+    return out, valid
+
+
+def make_batch(series: Sequence[SeriesArrays], index: np.ndarray, splits: np.ndarray,
+               context_length: int, prediction_length: int, with_target: bool = True,
+               ends: Optional[np.ndarray] = None) -> Batch:
+    """Stack the windows of ``series[index[i]]`` split at ``splits[i]``.
+
+    Returns a dict of float32 arrays with the keys and shapes of the batch
+    table in ``docs/architecture.md`` (``past_target`` (B, C), ``future_time_feat``
+    (B, H, F), ...). ``future_target``/``future_observed`` only when
+    ``with_target``. ``ends[i]`` (default: the series length) hides target
+    values at and after that position, e.g. a held-out validation tail.
+    """
+    C, H = context_length, prediction_length
+    cols: dict[str, list[np.ndarray]] = {}
+
+    def put(key: str, value: np.ndarray) -> None:
+        cols.setdefault(key, []).append(value)
+
+    index = np.asarray(index)
+    ends_arr = np.asarray(ends) if ends is not None else np.array([len(series[int(i)]) for i in index])
+    for i, s, T in zip(index, np.asarray(splits), ends_arr):
+        ser = series[int(i)]
+        s, T = int(s), int(T)
+        past, past_valid = _slice(ser.target, s - C, s, valid_end=T)
+        past_obs = past_valid * ~np.isnan(past)
+        put("past_target", np.nan_to_num(past, nan=0.0))
+        put("past_observed", past_obs.astype(np.float32))
+        tf_past, _ = _slice(ser.time_feat, s - C, s)
+        tf_future, _ = _slice(ser.time_feat, s, s + H)
+        put("past_time_feat", tf_past.T)
+        put("future_time_feat", tf_future.T)
+        if ser.known_cov is not None:
+            put("past_known_cov", _slice(ser.known_cov, s - C, s)[0].T)
+            put("future_known_cov", _slice(ser.known_cov, s, s + H)[0].T)
+        if ser.past_cov is not None:
+            put("past_past_cov", _slice(ser.past_cov, s - C, s, valid_end=T)[0].T)
+        if ser.static_cat is not None:
+            put("static_cat", ser.static_cat)
+        if ser.static_real is not None:
+            put("static_real", ser.static_real)
+        if with_target:
+            fut, fut_valid = _slice(ser.target, s, s + H, valid_end=T)
+            put("future_target", np.nan_to_num(fut, nan=0.0))
+            put("future_observed", (fut_valid * ~np.isnan(fut)).astype(np.float32))
+    out = {k: np.stack(v) for k, v in cols.items()}
+    for k in list(out):
+        out[k] = out[k].astype(np.int64 if k == "static_cat" else np.float32, copy=False)
+    return out
+
+
+class TrainWindowSampler:
+    """Uniform random training windows over all (series, split point) pairs.
+
+    Split points of series ``i`` range over ``[1, max(1, end_i - H)]`` so that
+    each window has at least one past point and, where the series is long
+    enough, a fully observed future inside ``[0, end_i)``. ``end_i`` excludes
+    any held-out validation tail.
+
+    Parameters
+    ----------
+    series : sequence of SeriesArrays
+    context_length, prediction_length : int
+    ends : sequence of int
+        Exclusive end of the training part of each series (``len(series[i])``
+        or less when a validation window is held out). Series with ``end < 2``
+        give no training windows.
+    """
+
+    def __init__(self, series: Sequence[SeriesArrays], context_length: int, prediction_length: int,
+                 ends: Sequence[int]) -> None:
+        self.series = series
+        self.ends = np.asarray(ends, dtype=np.int64)
+        self.context_length = context_length
+        self.prediction_length = prediction_length
+        ends = np.asarray(ends, dtype=np.int64)
+        self.max_split = np.maximum(1, ends - prediction_length)
+        usable = ends >= 2
+        if not usable.any():
+            raise ValueError("no series has at least 2 time steps to train on")
+        self.series_index = np.flatnonzero(usable)
+        counts = self.max_split[self.series_index].astype(np.float64)
+        self.weights = counts / counts.sum()
+
+    @property
+    def num_windows(self) -> int:
+        """Number of distinct training windows."""
+        return int(self.max_split[self.series_index].sum())
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
+        """Draw ``batch_size`` windows with ``rng`` (a numpy ``Generator``)."""
+        idx = rng.choice(self.series_index, size=batch_size, p=self.weights)
+        splits = rng.integers(1, self.max_split[idx] + 1)
+        return make_batch(self.series, idx, splits, self.context_length, self.prediction_length,
+                          ends=self.ends[idx])
