@@ -54,7 +54,7 @@ class TSDiffConfig:
     num_past_covariates: int = 0
     static_cardinalities: tuple[int, ...] = ()
     num_static_real: int = 0
-    scaling: str = "mean"
+    scaling: str = "std"
     # -- diffusion (DDPM, Ho et al. 2020) ----------------------------------
     diffusion_steps: int = 100
     beta_schedule: str = "linear"
@@ -97,7 +97,7 @@ class TSDiffConfig:
             _positive_int("lags[i]", lag)
             if lag > self.context_length:
                 raise ConfigError(
-                    f"lag {lag} is longer than context_length={self.context_length}; "
+                    f"lags contains {lag}, longer than context_length={self.context_length}; "
                     "increase context_length or drop the lag")
         if self.tail_length > self.context_length:
             raise ConfigError(f"tail_length={self.tail_length} must be <= context_length={self.context_length}")

@@ -402,9 +402,16 @@ class TSDiff(BaseEstimator):
             series, spec = self.series_, self.spec_
             static_cat, static_real = self._encode_static(static_df, [s.item_id for s in series], fitting=False)
         else:
-            series, spec = read_series(df, id_col=self.spec_.id_col if not self.spec_.wide else self.id_col,
-                                       timestamp_col=None if self.spec_.wide else self.spec_.timestamp_col,
-                                       target_col=None if self.spec_.wide else self.spec_.target_col,
+            # Read new histories with the fitted column names where the frame has them.
+            cols = set(df.columns) if isinstance(df, pd.DataFrame) else set()
+            fitted = self.spec_
+
+            def name(col: Optional[str], user: Optional[str]) -> Optional[str]:
+                return col if (not fitted.wide and col in cols) else user
+
+            series, spec = read_series(df, id_col=name(fitted.id_col, self.id_col),
+                                       timestamp_col=name(fitted.timestamp_col, self.timestamp_col),
+                                       target_col=name(fitted.target_col, self.target_col),
                                        freq=None, known_covariates=self.known_covariates_,
                                        past_covariates=self.past_covariates_, arg_name="df")
             if spec.freq != self.freq_:

@@ -353,7 +353,7 @@ def _parse_numbers(values: np.ndarray, where: str, describe: _Rows) -> np.ndarra
         i = int(todo[k])
         n_bad = int(bad.sum())
         raise DataError(
-            f"{where} has {n_bad} value(s) that are not numbers, e.g. {values[i]!r} ({describe(i)}); "
+            f"{where} has {n_bad} value(s) that are not numbers, e.g. {_show(values[i])} ({describe(i)}); "
             f"numbers like '1,234.5' and blanks are accepted, fix or drop the others"
         )
     return out
@@ -782,19 +782,19 @@ def read_series(
             for kind, names in (("known", known), ("past", past))
             for c in names
         ]
-        series = _assemble(
+        series, out_freq = _assemble(
             codes, items, ts_ns, utc_ns, tz, target, covs, len(known), norm_freq,
-            arg_name, _where(arg_name, ts_name), _where(arg_name, tgt_name), trim_leading=False,
+            arg_name, _where(arg_name, ts_name), _where(arg_name, tgt_name),
         )
         spec = FrameSpec(
-            id_col=str(id_name) if id_name is not None else default_id,
-            timestamp_col=str(ts_name),
-            target_col=str(tgt_name),
-            freq=series[1],
+            id_col=id_name if id_name is not None else default_id,
+            timestamp_col=ts_name,
+            target_col=tgt_name,
+            freq=out_freq,
             tz=tz,
             wide=False,
         )
-        return series[0], spec
+        return series, spec
 
     # ---- wide: one column per series
     if known or past:
@@ -828,17 +828,18 @@ def read_series(
     codes_w = raw_codes[codes_w]
     series, out_freq = _assemble(
         codes_w, items, ts_w, utc_w, tz, target_w, [], 0, norm_freq,
-        arg_name, _where(arg_name, ts_name), arg_name, trim_leading=True,
+        arg_name, _where(arg_name, ts_name), arg_name,
     )
-    spec = FrameSpec(id_col=default_id, timestamp_col=str(ts_name), target_col="target", freq=out_freq, tz=tz, wide=True)
+    spec = FrameSpec(id_col=default_id, timestamp_col=ts_name, target_col="target", freq=out_freq, tz=tz, wide=True)
     return series, spec
 
 
 def _assemble(
     codes: np.ndarray, items: list, ts: np.ndarray, utc: Optional[np.ndarray], tz: Optional[str],
     target: np.ndarray, covs: list[np.ndarray], n_known: int, freq: Optional[str],
-    arg_name: str, ts_where: str, target_where: str, trim_leading: bool,
+    arg_name: str, ts_where: str, target_where: str,
 ) -> tuple[list[SeriesData], str]:
+    """Sort, check duplicates, frequency and grid, and fill each series' grid (NaN in the gaps)."""
     n = len(ts)
     # ---- sort by (item, timestamp); stable so the first of duplicates is reported
     if n > 1:

@@ -1,0 +1,40 @@
+import pytest
+
+from tsdiff.config import ConfigError, TSDiffConfig
+
+
+def base(**kw):
+    args = dict(prediction_length=24, context_length=96, freq="h", lags=(24,), tail_length=24)
+    args.update(kw)
+    return TSDiffConfig(**args)
+
+
+def test_round_trip_plain_data():
+    cfg = base(channel_mults=[1, 2], static_cardinalities=[3])
+    d = cfg.to_dict()
+    assert d["channel_mults"] == [1, 2] and isinstance(d["lags"], list)
+    assert TSDiffConfig.from_dict(d) == cfg
+    assert cfg.window_length == 48
+
+
+def test_frozen():
+    cfg = base()
+    with pytest.raises(Exception):
+        cfg.prediction_length = 3  # type: ignore[misc]
+
+
+def test_unknown_keys_rejected():
+    d = base().to_dict()
+    d["hiden_channels"] = 3
+    with pytest.raises(ConfigError, match="hiden_channels"):
+        TSDiffConfig.from_dict(d)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("prediction_length", 0), ("prediction_length", 2.5), ("context_length", -1), ("tail_length", 200),
+    ("lags", (500,)), ("scaling", "minmax"), ("beta_schedule", "quad"), ("beta_end", 2.0),
+    ("dropout", 1.0), ("grad_clip", 0.0), ("ema_decay", 1.0), ("max_time", -5.0), ("freq", ""),
+])
+def test_invalid_values_name_the_field(field, value):
+    with pytest.raises(ConfigError, match=field.split("_")[0]):
+        base(**{field: value})

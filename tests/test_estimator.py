@@ -1,0 +1,156 @@
+"""TSDiff end to end on small frames: formats, NaNs, long horizons, new histories, save/load, seeds."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from conftest import make_long_frame
+from tsdiff import Forecast, ModelFileError, NotFittedError, TSDiff
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    df = make_long_frame(n_series=3, length=150)
+    from conftest import TINY
+
+    return TSDiff(prediction_length=6, context_length=48, **TINY).fit(df), df
+
+
+def test_sklearn_conventions(tiny_params):
+    m = TSDiff(prediction_length=6, **tiny_params)
+    assert m.get_params()["prediction_length"] == 6
+    c = clone(m)
+    assert c.get_params() == m.get_params() and not hasattr(c, "model_")
+    with pytest.raises(NotFittedError, match="fit"):
+        m.predict()
+
+
+def test_fit_returns_self_and_predict_shapes(fitted):
+    m, df = fitted
+    assert isinstance(m.model_, object) and m.freq_ == "h"
+    fc = m.predict(n_samples=7)
+    assert isinstance(fc, Forecast)
+    assert fc.samples.shape == (3, 7, 6) and np.isfinite(fc.samples).all()
+    assert fc.item_ids == ["s0", "s1", "s2"]
+    last = df.groupby("item_id")["timestamp"].max()
+    for i, ts in zip(fc.item_ids, fc.timestamps):
+        assert ts[0] == last[i] + pd.Timedelta(hours=1) and len(ts) == 6
+    out = fc.to_dataframe()
+    assert list(out.columns[:3]) == ["item_id", "timestamp", "mean"] and "0.1" in out and "0.9" in out
+    assert len(out) == 18
+
+
+def test_same_seed_same_samples_and_other_seed_differs(fitted):
+    m, _ = fitted
+    a = m.predict(n_samples=5, seed=3).samples
+    b = m.predict(n_samples=5, seed=3).samples
+    c = m.predict(n_samples=5, seed=4).samples
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_training_reproducible_from_seed(long_df, tiny_params):
+    a = TSDiff(prediction_length=6, context_length=48, **tiny_params).fit(long_df).predict(n_samples=3)
+    b = TSDiff(prediction_length=6, context_length=48, **tiny_params).fit(long_df).predict(n_samples=3)
+    assert np.array_equal(a.samples, b.samples)
+
+
+def test_wide_frame(tiny_params):
+    long = make_long_frame(n_series=2, length=100)
+    wide = long.pivot(index="timestamp", columns="item_id", values="target")
+    fc = TSDiff(prediction_length=4, context_length=48, **tiny_params).fit(wide).predict(n_samples=3)
+    assert fc.samples.shape == (2, 3, 4) and fc.item_ids == ["s0", "s1"]
+
+
+def test_nixtla_columns_and_nans_in_history(tiny_params):
+    df = make_long_frame(n_series=2, length=100).rename(columns={"item_id": "unique_id", "timestamp": "ds",
+                                                               "target": "y"})
+    df.loc[df.index[90:95], "y"] = np.nan  # NaN inside the last context window
+    df.loc[df.index[10:30], "y"] = np.nan
+    m = TSDiff(prediction_length=4, context_length=48, **tiny_params).fit(df)
+    fc = m.predict(n_samples=3)
+    assert np.isfinite(fc.samples).all()
+    assert list(fc.to_dataframe().columns[:2]) == ["unique_id", "ds"]
+
+
+def test_horizon_longer_than_prediction_length(fitted):
+    m, _ = fitted
+    fc = m.predict(horizon=12, n_samples=4)
+    assert fc.samples.shape == (3, 4, 12) and np.isfinite(fc.samples).all()
+    fc13 = m.predict(horizon=13, n_samples=4)
+    assert fc13.samples.shape == (3, 4, 13)
+    # The first block does not depend on the horizon.
+    np.testing.assert_array_equal(fc.samples[:, :, :6], m.predict(horizon=6, n_samples=4).samples)
+    # Blocks continue each path: timestamps are contiguous.
+    assert (np.diff(fc.timestamps[0]) == np.timedelta64(1, "h")).all()
+
+
+def test_predict_from_new_history(fitted):
+    m, df = fitted
+    new = make_long_frame(n_series=2, length=80, seed=5, start="2022-03-01")
+    new["item_id"] = new["item_id"].map({"s0": "new_a", "s1": "new_b"})
+    fc = m.predict(df=new, n_samples=3)
+    assert fc.item_ids == ["new_a", "new_b"]
+    assert fc.timestamps[0][0] == pd.Timestamp("2022-03-01") + pd.Timedelta(hours=80)
+    # The forecast follows the new history's level (s1 level 20 vs fitted s0 level 10).
+    assert fc.samples.shape == (2, 3, 6)
+
+
+def test_predict_df_with_other_frequency_is_an_error(fitted):
+    m, _ = fitted
+    daily = make_long_frame(n_series=1, length=40, freq="D")
+    with pytest.raises(ValueError, match="frequency"):
+        m.predict(df=daily)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "3", True])
+def test_bad_horizon_and_n_samples(fitted, bad):
+    m, _ = fitted
+    with pytest.raises(ValueError, match="horizon"):
+        m.predict(horizon=bad)
+    with pytest.raises(ValueError, match="n_samples"):
+        m.predict(n_samples=bad)
+
+
+def test_save_load_round_trip_identical_samples(fitted, tmp_path):
+    m, _ = fitted
+    path = m.save(tmp_path / "model")
+    assert path.name == "model.pt" and (tmp_path / "model" / "config.json").exists()
+    loaded = TSDiff.load(tmp_path / "model", device="cpu")
+    assert loaded.get_params()["prediction_length"] == 6 and loaded.config_ == m.config_
+    np.testing.assert_array_equal(loaded.predict(n_samples=5, seed=1).samples, m.predict(n_samples=5, seed=1).samples)
+    np.testing.assert_array_equal(loaded.predict(horizon=9, n_samples=2).samples,
+                                  m.predict(horizon=9, n_samples=2).samples)
+
+
+def test_load_rejects_missing_and_foreign_files(tmp_path):
+    with pytest.raises(ModelFileError, match="no tsdiff model"):
+        TSDiff.load(tmp_path / "nothing")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "model.pt").write_bytes(b"not a model at all")
+    with pytest.raises(ModelFileError, match="not a readable tsdiff model"):
+        TSDiff.load(bad)
+
+
+def test_samplers_selectable_at_predict_time(fitted):
+    m, _ = fitted
+    ddpm = m.predict(n_samples=3, sampler="ddpm")
+    ddim = m.predict(n_samples=3, sampler="ddim", steps=5, eta=0.5)
+    assert ddpm.samples.shape == ddim.samples.shape
+    assert "DDPM" in ddpm.info["sampler"] and "DDIM" in ddim.info["sampler"]
+    with pytest.raises(ValueError, match="sampler"):
+        m.predict(sampler="euler")
+
+
+def test_chunk_size_bounds_memory_without_changing_shapes(fitted):
+    m, _ = fitted
+    fc = m.predict(n_samples=20, chunk_size=7)
+    assert fc.samples.shape == (3, 20, 6)
+
+
+def test_constant_and_zero_series_forecast_finite(tiny_params):
+    idx = pd.date_range("2021-01-01", periods=60, freq="h")
+    df = pd.DataFrame({"zero": np.zeros(60), "const": np.full(60, 7.0), "big": np.linspace(1e9, 2e9, 60)}, index=idx)
+    fc = TSDiff(prediction_length=4, context_length=24, **tiny_params).fit(df).predict(n_samples=3)
+    assert np.isfinite(fc.samples).all()

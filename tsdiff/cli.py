@@ -1,0 +1,907 @@
+"""The ``tsdiff`` command line: fit, predict, plot, evaluate, demo, bench.
+
+Every sub-command reads and writes plain files (CSV, CSV.gz or Parquet long
+frames: one row per series and timestamp), so the command line needs no
+Python. Errors are reported as one line ``tsdiff: error: <message>`` on stderr
+with exit status 2 for bad usage or bad data and 1 for anything else; ``--debug``
+adds the traceback.
+
+Heavy imports (torch, the estimator, matplotlib) happen inside the commands,
+so ``tsdiff --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import re
+import subprocess
+import sys
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+PROG = "tsdiff"
+
+#: Quantile levels written by ``tsdiff predict`` by default (as ``Forecast.to_dataframe``).
+DEFAULT_QUANTILES: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+_TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
+
+log = logging.getLogger("tsdiff.cli")
+
+
+class CLIError(Exception):
+    """An error reported as one line; ``code`` is the exit status (2 usage/data, 1 other)."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser that raises :class:`CLIError` instead of printing usage and exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise CLIError(f"{message} (see '{self.prog} --help')", code=2)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the examples in epilogs as written; wider option column."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32)
+
+
+# ---------------------------------------------------------------------------
+# argument types
+# ---------------------------------------------------------------------------
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+_DURATION_UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
+_DURATION_BARE = re.compile(rf"\s*({_NUMBER})\s*")
+_DURATION_FULL = re.compile(rf"\s*(?:{_NUMBER}\s*(?:sec|min|s|m|h|d)\s*)+", re.IGNORECASE)
+_DURATION_PART = re.compile(rf"({_NUMBER})\s*(sec|min|s|m|h|d)", re.IGNORECASE)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration like ``90``, ``90s``, ``10m``, ``1.5h``, ``1h30m`` or ``2d``.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        When ``text`` is not such a duration or is not positive.
+    """
+    s = str(text)
+    total = float("nan")
+    bare = _DURATION_BARE.fullmatch(s)
+    if bare:
+        total = float(bare.group(1))
+    elif _DURATION_FULL.fullmatch(s):
+        total = sum(float(n) * _DURATION_UNITS[u.lower()] for n, u in _DURATION_PART.findall(s))
+    if not (total > 0 and math.isfinite(total)):
+        raise argparse.ArgumentTypeError(
+            f"expected a positive duration such as 90, 90s, 10m, 1h or 1h30m, got {text!r}")
+    return total
+
+
+def _name_list(text: str) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
+    return names
+
+
+def _level_list(text: str) -> list[float]:
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers in (0, 1), got {text!r}") from None
+        if not (0.0 < value < 1.0):
+            raise argparse.ArgumentTypeError(f"levels must lie strictly between 0 and 1, got {part!r}")
+        out.append(value)
+    if not out:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in (0, 1), got {text!r}")
+    return out
+
+
+def _table_path(text: str) -> str:
+    if not text.lower().endswith(_TABLE_SUFFIXES):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the output file must end in .csv, .csv.gz or .parquet")
+    return text
+
+
+# ---------------------------------------------------------------------------
+# files
+# ---------------------------------------------------------------------------
+def read_table(path: str, what: str = "data") -> Any:
+    """Read a CSV / CSV.gz / Parquet file into a DataFrame with clear errors.
+
+    Uses :func:`tsdiff.frames.read_table` when that module exists; otherwise a
+    pandas-based reader with the same contract.
+    """
+    try:
+        from .frames import read_table as frames_read_table
+    except ImportError:  # a layout without tsdiff.frames.read_table: read with pandas here
+        frames_read_table = None
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"{what} file not found: {path}")
+    if p.is_dir():
+        raise CLIError(f"{what} path {path} is a directory; expected a .csv, .csv.gz or .parquet file")
+    if frames_read_table is not None:
+        df = frames_read_table(path)
+    else:
+        df = _pandas_read_table(p)
+    if len(df.columns) == 0 or len(df) == 0:
+        raise CLIError(f"{what} file {path} holds no rows")
+    return df
+
+
+def _pandas_read_table(p: Path) -> Any:
+    import pandas as pd
+
+    name = p.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            return pd.read_parquet(p)
+        if name.endswith((".csv", ".csv.gz", ".txt")):
+            return pd.read_csv(p)
+    except Exception as exc:  # pandas/pyarrow raise many types for a corrupt file
+        raise CLIError(f"could not read {p}: {_one_line(exc)}") from exc
+    raise CLIError(f"{p}: unsupported file type; expected .csv, .csv.gz or .parquet")
+
+
+def write_table(df: Any, path: str) -> None:
+    """Write a frame to CSV / CSV.gz / Parquet by the suffix of ``path``."""
+    p = Path(path)
+    if p.parent and not p.parent.exists():
+        p.parent.mkdir(parents=True, exist_ok=True)
+    name = p.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        df.to_parquet(p, index=False)
+    elif name.endswith((".csv", ".csv.gz")):
+        df.to_csv(p, index=False)
+    else:
+        raise CLIError(f"{path}: the output file must end in .csv, .csv.gz or .parquet")
+
+
+def _parse_timestamps(values: Any, what: str) -> Any:
+    """Datetimes from a column; any time zone present makes the whole column UTC."""
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(values):
+        out = values
+    else:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out = pd.to_datetime(values)
+                if not pd.api.types.is_datetime64_any_dtype(out):  # mixed UTC offsets (DST)
+                    out = pd.to_datetime(values, utc=True)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise CLIError(f"{what}: cannot parse timestamps ({_one_line(exc)})") from exc
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_convert("UTC")
+    return out
+
+
+def _target_column(df: Any, id_col: str, timestamp_col: str, target_col: Optional[str], what: str) -> str:
+    import pandas as pd
+
+    if target_col is not None:
+        if target_col not in df.columns:
+            raise CLIError(f"{what} has no column {target_col!r} (columns: {list(df.columns)[:10]})")
+        return target_col
+    if "target" in df.columns:
+        return "target"
+    rest = [c for c in df.columns if c not in (id_col, timestamp_col) and pd.api.types.is_numeric_dtype(df[c])]
+    if len(rest) == 1:
+        return rest[0]
+    raise CLIError(f"{what}: cannot tell which column is the target among {list(df.columns)[:10]}; "
+                   f"name it with --target-col")
+
+
+def _long_frame(path: str, what: str, id_col: str, timestamp_col: str, target_col: Optional[str]) -> Any:
+    """Read a history/actuals file: keep id, parsed timestamp and target (renamed ``target``)."""
+    import pandas as pd
+
+    df = read_table(path, what)
+    if timestamp_col not in df.columns:
+        raise CLIError(f"{what} file {path} has no timestamp column {timestamp_col!r} "
+                       f"(columns: {list(df.columns)[:10]}); name it with --timestamp-col")
+    col = _target_column(df, id_col, timestamp_col, target_col, f"{what} file {path}")
+    out = pd.DataFrame({timestamp_col: _parse_timestamps(df[timestamp_col], f"{what} file {path}"),
+                        "target": pd.to_numeric(df[col], errors="coerce")})
+    if out["target"].isna().all() and df[col].notna().any():
+        raise CLIError(f"{what} file {path}: column {col!r} holds no numbers")
+    if id_col in df.columns:
+        out.insert(0, id_col, df[id_col].to_numpy())
+    return out
+
+
+def _forecast_frame(path: str, id_col: Optional[str], timestamp_col: Optional[str]) -> tuple[Any, str, str]:
+    from .plotting import forecast_frame_columns, quantile_columns
+
+    fc = read_table(path, "forecast")
+    try:
+        id_col, timestamp_col = forecast_frame_columns(fc, id_col, timestamp_col)
+    except ValueError as exc:
+        raise CLIError(f"forecast file {path}: {exc}") from exc
+    if not quantile_columns(fc) and "mean" not in fc.columns:
+        raise CLIError(f"forecast file {path} has no quantile columns ('0.1', '0.5' ...) and no 'mean' column; "
+                       f"is it the output of 'tsdiff predict'?")
+    fc = fc.copy()
+    fc[timestamp_col] = _parse_timestamps(fc[timestamp_col], f"forecast file {path}")
+    return fc, id_col, timestamp_col
+
+
+def _cli_wording(message: str, frames: dict[str, str]) -> str:
+    """Say a library error in command-line words: file names for ``df``, flags for keyword arguments.
+
+    ``frames`` maps the library's argument names (``df``, ``future_df``, ``static_df``) to the file
+    given on the command line.
+    """
+    msg = message
+    msg = re.sub(r"predict\(future_df=\.\.\.\)", "--future-covariates FILE", msg)
+    for arg, label in frames.items():
+        msg = re.sub(rf"\b{arg}\[(['\"])(.*?)\1\]", lambda m: f"column {m.group(2)!r} of {label}", msg)
+        msg = re.sub(rf"\b{arg}\b(?![=\[.(])", lambda m: label, msg)  # leave code hints (df[...]) alone
+    msg = re.sub(r"\b(id|timestamp|target)_col=(?=[\w'\"])", r"--\1-col ", msg)
+    msg = re.sub(r"\b(id|timestamp|target)_col=?", r"--\1-col", msg)
+    msg = re.sub(r"\b(known|past)_covariates\b", r"--\1-covariates", msg)
+    msg = re.sub(r"\bfreq=(?=[\w'\"])", "--freq ", msg)
+    return msg
+
+
+def _data_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from .errors import DataError
+    except ImportError:  # pragma: no cover - errors.py is part of the package
+        return (ValueError,)
+    return (DataError,)
+
+
+# ---------------------------------------------------------------------------
+# commands
+# ---------------------------------------------------------------------------
+def _cmd_fit(args: argparse.Namespace) -> int:
+    df = read_table(args.data, "training data")
+    static_df = read_table(args.static_features, "static features") if args.static_features else None
+    from .estimator import TSDiff
+
+    kwargs: dict[str, Any] = dict(
+        prediction_length=args.prediction_length, context_length=args.context_length, freq=args.freq,
+        max_time=args.max_time, seed=args.seed, progress=not args.quiet, device=args.device,
+        id_col=args.id_col, timestamp_col=args.timestamp_col, target_col=args.target_col)
+    for name in ("max_steps", "hidden_channels", "batch_size", "diffusion_steps", "learning_rate"):
+        value = getattr(args, name)
+        if value is not None:
+            kwargs[name] = value
+    model = TSDiff(**kwargs)
+    fit_kwargs: dict[str, Any] = {}
+    if args.known_covariates:
+        fit_kwargs["known_covariates"] = args.known_covariates
+    if args.past_covariates:
+        fit_kwargs["past_covariates"] = args.past_covariates
+    if static_df is not None:
+        fit_kwargs["static_df"] = static_df
+    log.info("training on %s (%d rows)", args.data, len(df))
+    try:
+        model.fit(df, **fit_kwargs)
+    except _data_errors() as exc:
+        frames = {"df": args.data}
+        if args.static_features:
+            frames["static_df"] = args.static_features
+        raise CLIError(_cli_wording(_one_line(exc), frames)) from exc
+    model.save(args.out)
+    if not args.quiet:
+        print(f"saved model to {args.out}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    model_dir = Path(args.model)
+    if not model_dir.exists():
+        raise CLIError(f"model directory not found: {args.model} (create one with 'tsdiff fit ... --out DIR')")
+    history = read_table(args.history, "history") if args.history else None
+    future = read_table(args.future_covariates, "future covariates") if args.future_covariates else None
+    from .estimator import TSDiff
+
+    model = TSDiff.load(str(model_dir), device=args.device)
+    if args.quiet and hasattr(model, "progress"):
+        model.progress = False
+    try:
+        forecast = model.predict(horizon=args.horizon, n_samples=args.n_samples, df=history, future_df=future,
+                                 sampler=args.sampler, steps=args.steps, eta=args.eta, seed=args.seed)
+    except _data_errors() as exc:
+        frames = {"df": args.history or "the history", "future_df": args.future_covariates or "the future covariates"}
+        raise CLIError(_cli_wording(_one_line(exc), frames)) from exc
+    frame = forecast.to_dataframe(quantiles=args.quantiles, include_samples=args.include_samples)
+    write_table(frame, args.out)
+    if not args.quiet:
+        print(f"wrote {forecast.n_series} series x {forecast.horizon} steps "
+              f"({forecast.n_samples} samples each) to {args.out}")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    fc, id_col, ts_col = _forecast_frame(args.forecast, args.id_col, args.timestamp_col)
+    history = _long_frame(args.history, "history", id_col, ts_col, args.target_col) if args.history else None
+    actuals = _long_frame(args.actuals, "actuals", id_col, ts_col, args.target_col) if args.actuals else None
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+
+    from .plotting import plot_forecast_frame
+
+    fig = Figure(figsize=(args.width, args.height))
+    ax = fig.add_subplot()
+    supported = fig.canvas.get_supported_filetypes()
+    suffix = Path(args.out).suffix.lower().lstrip(".")
+    if suffix not in supported:
+        raise CLIError(f"{args.out}: unsupported image type {suffix!r}; use one of {sorted(supported)}")
+    plot_forecast_frame(fc, item_id=args.item, ax=ax, history=history, actuals=actuals, intervals=args.intervals,
+                        n_paths=args.n_paths, history_tail=args.history_tail, title=args.title,
+                        id_col=id_col, timestamp_col=ts_col, target_col="target")
+    fig.tight_layout()
+    out = Path(args.out)
+    if not out.parent.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=args.dpi)
+    if not args.quiet:
+        print(f"wrote {args.out}")
+    return 0
+
+
+def evaluate_frame(forecast: Any, actuals: Any, id_col: str, timestamp_col: str, history: Any = None,
+                   season: Optional[int] = None) -> dict[str, Any]:
+    """Metrics of a long forecast frame against a long actuals frame.
+
+    Parameters
+    ----------
+    forecast : pd.DataFrame
+        Output of :meth:`Forecast.to_dataframe` (id, timestamp, ``mean``,
+        quantile columns, optional ``sample_*`` columns), timestamps parsed.
+    actuals : pd.DataFrame
+        Id, timestamp and ``target`` columns; rows matched on (id, timestamp).
+    history : pd.DataFrame, optional
+        Same layout as ``actuals``; enables MASE (seasonal error from the
+        history before each series' first forecast timestamp).
+    season : int, optional
+        Seasonal period for MASE; default from the frequency of the forecast
+        timestamps (GluonTS's seasonality), else 1.
+
+    Returns
+    -------
+    dict
+        ``wql_mean`` (mean over the quantile columns of the GluonTS weighted
+        quantile loss ``sum 2|(y - q)(1{y <= q} - tau)| / sum |y|``),
+        ``coverage_XX`` for each central interval the columns span, ``mase``
+        and ``nd`` of the median (or mean) column, ``crps`` (exact ensemble CRPS
+        / sum |y|, only with ``sample_*`` columns), ``n_series``, ``n_points``.
+        Missing actual values are skipped.
+    """
+    import numpy as np
+
+    from . import metrics
+    from .plotting import central_intervals, quantile_columns, sample_columns
+
+    if id_col not in actuals.columns:
+        raise CLIError(f"the actuals have no id column {id_col!r}; name it with --id-col")
+    fc = forecast.assign(_key=forecast[id_col].astype(str))
+    act = actuals.assign(_key=actuals[id_col].astype(str))[["_key", timestamp_col, "target"]]
+    act = act.drop_duplicates(["_key", timestamp_col], keep="last")
+    merged = fc.merge(act, how="left", on=["_key", timestamp_col], validate="many_to_one")
+    y = merged["target"].to_numpy(dtype=float)
+    observed = np.isfinite(y)
+    if not observed.any():
+        raise CLIError("no forecast (id, timestamp) has an actual value; check the ids, timestamps and "
+                       "--target-col of the actuals")
+    results: dict[str, Any] = {}
+    notes: dict[str, str] = {}
+    yo = y[observed]
+    denom = float(np.sum(np.abs(yo)))
+    qcols = quantile_columns(merged)
+    if qcols:
+        losses = []
+        for tau, col in qcols.items():
+            q = merged[col].to_numpy(dtype=float)[observed]
+            losses.append(2.0 * np.sum(np.abs((yo - q) * ((yo <= q).astype(float) - tau))))
+        results["wql_mean"] = float(np.mean(losses) / denom) if denom > 0 else float("inf")
+        notes["wql_mean"] = f"mean weighted quantile loss over {len(qcols)} quantile columns"
+        for level, (lo, hi) in central_intervals(list(qcols)).items():
+            lo_v = merged[qcols[lo]].to_numpy(dtype=float)[observed]
+            hi_v = merged[qcols[hi]].to_numpy(dtype=float)[observed]
+            name = f"coverage_{level * 100:g}"
+            results[name] = float(np.mean((yo >= lo_v) & (yo <= hi_v)))
+            notes[name] = f"share of actuals inside [q{lo:g}, q{hi:g}] (nominal {level:.0%})"
+    median_col = next((c for lv, c in qcols.items() if abs(lv - 0.5) < 1e-9), None)
+    point_col = median_col if median_col is not None else ("mean" if "mean" in merged.columns else None)
+    if point_col is not None:
+        point = merged[point_col].to_numpy(dtype=float)
+        results["nd"] = metrics.nd(y[None, :], point[None, :])
+        notes["nd"] = f"sum|y - {'median' if point_col == median_col else 'mean'}| / sum|y|"
+        if history is not None:
+            if season is None:
+                season = _infer_season(merged, id_col, timestamp_col)
+            hist = history.assign(_key=history[id_col].astype(str)) if id_col in history.columns else None
+            if hist is None:
+                raise CLIError(f"the history has no id column {id_col!r}; name it with --id-col")
+            per_series = []
+            for key, rows in merged.groupby("_key", sort=False):
+                start = rows[timestamp_col].min()
+                past = hist[(hist["_key"] == key) & (hist[timestamp_col] < start)].sort_values(timestamp_col)
+                yi = rows["target"].to_numpy(dtype=float)[None, :]
+                fi = rows[point_col].to_numpy(dtype=float)[None, :]
+                if len(past) < 2 or not np.isfinite(yi).any():
+                    continue
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    per_series.append(metrics.mase(yi, fi, [past["target"].to_numpy(dtype=float)], season))
+            vals = np.asarray(per_series, dtype=float)
+            vals = vals[~np.isnan(vals)]
+            results["mase"] = float(np.mean(vals)) if vals.size else float("nan")
+            notes["mase"] = f"of the {'median' if point_col == median_col else 'mean'}, season {season}"
+    scols = sample_columns(merged)
+    if scols:
+        samples = merged[scols].to_numpy(dtype=float)[observed]  # (M, S)
+        results["crps"] = metrics.normalized_crps(yo[:, None], samples[:, :, None])
+        notes["crps"] = f"exact ensemble CRPS ({len(scols)} samples) / sum|y|"
+    results["n_series"] = int(merged.loc[observed, "_key"].nunique())
+    results["n_points"] = int(observed.sum())
+    notes["n_points"] = f"of {len(merged)} forecast points have an actual value"
+    results["_notes"] = notes
+    return results
+
+
+def _infer_season(frame: Any, id_col: str, timestamp_col: str) -> int:
+    import pandas as pd
+
+    first = frame[frame["_key"] == frame["_key"].iloc[0]][timestamp_col].sort_values()
+    freq = None
+    if len(first) >= 3:
+        try:
+            freq = pd.infer_freq(pd.DatetimeIndex(first))
+        except (TypeError, ValueError):
+            freq = None
+    if not freq:
+        log.warning("cannot infer the frequency of the forecast timestamps; MASE uses season 1 (set --season)")
+        return 1
+    try:
+        from .integrations.gluonts import seasonality
+
+        return max(1, int(seasonality(freq)))
+    except Exception as exc:  # gluonts missing or unknown alias: fall back to no seasonality
+        log.warning("no seasonality known for freq %r (%s); MASE uses season 1 (set --season)", freq, exc)
+        return 1
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    fc, id_col, ts_col = _forecast_frame(args.forecast, args.id_col, args.timestamp_col)
+    actuals = _long_frame(args.actuals, "actuals", id_col, ts_col, args.target_col)
+    history = _long_frame(args.history, "history", id_col, ts_col, args.target_col) if args.history else None
+    results = evaluate_frame(fc, actuals, id_col, ts_col, history=history, season=args.season)
+    notes = results.pop("_notes")
+    if args.json:
+        print(json.dumps(results, indent=2, sort_keys=False, default=float))
+        return 0
+    rows = [(k, _fmt(v), notes.get(k, "")) for k, v in results.items()]
+    w0 = max(len("metric"), *(len(r[0]) for r in rows))
+    w1 = max(len("value"), *(len(r[1]) for r in rows))
+    print(f"{'metric':<{w0}}  {'value':>{w1}}  note")
+    for name, value, note in rows:
+        print(f"{name:<{w0}}  {value:>{w1}}  {note}".rstrip())
+    return 0
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.4f}"
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        from .demo import run_demo
+    except ImportError as exc:
+        if getattr(exc, "name", None) in ("tsdiff.demo", None) or "run_demo" in str(exc):
+            raise CLIError("the demo is not available in this installation (tsdiff.demo is missing)", code=1) from exc
+        raise
+    import inspect
+
+    params = inspect.signature(run_demo).parameters
+    kwargs: dict[str, Any] = {"progress": not args.quiet, "echo": None if args.quiet else print}
+    if args.out is not None:
+        kwargs["out_dir"] = args.out
+    if args.max_time is not None:
+        kwargs["max_time"] = args.max_time
+    if args.quick:
+        if "quick" in params:
+            kwargs["quick"] = True
+        else:  # a short training budget and fewer samples
+            kwargs.setdefault("max_time", _QUICK_DEMO_SECONDS)
+            kwargs["n_samples"] = 50
+    kwargs = {k: v for k, v in kwargs.items() if k in params}
+    run_demo(**kwargs)
+    return 0
+
+
+#: Training budget of ``tsdiff demo --quick`` when the demo has no ``quick`` option of its own.
+_QUICK_DEMO_SECONDS = 30.0
+
+
+def _benchmarks_dir() -> Optional[Path]:
+    here = Path(__file__).resolve().parent.parent / "benchmarks"
+    return here if here.is_dir() else None
+
+
+def _bench_scripts(root: Path) -> dict[str, Path]:
+    return {p.stem: p for p in sorted(root.glob("*.py")) if not p.name.startswith("_")}
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    root = _benchmarks_dir()
+    if root is None:
+        raise CLIError("the benchmark scripts are not installed with the package; run 'tsdiff bench' from a "
+                       "source checkout of tsdiff (they live in benchmarks/)", code=1)
+    scripts = _bench_scripts(root)
+    if args.script is None:
+        if not scripts:
+            raise CLIError(f"no benchmark scripts found in {root}", code=1)
+        print("benchmark scripts (run 'tsdiff bench NAME [ARGS...]'):")
+        for name in scripts:
+            print(f"  {name}")
+        return 0
+    name = args.script[:-3] if args.script.endswith(".py") else args.script
+    if name not in scripts:
+        raise CLIError(f"unknown benchmark {args.script!r}; available: {', '.join(scripts) or 'none'}")
+    cmd = [sys.executable, str(scripts[name]), *args.args]
+    log.info("running %s", " ".join(cmd))
+    return subprocess.call(cmd)
+
+
+# ---------------------------------------------------------------------------
+# parser
+# ---------------------------------------------------------------------------
+_ROOT_EPILOG = """\
+Examples:
+  tsdiff fit train.csv --prediction-length 24 --max-time 10m --out model/
+  tsdiff predict model/ --history train.csv --n-samples 100 --out forecast.csv
+  tsdiff plot forecast.csv --history train.csv --actuals test.csv --out fan.png
+  tsdiff evaluate forecast.csv --actuals test.csv --history train.csv
+  tsdiff demo --quick
+
+Data files are long frames (CSV, CSV.gz or Parquet): one row per series and
+timestamp, with an id column, a timestamp column and a target column.
+Run 'tsdiff COMMAND --help' for the options of a command.
+"""
+
+_EPILOGS = {
+    "fit": """\
+Example:
+  tsdiff fit train.csv --prediction-length 24 --freq h --max-time 10m \\
+      --id-col item_id --timestamp-col timestamp --target-col target --out model/
+
+The columns are inferred when not named. Known covariates need values over the
+forecast horizon at prediction time (tsdiff predict --future-covariates).
+""",
+    "predict": """\
+Example:
+  tsdiff predict model/ --history train.csv --horizon 24 --n-samples 100 \\
+      --sampler ddim --steps 20 --out forecast.csv
+
+Writes one row per series and future timestamp: id, timestamp, mean and one
+column per quantile ("0.1" ... "0.9"); --include-samples adds sample_0 ... .
+Without --history the model forecasts from the end of its training data.
+""",
+    "plot": """\
+Example:
+  tsdiff plot forecast.csv --history train.csv --actuals test.csv --item A --out fan.png
+
+Draws the median and the central intervals the quantile columns span (0.1-0.9
+is 80%, 0.2-0.8 is 60% ...). The image type follows the suffix (.png, .pdf, .svg).
+""",
+    "evaluate": """\
+Example:
+  tsdiff evaluate forecast.csv --actuals test.csv --history train.csv --season 24
+
+Metrics: wql_mean (GluonTS mean weighted quantile loss over the quantile columns),
+coverage of each central interval, nd, mase (needs --history), crps (exact
+ensemble CRPS / sum|y|, needs a forecast written with --include-samples).
+""",
+    "demo": """\
+Example:
+  tsdiff demo --quick --out demo_output/
+""",
+    "bench": """\
+Example:
+  tsdiff bench                 # list the benchmark scripts
+  tsdiff bench NAME --help     # run benchmarks/NAME.py with its own arguments
+""",
+}
+
+
+def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """``--quiet``, ``--verbose``, ``--debug``; sub-parsers use SUPPRESS so the root's values survive."""
+    d = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
+    g = parser.add_argument_group("global options")
+    g.add_argument("-q", "--quiet", action="store_true", default=d(False),
+                   help="no progress bars and no messages on success")
+    g.add_argument("-v", "--verbose", action="count", default=d(0), help="log progress (INFO); -vv for DEBUG")
+    g.add_argument("--debug", action="store_true", default=d(False), help="show the traceback of errors")
+
+
+def _column_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("columns")
+    g.add_argument("--id-col", metavar="NAME", help="series id column (default: inferred / first column)")
+    g.add_argument("--timestamp-col", metavar="NAME", help="timestamp column (default: inferred / second column)")
+    g.add_argument("--target-col", metavar="NAME", help="target column (default: inferred, 'target' if present)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``tsdiff`` argument parser (exposed for documentation and tests)."""
+    parser = _Parser(prog=PROG, formatter_class=_Formatter, epilog=_ROOT_EPILOG,
+                     description="Probabilistic time-series forecasting with conditional denoising diffusion.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _global_options(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=_EPILOGS[name],
+                           formatter_class=_Formatter)
+        _global_options(p, suppress=True)
+        return p
+
+    # fit -------------------------------------------------------------------
+    p = add("fit", "train a model on a long data file and save it to a directory")
+    p.add_argument("data", metavar="DATA", help="training data (.csv, .csv.gz or .parquet)")
+    p.add_argument("--prediction-length", type=_positive_int, required=True, metavar="H",
+                   help="forecast horizon the model is trained for")
+    p.add_argument("--context-length", type=_positive_int, metavar="N", help="history length the model reads")
+    p.add_argument("--freq", metavar="FREQ", help="pandas frequency (h, D, 15min ...); default: inferred")
+    p.add_argument("--max-time", type=parse_duration, metavar="DURATION",
+                   help="training time budget: 90, 90s, 10m, 1h, 1h30m")
+    p.add_argument("--max-steps", type=_positive_int, metavar="N", help="maximum number of optimizer steps")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:0 ... (default: %(default)s)")
+    p.add_argument("--out", required=True, metavar="MODEL_DIR", help="directory the model is saved to")
+    _column_options(p)
+    g = p.add_argument_group("covariates")
+    g.add_argument("--known-covariates", type=_name_list, metavar="A,B",
+                   help="columns known in advance (needed over the horizon when predicting)")
+    g.add_argument("--past-covariates", type=_name_list, metavar="C,D", help="columns only observed in the past")
+    g.add_argument("--static-features", metavar="DATA", help="file with one row of static features per series")
+    g = p.add_argument_group("model and training")
+    g.add_argument("--hidden-channels", type=_positive_int, metavar="N", help="width of the denoising U-Net")
+    g.add_argument("--batch-size", type=_positive_int, metavar="N", help="training batch size")
+    g.add_argument("--diffusion-steps", type=_positive_int, metavar="T", help="number of diffusion steps")
+    g.add_argument("--learning-rate", type=_positive_float, metavar="LR", help="AdamW learning rate")
+    p.set_defaults(func=_cmd_fit)
+
+    # predict ---------------------------------------------------------------
+    p = add("predict", "sample forecasts from a saved model and write them as a long table")
+    p.add_argument("model", metavar="MODEL_DIR", help="directory written by 'tsdiff fit'")
+    p.add_argument("--history", metavar="DATA", help="history to forecast from (default: the training data)")
+    p.add_argument("--future-covariates", metavar="DATA", help="known covariates over the forecast horizon")
+    p.add_argument("--horizon", type=_positive_int, metavar="H",
+                   help="steps to forecast (default: the model's prediction length)")
+    p.add_argument("--n-samples", type=_positive_int, default=100, metavar="S",
+                   help="sample paths per series (default: %(default)s)")
+    p.add_argument("--sampler", choices=("ddpm", "ddim"),
+                   help="ddim (fast, few steps) or ddpm (every diffusion step); default: the model's (ddim)")
+    p.add_argument("--steps", type=_positive_int, metavar="N",
+                   help="DDIM denoising steps (default: the model's, 20)")
+    p.add_argument("--eta", type=_non_negative_float, default=0.0,
+                   help="DDIM noise, 0 = deterministic (default: %(default)s)")
+    p.add_argument("--seed", type=_non_negative_int, help="random seed of the sampler")
+    p.add_argument("--quantiles", type=_level_list, default=list(DEFAULT_QUANTILES), metavar="Q,Q",
+                   help="quantile columns to write (default: 0.1,...,0.9)")
+    p.add_argument("--include-samples", action="store_true", help="also write sample_0 ... sample_{S-1} columns")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda ... (default: %(default)s)")
+    p.add_argument("--out", required=True, type=_table_path, metavar="FORECAST",
+                   help="output file (.csv, .csv.gz or .parquet)")
+    p.set_defaults(func=_cmd_predict)
+
+    # plot ------------------------------------------------------------------
+    p = add("plot", "draw a fan chart of one series of a forecast file")
+    p.add_argument("forecast", metavar="FORECAST", help="file written by 'tsdiff predict'")
+    p.add_argument("--history", metavar="DATA", help="past values to draw before the forecast")
+    p.add_argument("--actuals", metavar="DATA", help="true future values to draw over the forecast")
+    p.add_argument("--item", metavar="ID", help="series id to draw (default: the first)")
+    p.add_argument("--intervals", type=_level_list, metavar="L,L",
+                   help="central interval levels, e.g. 0.8,0.6 (default: all the quantile columns span)")
+    p.add_argument("--n-paths", type=_non_negative_int, default=0, metavar="N",
+                   help="sample paths to draw (needs --include-samples at predict time)")
+    p.add_argument("--history-tail", type=_non_negative_int, metavar="N",
+                   help="history points to draw (default: 4 x horizon)")
+    p.add_argument("--title", help="plot title (default: the series id)")
+    p.add_argument("--width", type=_positive_float, default=10.0, help="inches (default: %(default)s)")
+    p.add_argument("--height", type=_positive_float, default=4.5, help="inches (default: %(default)s)")
+    p.add_argument("--dpi", type=_positive_int, default=120, help="default: %(default)s")
+    p.add_argument("--out", required=True, metavar="IMAGE", help="output image (.png, .pdf, .svg ...)")
+    _column_options(p)
+    p.set_defaults(func=_cmd_plot)
+
+    # evaluate --------------------------------------------------------------
+    p = add("evaluate", "score a forecast file against the actual values")
+    p.add_argument("forecast", metavar="FORECAST", help="file written by 'tsdiff predict'")
+    p.add_argument("--actuals", required=True, metavar="DATA", help="true values over the forecast horizon")
+    p.add_argument("--history", metavar="DATA", help="past values, for MASE")
+    p.add_argument("--season", type=_positive_int, metavar="M",
+                   help="seasonal period for MASE (default: from the frequency, e.g. 24 for hourly)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    _column_options(p)
+    p.set_defaults(func=_cmd_evaluate)
+
+    # demo ------------------------------------------------------------------
+    p = add("demo", "train on a built-in dataset, forecast, and write plots")
+    p.add_argument("--quick", action="store_true", help="a short run (about 30 s of training)")
+    p.add_argument("--max-time", type=parse_duration, metavar="DURATION", help="training budget (e.g. 2m)")
+    p.add_argument("--out", metavar="DIR", help="output directory for the plots and tables (default: demo_output)")
+    p.set_defaults(func=_cmd_demo)
+
+    # bench -----------------------------------------------------------------
+    p = add("bench", "run a benchmark script from benchmarks/ (source checkout only)")
+    p.add_argument("script", nargs="?", metavar="NAME", help="benchmark script name (default: list them)")
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments passed to the script")
+    p.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("tsdiff")
+    except Exception:  # not installed (source tree): fall back to the package attribute
+        try:
+            from . import __version__  # type: ignore[attr-defined]
+
+            return str(__version__)
+        except Exception:
+            return "unknown"
+
+
+# ---------------------------------------------------------------------------
+# errors and main
+# ---------------------------------------------------------------------------
+#: Exceptions that mean bad input (exit status 2); tsdiff's DataError and ModelFileError are ValueErrors.
+_DATA_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, KeyError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
+    FileExistsError)
+
+
+def _one_line(exc: BaseException) -> str:
+    """A one-line message for an exception."""
+    if isinstance(exc, KeyError) and exc.args:
+        msg = str(exc.args[0])
+    elif isinstance(exc, OSError) and exc.strerror and exc.filename:
+        msg = f"{exc.strerror}: {exc.filename}"
+    else:
+        msg = str(exc)
+    msg = " ".join(msg.split())
+    if not msg:
+        msg = type(exc).__name__
+    if len(msg) > 600:
+        msg = msg[:597] + "..."
+    return msg
+
+
+def _exit_code(exc: BaseException) -> int:
+    if isinstance(exc, CLIError):
+        return exc.code
+    return 2 if isinstance(exc, _DATA_ERRORS) else 1
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the ``tsdiff`` command line; returns the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; default ``sys.argv[1:]``.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    except CLIError as exc:
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return exc.code
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    debug = bool(args.debug)
+    level = logging.DEBUG if (debug or args.verbose >= 2) else logging.INFO if args.verbose else \
+        logging.ERROR if args.quiet else logging.WARNING
+    pkg_logger = logging.getLogger("tsdiff")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s" if debug else
+                                           f"{PROG}: %(message)s"))
+    old_level, old_propagate = pkg_logger.level, pkg_logger.propagate
+    pkg_logger.addHandler(handler)
+    pkg_logger.setLevel(level)
+    pkg_logger.propagate = False
+    show_warnings_now = debug or args.verbose > 0
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=not show_warnings_now) as recorded:
+            warnings.simplefilter("default")
+            code = int(args.func(args) or 0)
+            caught = list(recorded or [])
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        code = _exit_code(exc)
+        if debug:
+            traceback.print_exc(file=sys.stderr)
+        hint = "" if debug or code == 2 else " (run with --debug for the traceback)"
+        prefix = "" if code == 2 or isinstance(exc, CLIError) else f"{type(exc).__name__}: "
+        print(f"{PROG}: error: {prefix}{_one_line(exc)}{hint}", file=sys.stderr)
+        return code
+    finally:
+        pkg_logger.removeHandler(handler)
+        pkg_logger.setLevel(old_level)
+        pkg_logger.propagate = old_propagate
+    if not args.quiet:
+        seen = set()
+        for w in caught:
+            msg = _one_line(w.message) if isinstance(w.message, BaseException) else " ".join(str(w.message).split())
+            if msg not in seen:
+                seen.add(msg)
+                print(f"{PROG}: warning: {msg}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

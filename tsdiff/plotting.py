@@ -1,0 +1,697 @@
+"""Plots for tsdiff forecasts: fan charts, calibration diagnostics, reverse diffusion.
+
+matplotlib is imported inside the functions, never at module import, so
+``import tsdiff`` stays cheap and works without a display. Figures are created
+with :mod:`matplotlib.pyplot` (so they show in notebooks); on a machine with no
+display matplotlib falls back to its non-interactive ``Agg`` backend by itself,
+and ``MPLBACKEND=Agg`` forces it.
+
+Every function returns the matplotlib object it drew on (an ``Axes`` or a
+``Figure``) and leaves saving or showing to the caller.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import TYPE_CHECKING, Any, Hashable, Optional, Sequence, Union
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .forecast import Forecast
+
+#: Central-interval levels drawn by default in fan charts (widest is lightest).
+DEFAULT_INTERVALS: tuple[float, ...] = (0.5, 0.8, 0.95)
+
+#: Name of the target column looked up in long frames when none is given.
+DEFAULT_TARGET_COL = "target"
+
+SeriesLike = Union[pd.Series, pd.DataFrame, None]
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+def _pyplot() -> Any:
+    """Import pyplot lazily (matplotlib picks Agg by itself when there is no display)."""
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _subplots(nrows: int, ncols: int, figsize: tuple[float, float], **kwargs: Any) -> tuple["Figure", np.ndarray]:
+    plt = _pyplot()
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, **kwargs)
+    return fig, axes
+
+
+def _x(index: Any) -> np.ndarray:
+    """Timestamps as naive wall-clock datetime64 (matplotlib handles those everywhere)."""
+    idx = pd.DatetimeIndex(index)
+    if idx.tz is not None:
+        idx = idx.tz_localize(None)
+    return idx.to_numpy()
+
+
+def _check_levels(intervals: Sequence[float]) -> list[float]:
+    levels = [float(v) for v in intervals]
+    for v in levels:
+        if not (0.0 < v < 1.0):
+            raise ValueError(f"interval levels must lie strictly between 0 and 1, got {v!r}")
+    return sorted(set(levels), reverse=True)  # widest first: drawn underneath
+
+
+def _band_alphas(n: int) -> list[float]:
+    """Alpha per band, widest (first) lightest; overlapping fills darken the inside further."""
+    if n <= 0:
+        return []
+    if n == 1:
+        return [0.3]
+    return [0.15 + 0.2 * i / (n - 1) for i in range(n)]
+
+
+def _same_item(values: pd.Series, item_id: Hashable) -> np.ndarray:
+    """Boolean mask of rows whose id equals ``item_id`` (falling back to string comparison)."""
+    mask = (values == item_id).to_numpy()
+    if not mask.any():
+        mask = (values.astype(str) == str(item_id)).to_numpy()
+    return mask
+
+
+def _as_series(data: SeriesLike, item_id: Hashable, id_col: str, timestamp_col: str,
+               target_col: Optional[str], what: str) -> Optional[pd.Series]:
+    """One series (values indexed by sorted timestamps) out of a Series or a long frame.
+
+    Accepts a ``pd.Series`` indexed by timestamp (or by ``(item_id, timestamp)``),
+    or a DataFrame with the forecast's id and timestamp columns (the id column may
+    be absent for a single series; the timestamp may be the index) and a target
+    column (``target_col``, else ``"target"``, else the only numeric column left).
+    """
+    if data is None:
+        return None
+    if isinstance(data, pd.Series):
+        s = data
+        if isinstance(s.index, pd.MultiIndex):
+            if s.index.nlevels != 2:
+                raise ValueError(f"{what}: a MultiIndex Series must be indexed by (item_id, timestamp)")
+            level0 = pd.Series(s.index.get_level_values(0))
+            s = s[_same_item(level0, item_id)]
+            s = pd.Series(s.to_numpy(), index=s.index.get_level_values(1))
+        values, raw_index = s.to_numpy(), s.index
+    elif isinstance(data, pd.DataFrame):
+        df = data
+        if id_col in df.columns:
+            df = df[_same_item(df[id_col], item_id)]
+        if timestamp_col in df.columns:
+            index = df[timestamp_col]
+        elif isinstance(df.index, pd.DatetimeIndex):
+            index = df.index
+        else:
+            raise ValueError(f"{what} has no timestamp column {timestamp_col!r} (columns: {list(data.columns)})")
+        col = target_col
+        if col is None:
+            if DEFAULT_TARGET_COL in df.columns:
+                col = DEFAULT_TARGET_COL
+            else:
+                rest = [c for c in df.columns if c not in (id_col, timestamp_col)
+                        and pd.api.types.is_numeric_dtype(df[c])]
+                if len(rest) != 1:
+                    raise ValueError(
+                        f"{what}: cannot tell the target column among {list(data.columns)}; "
+                        f"name it with target_col=")
+                col = rest[0]
+        if col not in df.columns:
+            raise ValueError(f"{what} has no target column {col!r} (columns: {list(data.columns)})")
+        values, raw_index = df[col].to_numpy(), index
+    else:
+        raise TypeError(f"{what} must be a pandas Series or DataFrame, got {type(data).__name__}")
+    try:
+        idx = pd.DatetimeIndex(pd.to_datetime(raw_index))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{what}: index/timestamps are not datetimes ({exc})") from exc
+    return pd.Series(pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float), index=idx).sort_index()
+
+
+def _draw_fan(ax: "Axes", x: np.ndarray, center: np.ndarray, center_label: str,
+              bands: Sequence[tuple[float, np.ndarray, np.ndarray]], paths: Optional[np.ndarray],
+              history: Optional[pd.Series], actuals: Optional[pd.Series], title: Optional[str],
+              color: str, legend: bool) -> "Axes":
+    """Shared drawing code of :func:`plot_forecast` and :func:`plot_forecast_frame`."""
+    import matplotlib.dates as mdates
+
+    if history is not None and len(history):
+        ax.plot(_x(history.index), history.to_numpy(dtype=float), color="0.3", lw=1.2, label="history")
+    alphas = _band_alphas(len(bands))
+    for (level, lo, hi), alpha in zip(bands, alphas):
+        ax.fill_between(x, lo, hi, color=color, alpha=alpha, lw=0, label=f"{level:.0%} interval")
+    if paths is not None and len(paths):
+        for j, path in enumerate(paths):
+            ax.plot(x, path, color=color, lw=0.6, alpha=0.6, label="sample paths" if j == 0 else None)
+    ax.plot(x, center, color=color, lw=2.0, label=center_label)
+    if actuals is not None:
+        lo_t, hi_t = x[0], x[-1]
+        ax_x = _x(actuals.index)
+        keep = (ax_x >= lo_t) & (ax_x <= hi_t)
+        if keep.any():
+            ax.plot(ax_x[keep], actuals.to_numpy(dtype=float)[keep], color="k", lw=1.2, marker=".",
+                    ms=3, label="actual")
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    if title:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    if legend:
+        ax.legend(loc="best", fontsize="small", framealpha=0.8)
+    return ax
+
+
+def _tail(s: Optional[pd.Series], n: int) -> Optional[pd.Series]:
+    if s is None:
+        return None
+    if n <= 0:
+        return s.iloc[:0]
+    return s.iloc[-n:]
+
+
+# ---------------------------------------------------------------------------
+# fan charts
+# ---------------------------------------------------------------------------
+def plot_forecast(forecast: "Forecast", item_id: Optional[Hashable] = None, ax: Optional["Axes"] = None,
+                  history: SeriesLike = None, actuals: SeriesLike = None,
+                  intervals: Sequence[float] = DEFAULT_INTERVALS, n_paths: int = 0,
+                  history_tail: Optional[int] = None, title: Optional[str] = None, color: str = "C0",
+                  target_col: Optional[str] = None, legend: bool = True) -> "Axes":
+    """Fan chart of one series of a :class:`~tsdiff.forecast.Forecast`.
+
+    Draws the tail of the history, nested central prediction intervals (darker
+    inside), the median, optionally a few sample paths and the actual future
+    values, against timestamps.
+
+    Parameters
+    ----------
+    forecast : Forecast
+        The forecast to draw.
+    item_id : hashable, optional
+        Which series; ``None`` means the first one.
+    ax : matplotlib Axes, optional
+        Axes to draw on; a new figure is created when ``None``.
+    history : pd.Series or pd.DataFrame, optional
+        Past values: a Series indexed by timestamp, or a long frame with the
+        forecast's ``id_col`` and ``timestamp_col`` columns and a target column
+        (``target_col``, else ``"target"``, else the only other numeric column).
+    actuals : pd.Series or pd.DataFrame, optional
+        True future values, same formats as ``history``; only the part inside
+        the forecast window is drawn.
+    intervals : sequence of float
+        Central interval levels in (0, 1), e.g. 0.8 spans the 0.1 and 0.9
+        sample quantiles.
+    n_paths : int
+        Number of individual sample paths drawn as thin lines (the first ones).
+    history_tail : int, optional
+        Number of most recent history points drawn; default ``4 * horizon``.
+    title : str, optional
+        Axes title; default the item id.
+    color : str
+        Matplotlib color of the median, bands and paths.
+    target_col : str, optional
+        Target column of long ``history``/``actuals`` frames.
+    legend : bool
+        Draw a legend.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    i = 0 if item_id is None else forecast.index_of(item_id)
+    item = forecast.item_ids[i]
+    if forecast.horizon == 0:
+        raise ValueError("forecast has horizon 0: nothing to plot")
+    samples = forecast.samples[i]  # (S, H)
+    levels = _check_levels(intervals)
+    bands = []
+    for level in levels:
+        lo_q = (1.0 - level) / 2.0
+        lo, hi = np.quantile(samples, [lo_q, 1.0 - lo_q], axis=0)
+        bands.append((level, lo, hi))
+    center = np.median(samples, axis=0)
+    n_paths = max(0, min(int(n_paths), samples.shape[0]))
+    paths = samples[:n_paths] if n_paths else None
+    tail = 4 * forecast.horizon if history_tail is None else int(history_tail)
+    hist = _tail(_as_series(history, item, forecast.id_col, forecast.timestamp_col, target_col, "history"), tail)
+    act = _as_series(actuals, item, forecast.id_col, forecast.timestamp_col, target_col, "actuals")
+    if ax is None:
+        _, axes = _subplots(1, 1, figsize=(9, 4))
+        ax = axes[0, 0]
+    return _draw_fan(ax, _x(forecast.timestamps[i]), center, "median", bands, paths, hist, act,
+                     str(item) if title is None else title, color, legend)
+
+
+def plot_forecasts_grid(forecast: "Forecast", item_ids: Optional[Sequence[Hashable]] = None, ncols: int = 3,
+                        max_series: int = 9, **kwargs: Any) -> "Figure":
+    """Fan charts of several series on a grid of subplots.
+
+    Parameters
+    ----------
+    forecast : Forecast
+        The forecast to draw.
+    item_ids : sequence, optional
+        Series to draw; default the first ``max_series`` ones.
+    ncols : int
+        Number of subplot columns.
+    max_series : int
+        At most this many series are drawn (extra ids are dropped with a warning).
+    **kwargs
+        Passed to :func:`plot_forecast` (``history``, ``actuals``, ``intervals`` ...).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if ncols < 1 or max_series < 1:
+        raise ValueError(f"ncols and max_series must be >= 1, got {ncols}, {max_series}")
+    ids = list(forecast.item_ids if item_ids is None else item_ids)
+    if not ids:
+        raise ValueError("no series to plot")
+    if len(ids) > max_series:
+        if item_ids is not None:
+            warnings.warn(f"plotting the first {max_series} of {len(ids)} series (raise max_series= for more)",
+                          stacklevel=2)
+        ids = ids[:max_series]
+    for item in ids:
+        forecast.index_of(item)  # KeyError naming an unknown id before any drawing
+    ncols = min(ncols, len(ids))
+    nrows = math.ceil(len(ids) / ncols)
+    fig, axes = _subplots(nrows, ncols, figsize=(5.0 * ncols, 3.2 * nrows))
+    kwargs.setdefault("legend", None)
+    legend_first = kwargs.pop("legend")
+    for k, item in enumerate(ids):
+        ax = axes[k // ncols, k % ncols]
+        plot_forecast(forecast, item_id=item, ax=ax, legend=(k == 0) if legend_first is None else legend_first,
+                      **kwargs)
+    for k in range(len(ids), nrows * ncols):
+        axes[k // ncols, k % ncols].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def quantile_columns(frame: pd.DataFrame) -> dict[float, Any]:
+    """Quantile columns of a forecast frame: ``{level: column}`` for names like ``"0.1"``.
+
+    Parameters
+    ----------
+    frame : pd.DataFrame
+        A frame written by :meth:`Forecast.to_dataframe` (or read back from disk).
+
+    Returns
+    -------
+    dict
+        Levels in (0, 1), sorted ascending, mapped to the column label.
+    """
+    out: dict[float, Any] = {}
+    for col in frame.columns:
+        if isinstance(col, (int, float, np.number)) and not isinstance(col, bool):
+            level = float(col)
+        elif isinstance(col, str):
+            try:
+                level = float(col)
+            except ValueError:
+                continue
+        else:
+            continue
+        if 0.0 < level < 1.0:
+            out[level] = col
+    return dict(sorted(out.items()))
+
+
+def sample_columns(frame: pd.DataFrame) -> list[str]:
+    """The ``sample_0`` ... ``sample_{n-1}`` columns of a forecast frame, in order."""
+    cols = []
+    for col in frame.columns:
+        if isinstance(col, str) and col.startswith("sample_") and col[7:].isdigit():
+            cols.append((int(col[7:]), col))
+    return [c for _, c in sorted(cols)]
+
+
+def central_intervals(levels: Sequence[float], tol: float = 1e-9) -> dict[float, tuple[float, float]]:
+    """Central intervals that a set of quantile levels spans: ``{coverage: (lower, upper)}``.
+
+    For the default levels 0.1 ... 0.9 this is ``{0.8: (0.1, 0.9), 0.6: (0.2, 0.8), ...}``.
+    """
+    levels = sorted(float(v) for v in levels)
+    out: dict[float, tuple[float, float]] = {}
+    for lo in levels:
+        if lo >= 0.5:
+            break
+        for hi in levels:
+            if abs(hi - (1.0 - lo)) < tol:
+                out[round(1.0 - 2.0 * lo, 10)] = (lo, hi)
+    return dict(sorted(out.items(), reverse=True))
+
+
+def plot_forecast_frame(frame: pd.DataFrame, item_id: Optional[Hashable] = None, ax: Optional["Axes"] = None,
+                        history: SeriesLike = None, actuals: SeriesLike = None,
+                        intervals: Optional[Sequence[float]] = None, n_paths: int = 0,
+                        history_tail: Optional[int] = None, title: Optional[str] = None, color: str = "C0",
+                        id_col: Optional[str] = None, timestamp_col: Optional[str] = None,
+                        target_col: Optional[str] = None, legend: bool = True) -> "Axes":
+    """Fan chart of one series from a long forecast frame with quantile columns.
+
+    This is the plot for a forecast saved to disk (``Forecast.to_dataframe``
+    written to CSV/Parquet and read back): bands come from the quantile columns
+    (``"0.1"``, ``"0.9"`` ...), the center line from ``"0.5"`` (else ``"mean"``).
+
+    Parameters
+    ----------
+    frame : pd.DataFrame
+        Long forecast frame: id column, timestamp column, ``mean``, quantile
+        columns, optionally ``sample_*`` columns.
+    item_id : hashable, optional
+        Which series; ``None`` means the first in the frame. Compared as is, then as a string.
+    ax : matplotlib Axes, optional
+        Axes to draw on; a new figure is created when ``None``.
+    history, actuals : pd.Series or pd.DataFrame, optional
+        As in :func:`plot_forecast`.
+    intervals : sequence of float, optional
+        Central interval levels; default every interval the quantile columns
+        span (0.8, 0.6, 0.4, 0.2 for the default 0.1 ... 0.9 columns). A level
+        the columns do not span is an error.
+    n_paths : int
+        Sample paths drawn from ``sample_*`` columns, when the frame has them.
+    history_tail : int, optional
+        History points drawn; default ``4 * horizon``.
+    title : str, optional
+        Axes title; default the item id.
+    color : str
+        Matplotlib color of the forecast.
+    id_col, timestamp_col : str, optional
+        Column names; default ``"item_id"``/``"timestamp"`` when present, else
+        the first two columns (the layout ``to_dataframe`` writes).
+    target_col : str, optional
+        Target column of long ``history``/``actuals`` frames.
+    legend : bool
+        Draw a legend.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    id_col, timestamp_col = forecast_frame_columns(frame, id_col, timestamp_col)
+    if frame.empty:
+        raise ValueError("the forecast frame is empty")
+    if item_id is None:
+        item_id = frame[id_col].iloc[0]
+    rows = frame[_same_item(frame[id_col], item_id)]
+    if rows.empty:
+        shown = list(pd.unique(frame[id_col]))[:5]
+        raise KeyError(f"item_id {item_id!r} is not in the forecast (ids start with {shown})")
+    item = rows[id_col].iloc[0]
+    rows = rows.assign(**{timestamp_col: pd.to_datetime(rows[timestamp_col])}).sort_values(timestamp_col)
+    qcols = quantile_columns(rows)
+    spans = central_intervals(qcols)
+    if intervals is None:
+        chosen = list(spans)
+    else:
+        chosen = []
+        for level in _check_levels(intervals):
+            match = [k for k in spans if abs(k - level) < 1e-9]
+            if not match:
+                raise ValueError(f"the forecast has no quantile columns for a {level:.0%} interval "
+                                 f"(available: {[f'{k:.0%}' for k in spans] or 'none'})")
+            chosen.append(match[0])
+    bands = []
+    for level in sorted(chosen, reverse=True):
+        lo, hi = spans[level]
+        bands.append((level, rows[qcols[lo]].to_numpy(dtype=float), rows[qcols[hi]].to_numpy(dtype=float)))
+    median_col = next((c for lv, c in qcols.items() if abs(lv - 0.5) < 1e-9), None)
+    if median_col is not None:
+        center, center_label = rows[median_col].to_numpy(dtype=float), "median"
+    elif "mean" in rows.columns:
+        center, center_label = rows["mean"].to_numpy(dtype=float), "mean"
+    else:
+        raise ValueError("the forecast frame has neither a '0.5' nor a 'mean' column")
+    paths = None
+    scols = sample_columns(rows)
+    if n_paths > 0 and scols:
+        paths = rows[scols[:n_paths]].to_numpy(dtype=float).T
+    horizon = len(rows)
+    tail = 4 * horizon if history_tail is None else int(history_tail)
+    hist = _tail(_as_series(history, item, id_col, timestamp_col, target_col, "history"), tail)
+    act = _as_series(actuals, item, id_col, timestamp_col, target_col, "actuals")
+    if ax is None:
+        _, axes = _subplots(1, 1, figsize=(9, 4))
+        ax = axes[0, 0]
+    return _draw_fan(ax, _x(rows[timestamp_col]), center, center_label, bands, paths, hist, act,
+                     str(item) if title is None else title, color, legend)
+
+
+def forecast_frame_columns(frame: pd.DataFrame, id_col: Optional[str] = None,
+                           timestamp_col: Optional[str] = None) -> tuple[str, str]:
+    """Id and timestamp columns of a forecast frame (defaults as in :func:`plot_forecast_frame`)."""
+    cols = list(frame.columns)
+    if id_col is None:
+        id_col = "item_id" if "item_id" in cols else (cols[0] if cols else "item_id")
+    if timestamp_col is None:
+        timestamp_col = "timestamp" if "timestamp" in cols else (cols[1] if len(cols) > 1 else "timestamp")
+    for name, col in (("id", id_col), ("timestamp", timestamp_col)):
+        if col not in cols:
+            raise ValueError(f"the forecast frame has no {name} column {col!r} (columns: {cols[:8]})")
+    return id_col, timestamp_col
+
+
+# ---------------------------------------------------------------------------
+# calibration
+# ---------------------------------------------------------------------------
+def pit_values(y: np.ndarray, samples: np.ndarray, randomize: bool = True, seed: Optional[int] = 0) -> np.ndarray:
+    """Probability integral transform of observations under sample forecasts.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (N, H)
+        Observations; NaN entries are dropped.
+    samples : np.ndarray, shape (N, S, H)
+        Forecast samples.
+    randomize : bool
+        Spread ties uniformly: PIT = P(X < y) + U * P(X = y). Without it,
+        PIT = P(X <= y) (the fraction of samples at or below y).
+    seed : int, optional
+        Seed of the tie randomization.
+
+    Returns
+    -------
+    np.ndarray, 1-D
+        One PIT value in [0, 1] per observed point.
+    """
+    y, samples = _check_y_samples(y, samples)
+    below = (samples < y[:, None, :]).mean(axis=1)
+    at_or_below = (samples <= y[:, None, :]).mean(axis=1)
+    if randomize:
+        u = np.random.default_rng(seed).uniform(size=below.shape)
+        pit = below + u * (at_or_below - below)
+    else:
+        pit = at_or_below
+    return pit[~np.isnan(y)]
+
+
+def interval_coverage(y: np.ndarray, samples: np.ndarray, levels: Sequence[float]) -> np.ndarray:
+    """Fraction of observed points inside each central interval of the samples.
+
+    Returns
+    -------
+    np.ndarray, shape (len(levels),)
+    """
+    y, samples = _check_y_samples(y, samples)
+    observed = ~np.isnan(y)
+    out = []
+    for level in levels:
+        lo_q = (1.0 - float(level)) / 2.0
+        lo, hi = np.quantile(samples, [lo_q, 1.0 - lo_q], axis=1)
+        inside = (y >= lo) & (y <= hi)
+        out.append(inside[observed].mean() if observed.any() else np.nan)
+    return np.asarray(out, dtype=float)
+
+
+def _check_y_samples(y: Any, samples: Any) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y, dtype=float)
+    samples = np.asarray(samples, dtype=float)
+    if y.ndim == 1 and samples.ndim == 2:
+        y, samples = y[None], samples[None]
+    if y.ndim != 2 or samples.ndim != 3:
+        raise ValueError(f"need y of shape (N, H) and samples of shape (N, S, H), got {y.shape} and {samples.shape}")
+    if samples.shape[0] != y.shape[0] or samples.shape[2] != y.shape[1]:
+        raise ValueError(f"shapes do not match: y {y.shape} vs samples {samples.shape} (expected (N, S, H))")
+    if samples.shape[1] == 0:
+        raise ValueError("samples hold no sample paths (S = 0)")
+    return y, samples
+
+
+def plot_calibration(y: np.ndarray, samples: np.ndarray,
+                     levels: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+                     n_bins: int = 10, randomize: bool = True, seed: Optional[int] = 0,
+                     color: str = "C0") -> "Figure":
+    """Calibration diagnostics: PIT histogram and interval coverage.
+
+    Left: histogram of PIT values (counts) with the uniform reference line; a
+    calibrated forecast gives a flat histogram, a U shape means intervals that
+    are too narrow, a hump too wide. Right: empirical coverage of central
+    intervals against their nominal level, with the diagonal.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (N, H)
+        Observations (NaN = missing, skipped).
+    samples : np.ndarray, shape (N, S, H)
+        Forecast samples, e.g. ``Forecast.samples``.
+    levels : sequence of float
+        Nominal central interval levels for the coverage panel.
+    n_bins : int
+        Number of PIT histogram bins.
+    randomize : bool
+        Randomize PIT values of ties (see :func:`pit_values`).
+    seed : int, optional
+        Seed of that randomization.
+    color : str
+        Matplotlib color.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    lv = [float(v) for v in levels]
+    if any(not (0.0 < v < 1.0) for v in lv):
+        raise ValueError(f"levels must lie strictly between 0 and 1, got {list(levels)}")
+    pit = pit_values(y, samples, randomize=randomize, seed=seed)
+    cov = interval_coverage(y, samples, lv)
+    fig, axes = _subplots(1, 2, figsize=(10, 4))
+    ax_pit, ax_cov = axes[0, 0], axes[0, 1]
+    ax_pit.hist(pit, bins=n_bins, range=(0.0, 1.0), color=color, alpha=0.7, edgecolor="white", label="PIT")
+    ax_pit.axhline(len(pit) / n_bins, color="k", ls="--", lw=1.0, label="uniform")
+    ax_pit.set_xlim(0.0, 1.0)
+    ax_pit.set_xlabel("PIT value")
+    ax_pit.set_ylabel("count")
+    ax_pit.set_title(f"PIT histogram ({len(pit)} points)")
+    ax_pit.legend(loc="upper center", fontsize="small")
+    ax_cov.plot([0, 1], [0, 1], color="k", ls="--", lw=1.0, label="ideal")
+    ax_cov.plot(lv, cov, color=color, marker="o", label="empirical")
+    ax_cov.set_xlim(0.0, 1.0)
+    ax_cov.set_ylim(0.0, 1.0)
+    ax_cov.set_xlabel("nominal coverage of central interval")
+    ax_cov.set_ylabel("empirical coverage")
+    ax_cov.set_title("Interval coverage")
+    ax_cov.grid(True, alpha=0.3)
+    ax_cov.legend(loc="upper left", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# reverse diffusion
+# ---------------------------------------------------------------------------
+def plot_reverse_diffusion(trajectory: np.ndarray, steps: Sequence[int], timestamps: Optional[Any] = None,
+                           history: Optional[Union[pd.Series, np.ndarray, Sequence[float]]] = None,
+                           n_paths: int = 5, ncols: Optional[int] = None, sharey: bool = True,
+                           color: str = "C0") -> "Figure":
+    """How the sampler turns noise into a forecast: one panel per recorded step.
+
+    Parameters
+    ----------
+    trajectory : np.ndarray, shape (K, S, H)
+        The horizon values ``x`` at K recorded diffusion steps, the first being
+        pure noise ``x_T`` and the last the final samples, in whatever units
+        the caller chooses (scaled or original).
+    steps : sequence of int, length K
+        Label of each recorded step (the diffusion step ``t``).
+    timestamps : array-like of datetimes, length H, optional
+        x values of the horizon; default ``0 ... H-1``.
+    history : pd.Series or array-like, optional
+        Recent history drawn before the horizon in every panel (same units as
+        ``trajectory``). A Series is placed at its own timestamps when
+        ``timestamps`` are given.
+    n_paths : int
+        Sample paths drawn per panel.
+    ncols : int, optional
+        Panels per row; default ``min(K, 5)``.
+    sharey : bool
+        Share the y axis (shows the noise shrinking onto the forecast).
+    color : str
+        Matplotlib color of the paths.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    traj = np.asarray(trajectory, dtype=float)
+    if traj.ndim != 3:
+        raise ValueError(f"trajectory must have shape (K, S, H), got {traj.shape}")
+    k, s, h = traj.shape
+    steps = list(steps)
+    if len(steps) != k:
+        raise ValueError(f"got {len(steps)} step labels for {k} recorded steps")
+    if k == 0 or s == 0 or h == 0:
+        raise ValueError(f"trajectory is empty: shape {traj.shape}")
+    n_paths = max(1, min(int(n_paths), s))
+    if timestamps is not None:
+        x = _x(timestamps)
+        if len(x) != h:
+            raise ValueError(f"got {len(x)} timestamps for a horizon of {h}")
+    else:
+        x = np.arange(h)
+    hx = hy = None
+    if history is not None:
+        if isinstance(history, pd.Series) and timestamps is not None:
+            hx, hy = _x(history.index), history.to_numpy(dtype=float)
+        else:
+            hy = np.asarray(history, dtype=float).reshape(-1)
+            n = len(hy)
+            if timestamps is None:
+                hx = np.arange(-n, 0)
+            elif h >= 2:
+                step = x[1] - x[0]
+                hx = x[0] - step * np.arange(n, 0, -1)
+            else:
+                raise ValueError("cannot place an unindexed history before a 1-step horizon; pass a pd.Series")
+    ncols = min(k, 5) if ncols is None else max(1, int(ncols))
+    nrows = math.ceil(k / ncols)
+    fig, axes = _subplots(nrows, ncols, figsize=(3.2 * ncols, 2.6 * nrows), sharey=sharey)
+    for j in range(k):
+        ax = axes[j // ncols, j % ncols]
+        if hy is not None:
+            ax.plot(hx, hy, color="0.3", lw=1.0)
+        for p in range(n_paths):
+            ax.plot(x, traj[j, p], color=color, lw=0.8, alpha=0.8)
+        ax.set_title(f"t = {steps[j]}")
+        ax.grid(True, alpha=0.3)
+        if timestamps is not None:
+            import matplotlib.dates as mdates
+
+            locator = mdates.AutoDateLocator(minticks=2, maxticks=5)
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    for j in range(k, nrows * ncols):
+        axes[j // ncols, j % ncols].set_visible(False)
+    fig.suptitle("Reverse diffusion: from noise (left) to forecast (right)")
+    fig.tight_layout()
+    return fig
+
+
+__all__ = [
+    "DEFAULT_INTERVALS",
+    "plot_forecast",
+    "plot_forecasts_grid",
+    "plot_forecast_frame",
+    "plot_calibration",
+    "plot_reverse_diffusion",
+    "pit_values",
+    "interval_coverage",
+    "quantile_columns",
+    "sample_columns",
+    "central_intervals",
+    "forecast_frame_columns",
+]
