@@ -75,7 +75,7 @@ def run_demo(out_dir: str | os.PathLike = "demo_output", *, max_time: float = 15
     ds = load_dataset("ett_small_1h")
     freq = ds.metadata.freq
     H = int(ds.metadata.prediction_length)
-    train_df = dataset_to_frame(ds.train, freq)
+    train_df, _ = dataset_to_frame(ds.train, freq)
     test_entries = list(ds.test)
     say(f"ett_small_1h: {train_df['item_id'].nunique()} hourly series, {len(train_df)} training points; "
         f"forecasting the last {H} hours of each series with {n_samples} samples")
@@ -117,16 +117,13 @@ def run_demo(out_dir: str | os.PathLike = "demo_output", *, max_time: float = 15
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    history = train_df.rename(columns={"target": "target"})
-    actuals = {str(i): y[k] for k, i in enumerate(fc.item_ids)}
     ids = list(fc.item_ids)[:6]
-    fig = plot_forecasts_grid(fc, item_ids=ids, ncols=3, history=history,
+    fig = plot_forecasts_grid(fc, item_ids=ids, ncols=3, history=train_df,
                               actuals=_actuals_frame(fc, y), history_tail=96)
     fig.suptitle(f"tsdiff on ett_small_1h: 24 h ahead, {n_samples} samples (median, 50/80/95% intervals)")
     chart = out / "fan_chart.png"
     fig.savefig(chart, dpi=110, bbox_inches="tight")
     plt.close(fig)
-    del actuals
 
     result = {
         "dataset": "ett_small_1h", "prediction_length": H, "n_samples": n_samples, "seed": seed,
