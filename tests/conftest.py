@@ -12,7 +12,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 #: Network and training sizes small enough for a CPU test suite.
 TINY = dict(hidden_channels=8, channel_mults=(1, 2), embedding_dim=16, encoder_channels=8,
-            batch_size=16, max_steps=8, val_every=4, num_val_windows=8, progress=False)
+            batch_size=16, max_steps=8, val_every=4, num_val_windows=8, num_threads=1, progress=False)
 
 
 def make_long_frame(n_series: int = 3, length: int = 120, freq: str = "h", seed: int = 0,

@@ -154,3 +154,14 @@ def test_constant_and_zero_series_forecast_finite(tiny_params):
     df = pd.DataFrame({"zero": np.zeros(60), "const": np.full(60, 7.0), "big": np.linspace(1e9, 2e9, 60)}, index=idx)
     fc = TSDiff(prediction_length=4, context_length=24, **tiny_params).fit(df).predict(n_samples=3)
     assert np.isfinite(fc.samples).all()
+
+
+def test_reverse_trajectory_goes_from_noise_to_the_forecast(fitted):
+    m, _ = fitted
+    traj, steps, ts = m.reverse_trajectory("s1", n_samples=4, sampler="ddim", steps=10, n_frames=4, seed=2)
+    assert traj.shape == (4, 4, 6) and steps[0] == 99 and steps[-1] == -1 and len(ts) == 6
+    assert np.isfinite(traj).all()
+    # Frame 0 is x_T ~ N(0, 1) mapped to the series' units: centred on its level with its spread.
+    hist = m.series_[1].target
+    assert abs(traj[0].mean() - hist.mean()) < 3 * hist.std()
+    assert 0.2 * hist.std() < traj[0].std() < 5 * hist.std()

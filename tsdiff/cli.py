@@ -334,17 +334,29 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         fit_kwargs["past_covariates"] = args.past_covariates
     if static_df is not None:
         fit_kwargs["static_df"] = static_df
+    from .distributed import barrier, cleanup, init_from_env
+
+    # Under torchrun: join the process group (gloo on CPU, NCCL on CUDA); otherwise a no-op.
+    dist_ctx = init_from_env(device=args.device)
+    if not dist_ctx.is_main:  # one process reports, shows progress and writes the model
+        args.quiet = True
+        logging.getLogger("tsdiff").setLevel(logging.ERROR)
     log.info("training on %s (%d rows)", args.data, len(df))
     try:
-        model.fit(df, **fit_kwargs)
-    except _data_errors() as exc:
-        frames = {"df": args.data}
-        if args.static_features:
-            frames["static_df"] = args.static_features
-        raise CLIError(_cli_wording(_one_line(exc), frames)) from exc
-    model.save(args.out)
-    if not args.quiet:
-        print(f"saved model to {args.out}")
+        try:
+            model.fit(df, **fit_kwargs)
+        except _data_errors() as exc:
+            frames = {"df": args.data}
+            if args.static_features:
+                frames["static_df"] = args.static_features
+            raise CLIError(_cli_wording(_one_line(exc), frames)) from exc
+        if dist_ctx.is_main:
+            model.save(args.out)
+            if not args.quiet:
+                print(f"saved model to {args.out}")
+        barrier(dist_ctx)
+    finally:
+        cleanup(dist_ctx)
     return 0
 
 

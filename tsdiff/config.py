@@ -61,7 +61,7 @@ class TSDiffConfig:
     beta_start: float = 1e-4
     beta_end: float = 0.1
     # -- network -----------------------------------------------------------
-    hidden_channels: int = 64
+    hidden_channels: int = 32
     channel_mults: tuple[int, ...] = (1, 2, 2)
     num_res_blocks: int = 1
     embedding_dim: int = 128

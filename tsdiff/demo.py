@@ -120,7 +120,7 @@ def run_demo(out_dir: str | os.PathLike = "demo_output", *, max_time: float = 15
     ids = list(fc.item_ids)[:6]
     fig = plot_forecasts_grid(fc, item_ids=ids, ncols=3, history=train_df,
                               actuals=_actuals_frame(fc, y), history_tail=96)
-    fig.suptitle(f"tsdiff on ett_small_1h: 24 h ahead, {n_samples} samples (median, 50/80/95% intervals)")
+    fig.suptitle(f"tsdiff on ett_small_1h: 24 h ahead, {n_samples} samples (median, 50/80/95% intervals)", y=1.03)
     chart = out / "fan_chart.png"
     fig.savefig(chart, dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -7,13 +7,14 @@ and sets attributes ending in ``_``; :meth:`TSDiff.predict` returns a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Hashable, Optional, Sequence
+from typing import Any, Hashable, Iterator, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ import torch
 from sklearn.base import BaseEstimator
 
 from .config import FORMAT_VERSION, ConfigError, TSDiffConfig
+from .distributed import current_context, rank_seed
 from .errors import DataError, ModelFileError, NotFittedError, TrainingError
 from .forecast import Forecast
 from .frames import (FrameSpec, SeriesData, future_timestamps, read_future_covariates, read_series,
@@ -38,6 +40,21 @@ def _check_positive_int(name: str, value: Any) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: Optional[int]) -> Iterator[None]:
+    """Let torch use ``n`` CPU threads inside the block, then restore the previous setting."""
+    if n is None:
+        yield
+        return
+    n = _check_positive_int("num_threads", n)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -100,6 +117,10 @@ class TSDiff(BaseEstimator):
         (``item_id``/``timestamp``/``target`` or ``unique_id``/``ds``/``y``).
     device : str, default "auto"
         ``"auto"`` uses CUDA when available.
+    num_threads : int, optional
+        CPU threads torch may use during ``fit`` and ``predict`` (restored afterwards).
+        Default: leave torch's setting alone. On a busy or small machine ``1`` is often
+        faster than several threads for this model's small convolutions.
     seed : int, default 0
         Seeds weight initialization, training windows and noise. On CPU the
         same seed gives identical samples.
@@ -111,7 +132,7 @@ class TSDiff(BaseEstimator):
                  freq: Optional[str] = None, *, lags: Optional[Sequence[int]] = None,
                  tail_length: Optional[int] = None, scaling: str = "std", time_features: bool = True,
                  diffusion_steps: int = 100, beta_schedule: str = "linear", beta_start: float = 1e-4,
-                 beta_end: float = 0.1, hidden_channels: int = 64, channel_mults: Sequence[int] = (1, 2, 2),
+                 beta_end: float = 0.1, hidden_channels: int = 32, channel_mults: Sequence[int] = (1, 2, 2),
                  num_res_blocks: int = 1, embedding_dim: int = 128, encoder_channels: int = 64,
                  dropout: float = 0.0, batch_size: int = 64, learning_rate: float = 1e-3,
                  weight_decay: float = 1e-4, max_steps: int = 4000, max_time: Optional[float] = None,
@@ -119,7 +140,8 @@ class TSDiff(BaseEstimator):
                  validation: bool = True, num_val_windows: int = 256, sampler: str = "ddim",
                  sampler_steps: Optional[int] = 20, chunk_size: int = 4096, id_col: Optional[str] = None,
                  timestamp_col: Optional[str] = None, target_col: Optional[str] = None,
-                 device: str = "auto", seed: int = 0, progress: bool = True) -> None:
+                 device: str = "auto", num_threads: Optional[int] = None, seed: int = 0,
+                 progress: bool = True) -> None:
         self.prediction_length = prediction_length
         self.context_length = context_length
         self.freq = freq
@@ -154,6 +176,7 @@ class TSDiff(BaseEstimator):
         self.timestamp_col = timestamp_col
         self.target_col = target_col
         self.device = device
+        self.num_threads = num_threads
         self.seed = seed
         self.progress = progress
 
@@ -273,12 +296,23 @@ class TSDiff(BaseEstimator):
         -------
         self
         """
+        with _torch_threads(self.num_threads):
+            return self._fit(df, known_covariates=known_covariates, past_covariates=past_covariates,
+                             static_df=static_df)
+
+    def _fit(self, df: pd.DataFrame, *, known_covariates: Optional[Sequence[str]] = None,
+            past_covariates: Optional[Sequence[str]] = None,
+            static_df: Optional[pd.DataFrame] = None) -> "TSDiff":
         known = list(known_covariates or [])
         past = list(past_covariates or [])
         series, spec = read_series(df, id_col=self.id_col, timestamp_col=self.timestamp_col,
                                    target_col=self.target_col, freq=self.freq,
                                    known_covariates=known, past_covariates=past, arg_name="df")
         device = resolve_device(self.device)
+        # Under torchrun (after tsdiff.distributed.init_from_env) train data-parallel on this process's device.
+        dist_ctx = current_context(device)
+        if dist_ctx.is_distributed:
+            device = dist_ctx.device
         self.spec_ = spec
         self.freq_ = spec.freq
         self.known_covariates_ = known
@@ -316,13 +350,16 @@ class TSDiff(BaseEstimator):
             model = TSDiffModel(cfg)
         model.to(device)
 
+        # Validation windows (drawn above) are the same on every process; training windows are per process.
+        train_rng = np.random.default_rng([cfg.seed, dist_ctx.rank]) if dist_ctx.is_distributed else rng
+
         def sample_batch(step: int) -> dict[str, torch.Tensor]:
-            return batch_to_tensors(window_sampler.sample(rng, cfg.batch_size), device)
+            return batch_to_tensors(window_sampler.sample(train_rng, cfg.batch_size), device)
 
         trainer = Trainer(model, sample_batch, val_batches=val_batches, learning_rate=cfg.learning_rate,
                           weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, ema_decay=cfg.ema_decay,
                           max_steps=cfg.max_steps, max_time=cfg.max_time, val_every=cfg.val_every,
-                          seed=cfg.seed, device=device, progress=self.progress)
+                          seed=cfg.seed, device=device, progress=self.progress, dist=dist_ctx)
         logger.info("fitting tsdiff on %d series (%d training windows), freq=%s, context_length=%d, "
                     "prediction_length=%d", len(series), window_sampler.num_windows, cfg.freq, C, H)
         # Keep only what predict needs: the last context_length points of each series.
@@ -347,7 +384,8 @@ class TSDiff(BaseEstimator):
     def predict(self, horizon: Optional[int] = None, n_samples: int = 100, df: Optional[pd.DataFrame] = None,
                 *, future_df: Optional[pd.DataFrame] = None, static_df: Optional[pd.DataFrame] = None,
                 sampler: Optional[str] = None, steps: Optional[int] = None, eta: float = 0.0,
-                seed: Optional[int] = None, chunk_size: Optional[int] = None) -> Forecast:
+                seed: Optional[int] = None, chunk_size: Optional[int] = None,
+                shard: Optional[tuple[int, int]] = None) -> Forecast:
         """Sample ``n_samples`` future paths of ``horizon`` steps for every series.
 
         Parameters
@@ -376,12 +414,29 @@ class TSDiff(BaseEstimator):
             repeated calls give the same samples).
         chunk_size : int, optional
             Rows (series x samples) denoised at once (default ``chunk_size``).
+        shard : (rank, world_size), optional
+            Forecast only the ``rank``-th of ``world_size`` contiguous slices of the
+            series (``np.array_split`` order), e.g. ``shard=(ctx.rank, ctx.world_size)``
+            in each process under torchrun; concatenate the shards' forecasts in rank
+            order for the whole set. Shard ``r`` samples with the seed
+            ``tsdiff.distributed.rank_seed(seed, r, world_size)``: reproducible for a given
+            ``(seed, world_size)``, but not the samples of an unsharded call.
 
         Returns
         -------
         Forecast
             ``samples`` of shape ``(n_series, n_samples, horizon)``.
         """
+        with _torch_threads(self.num_threads):
+            return self._predict(horizon=horizon, n_samples=n_samples, df=df, future_df=future_df,
+                                 static_df=static_df, sampler=sampler, steps=steps, eta=eta, seed=seed,
+                                 chunk_size=chunk_size, shard=shard)
+
+    def _predict(self, horizon: Optional[int] = None, n_samples: int = 100, df: Optional[pd.DataFrame] = None,
+                *, future_df: Optional[pd.DataFrame] = None, static_df: Optional[pd.DataFrame] = None,
+                sampler: Optional[str] = None, steps: Optional[int] = None, eta: float = 0.0,
+                seed: Optional[int] = None, chunk_size: Optional[int] = None,
+                shard: Optional[tuple[int, int]] = None) -> Forecast:
         from .diffusion import make_sampler
 
         self._check_fitted()
@@ -419,6 +474,18 @@ class TSDiff(BaseEstimator):
                                 "resample df to the fitted frequency")
             series = [_tail(s, C, spec.freq) for s in series]
             static_cat, static_real = self._encode_static(static_df, [s.item_id for s in series], fitting=False)
+        if shard is not None:
+            rank, world = _check_shard(shard)
+            keep = np.array_split(np.arange(len(series)), world)[rank]
+            series = [series[i] for i in keep]
+            static_cat = None if static_cat is None else static_cat[keep]
+            static_real = None if static_real is None else static_real[keep]
+            seed = rank_seed(int(seed), rank, world)
+        if not series:  # e.g. more shards than series
+            return Forecast(np.empty((0, n_samples, horizon), np.float32), [], [], self.freq_,
+                            id_col=spec.id_col if not spec.wide else "item_id",
+                            timestamp_col=spec.timestamp_col if not spec.wide else "timestamp",
+                            info={"seed": int(seed)})
 
         n_blocks = math.ceil(horizon / H)
         total = n_blocks * H
@@ -443,22 +510,24 @@ class TSDiff(BaseEstimator):
         base_t = batch_to_tensors(base, device)
         out[:, :, :H] = model.sample(base_t, S, diffusion_sampler, generator=gen, chunk_size=chunk).cpu().numpy()
         for k in range(1, n_blocks):
-            # Block k: each sample path conditions on its own previous blocks.
+            # Block k: each sample path conditions on its own previous blocks. Rows (series x samples)
+            # are built and denoised chunk by chunk, so memory stays bounded by chunk_size.
             blk = make_batch(arrays, np.arange(N), ends + k * H, C, H, with_target=False)
-            rows = {key: np.repeat(v, S, axis=0) for key, v in blk.items()}
-            hist = np.concatenate([np.repeat(base["past_target"], S, axis=0),
-                                   out[:, :, :k * H].reshape(N * S, k * H)], axis=1)[:, -C:]
-            obs = np.concatenate([np.repeat(base["past_observed"], S, axis=0),
-                                  np.ones((N * S, k * H), np.float32)], axis=1)[:, -C:]
-            rows["past_target"], rows["past_observed"] = hist, obs
-            if cfg.num_past_covariates:
-                # Past-only covariates are unknown over generated blocks: hold their last observed value.
-                pc = np.repeat(base["past_past_cov"], S, axis=0)
-                held = np.repeat(pc[:, -1:, :], k * H, axis=1)
-                rows["past_past_cov"] = np.concatenate([pc, held], axis=1)[:, -C:]
-            rows_t = batch_to_tensors(rows, device)
-            blk_samples = model.sample(rows_t, 1, diffusion_sampler, generator=gen, chunk_size=chunk)
-            out[:, :, k * H:(k + 1) * H] = blk_samples.cpu().numpy().reshape(N, S, H)
+            for r0 in range(0, N * S, chunk):
+                r = np.arange(r0, min(N * S, r0 + chunk))
+                si, sj = r // S, r % S
+                rows = {key: v[si] for key, v in blk.items()}
+                rows["past_target"] = np.concatenate([base["past_target"][si], out[si, sj, :k * H]], axis=1)[:, -C:]
+                rows["past_observed"] = np.concatenate(
+                    [base["past_observed"][si], np.ones((len(r), k * H), np.float32)], axis=1)[:, -C:]
+                if cfg.num_past_covariates:
+                    # Past-only covariates are unknown over generated blocks: hold their last observed value.
+                    pc = base["past_past_cov"][si]
+                    held = np.repeat(pc[:, -1:, :], k * H, axis=1)
+                    rows["past_past_cov"] = np.concatenate([pc, held], axis=1)[:, -C:]
+                rows_t = batch_to_tensors(rows, device)
+                blk_samples = model.sample(rows_t, 1, diffusion_sampler, generator=gen, chunk_size=chunk)
+                out[si, sj, k * H:(k + 1) * H] = blk_samples[:, 0].cpu().numpy()
         out = out[:, :, :horizon]
         timestamps = []
         for s in series:
@@ -470,7 +539,80 @@ class TSDiff(BaseEstimator):
         return Forecast(out, [s.item_id for s in series], timestamps, self.freq_,
                         id_col=spec.id_col if not spec.wide else "item_id",
                         timestamp_col=spec.timestamp_col if not spec.wide else "timestamp",
-                        info={"sampler": repr(diffusion_sampler), "seed": int(seed)})
+                        info={"sampler": repr(diffusion_sampler), "seed": int(seed),
+                              **({"shard": list(shard)} if shard is not None else {})})
+
+    def reverse_trajectory(self, item_id: Optional[Hashable] = None, n_samples: int = 5, *,
+                           sampler: Optional[str] = None, steps: Optional[int] = None, eta: float = 0.0,
+                           n_frames: int = 6, seed: Optional[int] = None) -> tuple[np.ndarray, list[int], pd.DatetimeIndex]:
+        """Record the reverse diffusion of one fitted series, from pure noise to the forecast.
+
+        Parameters
+        ----------
+        item_id : hashable, optional
+            A fitted series (default: the first one).
+        n_samples : int
+            Sample paths to follow.
+        n_frames : int
+            Number of recorded states, evenly spread over the sampler's steps;
+            the first is x_T (pure noise) and the last the final samples.
+
+        Returns
+        -------
+        trajectory : np.ndarray, shape (n_frames, n_samples, prediction_length)
+            States in the series' original units (x_t * scale + loc).
+        steps : list of int
+            Diffusion step of each frame (``-1`` marks the final x0).
+        timestamps : pd.DatetimeIndex
+            Timestamps of the forecast window.
+        """
+        from .diffusion import make_sampler, sample_loop
+
+        self._check_fitted()
+        cfg = self.config_
+        n_samples = _check_positive_int("n_samples", n_samples)
+        n_frames = _check_positive_int("n_frames", n_frames)
+        ids = [s.item_id for s in self.series_]
+        if item_id is None:
+            k = 0
+        elif item_id in ids:
+            k = ids.index(item_id)
+        else:
+            raise KeyError(f"item_id {item_id!r} is not a fitted series (ids start with {ids[:5]})")
+        name = self.sampler if sampler is None else sampler
+        if name == "ddim" and steps is None:
+            steps = self.sampler_steps
+        diffusion_sampler = make_sampler(name, self.model_.schedule, steps=steps, eta=eta)
+        if cfg.num_known_covariates:
+            raise ValueError("reverse_trajectory does not support models with known covariates yet")
+        series = [self.series_[k]]
+        static_cat, static_real = self._encode_static(None, [series[0].item_id], fitting=False)
+        arrays = self._arrays(series, extra=cfg.prediction_length, static_cat=static_cat, static_real=static_real)
+        batch = batch_to_tensors(make_batch(arrays, np.arange(1), np.array([len(arrays[0])]), cfg.context_length,
+                                            cfg.prediction_length, with_target=False), self.device_)
+        model = self.model_.eval()
+        gen = torch.Generator(device=self.device_).manual_seed(int(self.seed if seed is None else seed))
+        timesteps = diffusion_sampler.timesteps()
+        keep = set(np.linspace(0, len(timesteps) - 1, max(n_frames - 1, 1)).round().astype(int).tolist()[:n_frames - 1])
+        frames: list[np.ndarray] = []
+        labels: list[int] = []
+        with torch.no_grad():
+            cond, loc, scale = model.condition(batch)
+            rows = cond.repeat_interleave(n_samples)
+
+            def record(i: int, t: int, x_t: torch.Tensor) -> None:
+                if i in keep:
+                    frames.append((x_t * scale + loc).cpu().numpy())
+                    labels.append(int(t))
+
+            x0 = sample_loop(lambda x_t, t: model.denoiser(x_t, t, rows.seq, rows.emb),
+                             (n_samples, cfg.prediction_length), diffusion_sampler, generator=gen,
+                             device=self.device_, callback=record)
+        frames.append((x0 * scale + loc).cpu().numpy())
+        labels.append(-1)
+        s = series[0]
+        last = s.start + (len(s) - 1) * pd.tseries.frequencies.to_offset(self.freq_)
+        return np.stack(frames), labels, future_timestamps(last, self.freq_, cfg.prediction_length)
 
     # ------------------------------------------------------------- save / load
     def save(self, path: str | os.PathLike) -> Path:
@@ -579,6 +721,18 @@ class TSDiff(BaseEstimator):
             raise ModelFileError(f"{str(file)!r} is a damaged tsdiff model file: {type(exc).__name__}: "
                                  f"{str(exc)[:200]}") from None
         return est
+
+
+def _check_shard(shard: Any) -> tuple[int, int]:
+    """Validate ``shard=(rank, world_size)``."""
+    try:
+        rank, world = shard
+    except (TypeError, ValueError):
+        raise ValueError(f"shard must be a pair (rank, world_size), got {shard!r}") from None
+    ints = all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in (rank, world))
+    if not ints or world < 1 or not 0 <= rank < world:
+        raise ValueError(f"shard must be (rank, world_size) with 0 <= rank < world_size, got {shard!r}")
+    return int(rank), int(world)
 
 
 def _tail(s: SeriesData, n: int, freq: str) -> SeriesData:

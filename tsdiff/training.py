@@ -6,6 +6,19 @@ batches, and optional fixed validation batches. It does AdamW, gradient
 clipping, an exponential moving average (EMA) of the weights, periodic
 validation of the EMA weights with checkpoint selection, and stops at
 ``max_steps`` or ``max_time`` seconds, whichever comes first.
+
+Data-parallel training: given a multi-process :class:`~tsdiff.distributed.DistContext`
+(see :func:`tsdiff.distributed.init_from_env` and ``docs/distributed.md``), the
+model's ``loss`` is called through :class:`LossModule` wrapped in
+:class:`~torch.nn.parallel.DistributedDataParallel`, which averages the
+gradients over processes. Each process draws its own batches (``sample_batch``
+should use a per-rank random stream), and every decision that ends or shapes
+the run is agreed over processes with one small all-reduce per step: the mean
+loss (so a non-finite loss on any process stops all of them at the same step),
+and the mean elapsed time (so the ``max_time`` stop and the time-based learning
+rate are the same everywhere). Validation shards the rows of each validation
+batch over processes and all-reduces the sums, so the best-step decision is
+identical on every process. Only rank 0 shows the progress bar and logs.
 """
 
 from __future__ import annotations
@@ -20,16 +33,37 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 from torch import nn
 
+from .distributed import DistContext, all_reduce_sum, barrier, rank_seed
 from .errors import TrainingError
 
 logger = logging.getLogger(__name__)
 
 Batch = dict[str, torch.Tensor]
 
+__all__ = ["Batch", "TrainResult", "EMA", "LossModule", "Trainer"]
+
 
 @dataclass
 class TrainResult:
-    """What happened during :meth:`Trainer.fit`."""
+    """What happened during :meth:`Trainer.fit`.
+
+    Attributes
+    ----------
+    steps : int
+        Optimizer steps taken.
+    best_step : int
+        Step of the selected checkpoint (-1: none).
+    best_val_loss : float
+        Its validation loss (``inf`` without validation batches).
+    stopped_reason : str
+        ``"max_steps"``, ``"max_time"``, ``"interrupted"`` or ``"non-finite loss"``.
+    elapsed : float
+        Wall-clock seconds of the loop.
+    history : list of dict
+        One entry per validation: ``step``, ``train_loss`` and ``val_loss`` when validating.
+    world_size : int
+        Number of data-parallel processes that trained the model.
+    """
 
     steps: int = 0
     best_step: int = -1
@@ -37,13 +71,15 @@ class TrainResult:
     stopped_reason: str = ""
     elapsed: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
+    world_size: int = 1
 
 
 class EMA:
     """Exponential moving average of a module's parameters and buffers.
 
     Uses the usual warm-up ``decay_t = min(decay, (1 + t) / (10 + t))`` so the
-    average is not dominated by the random initialization early on.
+    average is not dominated by the random initialization early on
+    (``t`` counts the updates, starting at 1).
     """
 
     def __init__(self, model: nn.Module, decay: float) -> None:
@@ -55,6 +91,7 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        """``ema = d * ema + (1 - d) * param`` for every parameter; buffers are copied."""
         self.num_updates += 1
         d = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
         for e, p in zip(self.module.parameters(), model.parameters()):
@@ -63,19 +100,44 @@ class EMA:
             e.copy_(b)
 
 
+class LossModule(nn.Module):
+    """Adapter whose ``forward(batch, generator)`` is ``model.loss(batch, generator)``.
+
+    :class:`~torch.nn.parallel.DistributedDataParallel` hooks ``forward``, not
+    arbitrary methods, so the trainer wraps this adapter (whose only submodule
+    is ``model``, sharing its parameters) rather than the model itself.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Batch, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        return self.model.loss(batch, generator=generator)
+
+
+def _batch_rows(batch: Batch) -> int:
+    return len(next(iter(batch.values())))
+
+
 class Trainer:
     """Train ``model`` by minimizing ``model.loss(batch, generator)``.
 
     Parameters
     ----------
     model : nn.Module
-        Must define ``loss(batch: dict[str, Tensor], generator) -> Tensor`` (scalar).
+        Must define ``loss(batch: dict[str, Tensor], generator) -> Tensor`` (scalar),
+        and already be on ``device``.
     sample_batch : callable
         ``sample_batch(step) -> dict[str, Tensor]``: the training batch of a step,
-        already on ``device``. Randomness lives in the caller's generator.
+        already on ``device``. Randomness lives in the caller's generator. With
+        several processes, each process's ``sample_batch`` should draw from its
+        own stream (e.g. ``np.random.default_rng([seed, rank])``); the
+        effective batch is the union of the processes' batches.
     val_batches : sequence of batches, optional
-        Fixed validation batches; the validation loss uses a generator reseeded
-        with ``seed`` each time, so the same weights always get the same value.
+        Fixed validation batches, the same on every process; the validation loss
+        uses a generator reseeded with ``seed`` each time, so the same weights
+        always get the same value (for a given number of processes).
     learning_rate, weight_decay, grad_clip, ema_decay : float
     max_steps : int
     max_time : float, optional
@@ -86,11 +148,21 @@ class Trainer:
         Linear learning-rate warm-up; afterwards a cosine decay to 10% over the
         budget (the larger of the step and the time fraction used).
     seed : int
-        Seed of the torch generator that draws diffusion steps and noise.
+        Seed of the torch generator that draws diffusion steps and noise
+        (process ``r`` of several uses :func:`tsdiff.distributed.rank_seed`).
+    device : torch.device or str
     progress : bool
-        Show a tqdm progress bar with the loss.
+        Show a tqdm progress bar with the loss (rank 0 only).
     callbacks : sequence of callables
-        ``callback(trainer, step, logs)`` after each validation.
+        ``callback(trainer, step, logs)`` after each validation. They run on
+        every process with identical ``logs``; use ``trainer.dist.is_main`` to
+        write files from one process only.
+    dist : DistContext, optional
+        Data-parallel context from :func:`tsdiff.distributed.init_from_env`.
+        None or a single-process context: plain single-process training. Every
+        process of the group must build its ``Trainer`` and call :meth:`fit`
+        together (construction broadcasts rank 0's weights), and every parameter
+        must get a gradient at every step (DDP's ``find_unused_parameters=False``).
     """
 
     def __init__(self, model: nn.Module, sample_batch: Callable[[int], Batch], *,
@@ -98,7 +170,8 @@ class Trainer:
                  weight_decay: float = 1e-4, grad_clip: float = 1.0, ema_decay: float = 0.995,
                  max_steps: int = 1000, max_time: Optional[float] = None, val_every: int = 200,
                  warmup_steps: int = 100, seed: int = 0, device: torch.device | str = "cpu",
-                 progress: bool = True, callbacks: Sequence[Callable[..., Any]] = ()) -> None:
+                 progress: bool = True, callbacks: Sequence[Callable[..., Any]] = (),
+                 dist: Optional[DistContext] = None) -> None:
         self.model = model
         self.sample_batch = sample_batch
         self.val_batches = list(val_batches or [])
@@ -110,12 +183,24 @@ class Trainer:
         self.warmup_steps = warmup_steps
         self.seed = seed
         self.device = torch.device(device)
+        self.dist = dist if dist is not None else DistContext(device=self.device)
         self.progress = progress
         self.callbacks = list(callbacks)
+        self._ddp: Optional[nn.Module] = None
+        if self.dist.is_distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            device_ids = None
+            if self.device.type == "cuda":
+                index = self.device.index if self.device.index is not None else torch.cuda.current_device()
+                device_ids = [index]
+            # Construction broadcasts rank 0's parameters and buffers into `model` (in place),
+            # so every process (and the EMA copy below) starts from the same weights.
+            self._ddp = DistributedDataParallel(LossModule(model), device_ids=device_ids)
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
         self.ema = EMA(model, ema_decay)
         self.best_state: Optional[dict[str, torch.Tensor]] = None
-        self.result = TrainResult()
+        self.result = TrainResult(world_size=self.dist.world_size)
 
     def _lr(self, step: int, elapsed: float) -> float:
         if step < self.warmup_steps:
@@ -125,14 +210,35 @@ class Trainer:
             frac = max(frac, elapsed / self.max_time)
         return self.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
 
+    def _shard(self, batch: Batch) -> Optional[Batch]:
+        """This process's contiguous slice of the rows of ``batch`` (None when empty)."""
+        if not self.dist.is_distributed:
+            return batch
+        n, r, w = _batch_rows(batch), self.dist.rank, self.dist.world_size
+        lo, hi = n * r // w, n * (r + 1) // w
+        if hi <= lo:
+            return None
+        return {k: v[lo:hi] for k, v in batch.items()}
+
     @torch.no_grad()
     def validate(self) -> float:
-        """Mean loss of the EMA weights over the validation batches (fixed noise)."""
-        gen = torch.Generator(device=self.device).manual_seed(self.seed + 1)
+        """Mean loss of the EMA weights over the validation batches (fixed noise).
+
+        With several processes, each process evaluates its slice of the rows
+        of every batch and the sums are all-reduced: the value is identical on
+        every process (a collective: all processes must call it together).
+        """
+        gen = torch.Generator(device=self.device).manual_seed(
+            rank_seed(self.seed + 1, self.dist.rank, self.dist.world_size))
         total, n = 0.0, 0
         for batch in self.val_batches:
-            total += float(self.ema.module.loss(batch, generator=gen)) * len(next(iter(batch.values())))
-            n += len(next(iter(batch.values())))
+            part = self._shard(batch)
+            if part is None:
+                continue
+            rows = _batch_rows(part)
+            total += float(self.ema.module.loss(part, generator=gen)) * rows
+            n += rows
+        total, n = all_reduce_sum([total, n], self.dist)
         return total / max(n, 1)
 
     def _checkpoint(self, step: int, train_loss: float) -> None:
@@ -148,7 +254,8 @@ class Trainer:
             self.result.best_step = step
             self.best_state = copy.deepcopy(self.ema.module.state_dict())
         self.result.history.append(logs)
-        logger.info("step %d: %s", step, {k: round(v, 5) for k, v in logs.items()})
+        if self.dist.is_main:
+            logger.info("step %d: %s", step, {k: round(v, 5) for k, v in logs.items()})
         for cb in self.callbacks:
             cb(self, step, logs)
 
@@ -164,41 +271,58 @@ class Trainer:
         Raises
         ------
         TrainingError
-            When the loss becomes NaN or infinite; the message names the step.
-            :meth:`best_module` still returns the best checkpoint so far.
+            When the loss becomes NaN or infinite (on any process: all stop at
+            the same step); the message names the step. :meth:`best_module`
+            still returns the best checkpoint so far.
 
         A ``KeyboardInterrupt`` stops training early; the best checkpoint so
-        far is kept and a warning says so.
+        far is kept and a warning says so. With several processes the final
+        validation is skipped after an interrupt (the other processes may be
+        gone), and the current EMA weights are kept when no checkpoint exists.
         """
         from tqdm.auto import tqdm
 
-        gen = torch.Generator(device=self.device).manual_seed(self.seed)
+        distributed = self.dist.is_distributed
+        world = self.dist.world_size
+        gen = torch.Generator(device=self.device).manual_seed(rank_seed(self.seed, self.dist.rank, world))
+        forward = self._ddp if self._ddp is not None else LossModule(self.model)
         self.model.train()
+        if distributed:
+            barrier(self.dist)  # start the clocks together: max_time is measured from here on every rank
         start = time.perf_counter()
-        bar = tqdm(total=self.max_steps, disable=not self.progress, desc="tsdiff fit", leave=False)
+        bar = tqdm(total=self.max_steps, disable=not (self.progress and self.dist.is_main),
+                   desc="tsdiff fit", leave=False)
         step, running = 0, float("nan")
         reason = "max_steps"
         try:
             while step < self.max_steps:
                 elapsed = time.perf_counter() - start
-                if self.max_time is not None and elapsed >= self.max_time:
+                if not distributed and self.max_time is not None and elapsed >= self.max_time:
                     reason = "max_time"
                     break
-                for g in self.optimizer.param_groups:
-                    g["lr"] = self._lr(step, elapsed)
                 batch = self.sample_batch(step)
-                loss = self.model.loss(batch, generator=gen)
-                if not torch.isfinite(loss):
+                loss = forward(batch, gen)
+                if distributed:
+                    # One collective agrees on the mean loss and the mean elapsed time.
+                    loss_sum, elapsed_sum = all_reduce_sum([float(loss.detach()), elapsed], self.dist)
+                    value, elapsed = loss_sum / world, elapsed_sum / world
+                    if self.max_time is not None and elapsed >= self.max_time:
+                        reason = "max_time"
+                        break
+                else:
+                    value = float(loss.detach())
+                if not math.isfinite(value):
                     raise TrainingError(
-                        f"training loss became {float(loss)} at step {step}; the best checkpoint so far "
+                        f"training loss became {value} at step {step}; the best checkpoint so far "
                         f"(step {self.result.best_step}) is kept. Try a lower learning_rate or check the "
                         "data for extreme values.", step=step)
+                for g in self.optimizer.param_groups:
+                    g["lr"] = self._lr(step, elapsed)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
                 self.optimizer.step()
                 self.ema.update(self.model)
-                value = float(loss.detach())
                 running = value if math.isnan(running) else 0.98 * running + 0.02 * value
                 step += 1
                 bar.update(1)
@@ -207,18 +331,22 @@ class Trainer:
                     self._checkpoint(step, running)
         except KeyboardInterrupt:
             reason = "interrupted"
-            logger.warning("training interrupted at step %d; keeping the best checkpoint so far", step)
+            if self.dist.is_main:
+                logger.warning("training interrupted at step %d; keeping the best checkpoint so far", step)
         except TrainingError:
             self.result.steps = step
             self.result.stopped_reason = "non-finite loss"
             self.result.elapsed = time.perf_counter() - start
-            if self.best_state is None and step > 0:
-                pass  # nothing finite was validated; the EMA weights stay as they are
             raise
         finally:
             bar.close()
         if step > 0 and (not self.result.history or self.result.history[-1]["step"] != step):
-            self._checkpoint(step, running)
+            if distributed and reason == "interrupted":
+                if self.best_state is None:  # no collective here: other processes may be gone
+                    self.result.best_step = step
+                    self.best_state = copy.deepcopy(self.ema.module.state_dict())
+            else:
+                self._checkpoint(step, running)
         self.result.steps = step
         self.result.stopped_reason = reason
         self.result.elapsed = time.perf_counter() - start
