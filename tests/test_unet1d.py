@@ -150,9 +150,10 @@ def test_output_depends_on_input_values() -> None:
 def test_num_groups_divides_channels() -> None:
     assert num_groups(64, 8) == 8
     assert num_groups(12, 8) == 6
-    assert num_groups(7, 8) == 7
+    assert num_groups(7, 8) == 1  # a prime: one group (>= 2 channels per group)
+    assert num_groups(8, 8) == 4 and num_groups(1, 8) == 1
     assert num_groups(11, 8) == 1
-    assert num_groups(3, 8) == 3
+    assert num_groups(3, 8) == 1 and num_groups(6, 8) == 3
     net = seeded(lambda: UNet1D(5, 1, base_channels=12, channel_mults=(1, 3), cond_dim=COND))
     y = net(torch.zeros(2, 5, 9), torch.zeros(2, COND))
     assert y.shape == (2, 1, 9)

@@ -331,6 +331,9 @@ class TSDiff(BaseEstimator):
         # Hold out the last H points of each long-enough series for validation.
         has_val = (lengths >= H + 2) if self.validation else np.zeros(len(arrays), bool)
         ends = np.where(has_val, lengths - H, lengths)
+        if (lengths < 2).all():
+            raise DataError(f"every series in df has fewer than 2 time steps (items {self.item_ids_[:5]}); "
+                            "tsdiff needs at least one series with 2 or more steps to train")
         rng = np.random.default_rng(cfg.seed)
         window_sampler = TrainWindowSampler(arrays, C, H, ends)
         val_batches = []
@@ -653,6 +656,7 @@ class TSDiff(BaseEstimator):
                                  "elapsed": float(self.train_result_.elapsed)},
             },
         }
+        payload["checksum"] = _checksum(payload)
         target = directory / MODEL_FILE
         fd, tmp = tempfile.mkstemp(prefix=MODEL_FILE + ".tmp-", dir=directory)
         try:
@@ -695,6 +699,8 @@ class TSDiff(BaseEstimator):
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise ModelFileError(f"{str(file)!r} has format version {version!r}; this tsdiff reads versions up to "
                                  f"{FORMAT_VERSION}: upgrade tsdiff to load it")
+        if payload.get("checksum") != _checksum(payload):
+            raise ModelFileError(f"{str(file)!r} is corrupted: its checksum does not match its contents")
         try:
             params = dict(payload["params"])
             params["device"] = device
@@ -721,6 +727,31 @@ class TSDiff(BaseEstimator):
             raise ModelFileError(f"{str(file)!r} is a damaged tsdiff model file: {type(exc).__name__}: "
                                  f"{str(exc)[:200]}") from None
         return est
+
+
+def _checksum(payload: dict[str, Any]) -> str:
+    """SHA-256 over the config, parameters, fitted metadata and every weight tensor's bytes.
+
+    Detects corruption that the zip container does not (torch does not verify CRCs on load).
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    meta = {k: payload.get(k) for k in ("format_version", "kind", "config", "params")}
+    h.update(json.dumps(meta, sort_keys=True, default=str).encode())
+    fitted = payload.get("fitted") or {}
+    h.update(json.dumps({k: v for k, v in fitted.items() if k != "series"}, sort_keys=True, default=str).encode())
+    tensors = [(f"w.{k}", v) for k, v in sorted((payload.get("state_dict") or {}).items())]
+    for i, ser in enumerate(fitted.get("series") or []):
+        h.update(repr((ser.get("item_id"), ser.get("start"))).encode())
+        tensors += [(f"s{i}.{k}", ser[k]) for k in ("target", "known_covariates", "past_covariates")
+                    if isinstance(ser.get(k), torch.Tensor)]
+    for name, t in tensors:
+        if not isinstance(t, torch.Tensor):
+            continue
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def _check_shard(shard: Any) -> tuple[int, int]:

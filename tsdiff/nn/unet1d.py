@@ -15,8 +15,12 @@ from torch.nn import functional as F
 
 
 def num_groups(channels: int, groups: int) -> int:
-    """Largest divisor of ``channels`` that is ``<= groups`` (GroupNorm needs one)."""
-    for g in range(min(groups, channels), 0, -1):
+    """Largest divisor of ``channels`` that is ``<= groups`` and leaves >= 2 channels per group.
+
+    Two channels per group keep GroupNorm defined on length-1 inputs (a group of
+    one value has no variance). A single channel gets one group.
+    """
+    for g in range(min(groups, max(channels // 2, 1)), 0, -1):
         if channels % g == 0:
             return g
     return 1
