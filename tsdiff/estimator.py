@@ -239,13 +239,29 @@ class TSDiff(BaseEstimator):
 
     def _encode_static(self, static_df: Optional[pd.DataFrame], item_ids: Sequence[Hashable],
                        fitting: bool) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
-        """Static features -> (N, S) category codes (0 = unseen) and (N, R) reals."""
+        """Static features -> (N, S) category codes (0 = category unseen at fit) and (N, R) reals.
+
+        At fit time the categorical columns (non-numeric or bool) and real columns
+        (numeric) of ``static_df`` are recorded with each category's vocabulary;
+        the fitted series' features are kept in the model, so ``predict`` needs a
+        ``static_df`` only for series it has not seen.
+        """
         if fitting:
+            self.static_categorical_: list[str] = []
+            self.static_real_names_: list[str] = []
+            self.static_vocab_: list[list[str]] = []
+            self.static_real_cols_: int = 0
+            self.static_codes_: Optional[np.ndarray] = None
+            self.static_reals_: Optional[np.ndarray] = None
             if static_df is None:
-                self.static_vocab_: list[list[str]] = []
-                self.static_real_cols_: int = 0
                 return None, None
             cats, reals = read_static(static_df, item_ids, id_col=self._spec_id_col(static_df))
+            id_col = self._spec_id_col(static_df)
+            feature_cols = [c for c in static_df.columns if c not in (id_col, "item_id", "unique_id")]
+            numeric = [c for c in feature_cols if pd.api.types.is_numeric_dtype(static_df[c])
+                       and not pd.api.types.is_bool_dtype(static_df[c])]
+            self.static_real_names_ = numeric
+            self.static_categorical_ = [c for c in feature_cols if c not in numeric]
             self.static_vocab_ = ([sorted(set(map(str, cats[:, j]))) for j in range(cats.shape[1])]
                                   if cats is not None else [])
             self.static_real_cols_ = 0 if reals is None else reals.shape[1]
@@ -253,16 +269,26 @@ class TSDiff(BaseEstimator):
             if not self.static_vocab_ and not self.static_real_cols_:
                 return None, None
             if static_df is None:
-                static_df = self.static_df_
-            cats, reals = read_static(static_df, item_ids, id_col=self._spec_id_col(static_df))
-            if (cats is None) != (not self.static_vocab_) or (0 if reals is None else reals.shape[1]) != self.static_real_cols_:
-                raise DataError("static_df must have the same static columns as at fit time")
+                known = {i: k for k, i in enumerate(self.item_ids_)}
+                missing = [i for i in item_ids if i not in known]
+                if missing:
+                    raise DataError(f"the model uses static features; pass static_df= with rows for the new "
+                                    f"items {missing[:5]}")
+                rows = [known[i] for i in item_ids]
+                codes = None if self.static_codes_ is None else self.static_codes_[rows]
+                reals = None if self.static_reals_ is None else self.static_reals_[rows]
+                return codes, reals
+            cats, reals = read_static(static_df, item_ids, id_col=self._spec_id_col(static_df),
+                                      categorical=self.static_categorical_, real=self.static_real_names_)
         codes = None
         if cats is not None:
             codes = np.zeros(cats.shape, dtype=np.int64)
             for j, vocab in enumerate(self.static_vocab_):
                 lookup = {v: k + 1 for k, v in enumerate(vocab)}
                 codes[:, j] = [lookup.get(str(v), 0) for v in cats[:, j]]
+        if fitting:
+            self.static_codes_ = codes
+            self.static_reals_ = reals
         return codes, reals
 
     def _spec_id_col(self, static_df: pd.DataFrame) -> Optional[str]:
@@ -319,7 +345,6 @@ class TSDiff(BaseEstimator):
         self.past_covariates_ = past
         self.item_ids_ = [s.item_id for s in series]
         static_cat, static_real = self._encode_static(static_df, self.item_ids_, fitting=True)
-        self.static_df_ = static_df
         cfg = self._make_config(spec.freq, len(known), len(past),
                                 tuple(len(v) + 1 for v in self.static_vocab_), self.static_real_cols_)
         self.config_ = cfg
@@ -649,6 +674,10 @@ class TSDiff(BaseEstimator):
                 "past_covariates": list(self.past_covariates_),
                 "static_vocab": [list(v) for v in self.static_vocab_],
                 "static_real_cols": int(self.static_real_cols_),
+                "static_categorical": list(self.static_categorical_),
+                "static_real_names": list(self.static_real_names_),
+                "static_codes": None if self.static_codes_ is None else torch.from_numpy(self.static_codes_),
+                "static_reals": None if self.static_reals_ is None else torch.from_numpy(self.static_reals_),
                 "series": [_series_to_plain(s) for s in self.series_],
                 "train_result": {"steps": self.train_result_.steps, "best_step": self.train_result_.best_step,
                                  "best_val_loss": float(self.train_result_.best_val_loss),
@@ -719,7 +748,10 @@ class TSDiff(BaseEstimator):
             est.past_covariates_ = list(fitted["past_covariates"])
             est.static_vocab_ = [list(v) for v in fitted["static_vocab"]]
             est.static_real_cols_ = int(fitted["static_real_cols"])
-            est.static_df_ = None
+            est.static_categorical_ = list(fitted["static_categorical"])
+            est.static_real_names_ = list(fitted["static_real_names"])
+            est.static_codes_ = None if fitted["static_codes"] is None else fitted["static_codes"].numpy()
+            est.static_reals_ = None if fitted["static_reals"] is None else fitted["static_reals"].numpy()
             est.series_ = [_series_from_plain(d) for d in fitted["series"]]
             est.item_ids_ = [s.item_id for s in est.series_]
             est.train_result_ = TrainResult(**fitted["train_result"])
@@ -740,8 +772,10 @@ def _checksum(payload: dict[str, Any]) -> str:
     meta = {k: payload.get(k) for k in ("format_version", "kind", "config", "params")}
     h.update(json.dumps(meta, sort_keys=True, default=str).encode())
     fitted = payload.get("fitted") or {}
-    h.update(json.dumps({k: v for k, v in fitted.items() if k != "series"}, sort_keys=True, default=str).encode())
+    plain = {k: v for k, v in fitted.items() if k != "series" and not isinstance(v, torch.Tensor)}
+    h.update(json.dumps(plain, sort_keys=True, default=str).encode())
     tensors = [(f"w.{k}", v) for k, v in sorted((payload.get("state_dict") or {}).items())]
+    tensors += [(f"f.{k}", v) for k, v in sorted(fitted.items()) if isinstance(v, torch.Tensor)]
     for i, ser in enumerate(fitted.get("series") or []):
         h.update(repr((ser.get("item_id"), ser.get("start"))).encode())
         tensors += [(f"s{i}.{k}", ser[k]) for k in ("target", "known_covariates", "past_covariates")
