@@ -165,3 +165,33 @@ def test_reverse_trajectory_goes_from_noise_to_the_forecast(fitted):
     hist = m.series_[1].target
     assert abs(traj[0].mean() - hist.mean()) < 3 * hist.std()
     assert 0.2 * hist.std() < traj[0].std() < 5 * hist.std()
+
+
+def test_bf16_autocast_and_precision_validation(fitted):
+    m, _ = fitted
+    fp32 = m.predict(n_samples=4, seed=0).samples
+    m.set_params(precision="bf16")
+    try:
+        bf16 = m.predict(n_samples=4, seed=0).samples
+    finally:
+        m.set_params(precision="fp32")
+    assert bf16.dtype == np.float32 and np.isfinite(bf16).all()
+    assert not np.array_equal(bf16, fp32)  # autocast really ran in bfloat16 ...
+    assert np.abs(bf16 - fp32).mean() < 0.5 * np.abs(fp32).mean()  # ... and stays close
+    for bad, match in (("fp8", "precision"), ("fp16", "CUDA")):
+        m.set_params(precision=bad)
+        try:
+            with pytest.raises(ValueError, match=match):
+                m.predict(n_samples=2)
+        finally:
+            m.set_params(precision="fp32")
+
+
+def test_shard_predict_splits_series(fitted):
+    m, _ = fitted
+    parts = [m.predict(n_samples=2, shard=(r, 2)) for r in range(2)]
+    assert [i for p in parts for i in p.item_ids] == ["s0", "s1", "s2"]
+    empty = m.predict(n_samples=2, shard=(3, 4))
+    assert empty.samples.shape == (0, 2, 6) and empty.to_dataframe().empty
+    with pytest.raises(ValueError, match="shard"):
+        m.predict(shard=(2, 2))

@@ -148,7 +148,9 @@ class TSDiffModel(nn.Module):
     @torch.no_grad()
     def sample(self, batch: TensorBatch, n_samples: int, sampler: object,
                generator: Optional[torch.Generator] = None, chunk_size: int = 4096,
-               callback: Optional[Callable[[int, int, Tensor], None]] = None) -> Tensor:
+               callback: Optional[Callable[[int, int, Tensor], None]] = None,
+               autocast_dtype: Optional[torch.dtype] = None,
+               denoiser: Optional[Callable[..., Tensor]] = None) -> Tensor:
         """Draw ``n_samples`` paths per series, in the original units.
 
         Series are processed in chunks of at most ``chunk_size`` rows
@@ -156,10 +158,16 @@ class TSDiffModel(nn.Module):
         conditioning repeated across its samples, so peak memory is bounded by
         ``chunk_size`` whatever ``n_samples`` is (beyond the output itself).
 
+        ``autocast_dtype`` (e.g. ``torch.bfloat16``) runs the denoiser under
+        ``torch.autocast``; the diffusion arithmetic (schedule, noise, x_t)
+        stays in float32. ``denoiser`` replaces ``self.denoiser`` (e.g. a
+        ``torch.compile``-d copy).
+
         Returns
         -------
         Tensor, shape (B, n_samples, prediction_length)
         """
+        net = self.denoiser if denoiser is None else denoiser
         H = self.config.prediction_length
         B = batch["past_target"].shape[0]
         device = batch["past_target"].device
@@ -175,7 +183,10 @@ class TSDiffModel(nn.Module):
                 rows = cond.repeat_interleave(j1 - j0)
 
                 def denoise(x_t: Tensor, t: Tensor, rows: Conditioning = rows) -> Tensor:
-                    return self.denoiser(x_t, t, rows.seq, rows.emb)
+                    if autocast_dtype is None:
+                        return net(x_t, t, rows.seq, rows.emb)
+                    with torch.autocast(device_type=device.type, dtype=autocast_dtype):
+                        return net(x_t, t, rows.seq, rows.emb).float()
 
                 x0 = sample_loop(denoise, (rows.batch_size, H), sampler, generator=generator,
                                  device=device, callback=callback)
