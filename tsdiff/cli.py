@@ -321,7 +321,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = dict(
         prediction_length=args.prediction_length, context_length=args.context_length, freq=args.freq,
         max_time=args.max_time, seed=args.seed, progress=not args.quiet, device=args.device,
-        id_col=args.id_col, timestamp_col=args.timestamp_col, target_col=args.target_col)
+        num_threads=args.threads, id_col=args.id_col, timestamp_col=args.timestamp_col, target_col=args.target_col)
     for name in ("max_steps", "hidden_channels", "batch_size", "diffusion_steps", "learning_rate"):
         value = getattr(args, name)
         if value is not None:
@@ -368,14 +368,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     future = read_table(args.future_covariates, "future covariates") if args.future_covariates else None
     from .estimator import TSDiff
 
+    static_df = read_table(args.static_features, "static features") if args.static_features else None
     model = TSDiff.load(str(model_dir), device=args.device)
-    if args.quiet and hasattr(model, "progress"):
-        model.progress = False
+    model.set_params(progress=not args.quiet, num_threads=args.threads)
     try:
         forecast = model.predict(horizon=args.horizon, n_samples=args.n_samples, df=history, future_df=future,
-                                 sampler=args.sampler, steps=args.steps, eta=args.eta, seed=args.seed)
+                                 static_df=static_df, sampler=args.sampler, steps=args.steps, eta=args.eta,
+                                 seed=args.seed)
     except _data_errors() as exc:
-        frames = {"df": args.history or "the history", "future_df": args.future_covariates or "the future covariates"}
+        frames = {"df": args.history or "the history", "future_df": args.future_covariates or "the future covariates",
+                  "static_df": args.static_features or "the static features"}
         raise CLIError(_cli_wording(_one_line(exc), frames)) from exc
     frame = forecast.to_dataframe(quantiles=args.quantiles, include_samples=args.include_samples)
     write_table(frame, args.out)
@@ -560,27 +562,16 @@ def _fmt(value: Any) -> str:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    try:
-        from .demo import run_demo
-    except ImportError as exc:
-        if getattr(exc, "name", None) in ("tsdiff.demo", None) or "run_demo" in str(exc):
-            raise CLIError("the demo is not available in this installation (tsdiff.demo is missing)", code=1) from exc
-        raise
-    import inspect
+    from .demo import run_demo
 
-    params = inspect.signature(run_demo).parameters
-    kwargs: dict[str, Any] = {"progress": not args.quiet, "echo": None if args.quiet else print}
+    kwargs: dict[str, Any] = {"progress": not args.quiet, "echo": None if args.quiet else print,
+                              "num_threads": args.threads}
     if args.out is not None:
         kwargs["out_dir"] = args.out
+    if args.quick:  # a short training budget and fewer samples
+        kwargs.update(max_time=_QUICK_DEMO_SECONDS, n_samples=50)
     if args.max_time is not None:
         kwargs["max_time"] = args.max_time
-    if args.quick:
-        if "quick" in params:
-            kwargs["quick"] = True
-        else:  # a short training budget and fewer samples
-            kwargs.setdefault("max_time", _QUICK_DEMO_SECONDS)
-            kwargs["n_samples"] = 50
-    kwargs = {k: v for k, v in kwargs.items() if k in params}
     run_demo(**kwargs)
     return 0
 
@@ -723,6 +714,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=_positive_int, metavar="N", help="maximum number of optimizer steps")
     p.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:0 ... (default: %(default)s)")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="CPU threads for torch (default: torch's; 1 is often fastest on a busy machine)")
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="directory the model is saved to")
     _column_options(p)
     g = p.add_argument_group("covariates")
@@ -757,6 +750,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quantile columns to write (default: 0.1,...,0.9)")
     p.add_argument("--include-samples", action="store_true", help="also write sample_0 ... sample_{S-1} columns")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda ... (default: %(default)s)")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="CPU threads for torch (default: torch's; 1 is often fastest on a busy machine)")
+    p.add_argument("--static-features", metavar="DATA",
+                   help="static features of series the model has not seen (one row per series)")
     p.add_argument("--out", required=True, type=_table_path, metavar="FORECAST",
                    help="output file (.csv, .csv.gz or .parquet)")
     p.set_defaults(func=_cmd_predict)
@@ -797,6 +794,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a short run (about 30 s of training)")
     p.add_argument("--max-time", type=parse_duration, metavar="DURATION", help="training budget (e.g. 2m)")
     p.add_argument("--out", metavar="DIR", help="output directory for the plots and tables (default: demo_output)")
+    p.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for torch (default: torch's)")
     p.set_defaults(func=_cmd_demo)
 
     # bench -----------------------------------------------------------------

@@ -46,7 +46,7 @@ def hardware() -> dict[str, Any]:
 
 
 def run_demo(out_dir: str | os.PathLike = "demo_output", *, max_time: float = 150.0, max_steps: int = 100_000,
-             n_samples: int = 100, seed: int = 0, progress: bool = True,
+             n_samples: int = 100, seed: int = 0, progress: bool = True, num_threads: Optional[int] = None,
              echo: Optional[Callable[[str], None]] = None, **model_kwargs: Any) -> dict[str, Any]:
     """Train on ``ett_small_1h``, forecast its test window, compare with seasonal naive.
 
@@ -56,8 +56,12 @@ def run_demo(out_dir: str | os.PathLike = "demo_output", *, max_time: float = 15
         Where ``fan_chart.png`` and ``demo_results.json`` are written.
     max_time : float
         Training budget in seconds.
+    num_threads : int, optional
+        CPU threads for torch during fit and predict (default: torch's setting).
     echo : callable, optional
         Receives the human-readable report line by line (the CLI passes ``print``).
+    **model_kwargs
+        Other :class:`~tsdiff.TSDiff` parameters.
 
     Returns
     -------
@@ -81,7 +85,7 @@ def run_demo(out_dir: str | os.PathLike = "demo_output", *, max_time: float = 15
         f"forecasting the last {H} hours of each series with {n_samples} samples")
 
     model = TSDiff(prediction_length=H, freq=freq, max_time=max_time, max_steps=max_steps, seed=seed,
-                   progress=progress, **model_kwargs)
+                   progress=progress, num_threads=num_threads, **model_kwargs)
     t0 = time.perf_counter()
     model.fit(train_df)
     train_s = time.perf_counter() - t0
@@ -127,6 +131,7 @@ def run_demo(out_dir: str | os.PathLike = "demo_output", *, max_time: float = 15
 
     result = {
         "dataset": "ett_small_1h", "prediction_length": H, "n_samples": n_samples, "seed": seed,
+        "max_time": max_time, "num_threads": num_threads, "sampler": fc.info.get("sampler"),
         "train_seconds": train_s, "predict_seconds": predict_s, "train_steps": model.train_result_.steps,
         "best_step": model.train_result_.best_step, "metrics": rows,
         "wall_seconds": time.perf_counter() - t_start, "git_sha": git_sha(), "hardware": hardware(),

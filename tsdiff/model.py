@@ -73,11 +73,17 @@ class TSDiffModel(nn.Module):
         self.register_buffer("lag_valid", valid.float(), persistent=False)
 
     # -- conditioning --------------------------------------------------------
-    def _scale_covariates(self, past: Tensor, future: Optional[Tensor]) -> tuple[Tensor, Optional[Tensor]]:
-        """Standardize each covariate per series on the context: (B, C, K) -> (B, C, K)."""
+    def _scale_covariates(self, past: Tensor, future: Optional[Tensor],
+                          valid: Tensor) -> tuple[Tensor, Optional[Tensor]]:
+        """Standardize each covariate per series on the context: (B, C, K) -> (B, C, K).
+
+        ``valid`` (B, C) marks the context points that enter the statistics
+        (not left padding); covariates are zeroed where it is 0.
+        """
         B, C, K = past.shape
         flat = past.permute(0, 2, 1).reshape(B * K, C)
-        scaled, loc, scale = std_scale(flat, torch.ones_like(flat))
+        mask = valid.repeat_interleave(K, dim=0)
+        scaled, loc, scale = std_scale(flat, mask)
         past_s = scaled.reshape(B, K, C).permute(0, 2, 1)
         if future is None:
             return past_s, None
@@ -118,11 +124,11 @@ class TSDiffModel(nn.Module):
             enc_parts.append(ptf.transpose(1, 2))
             seq_parts.append(torch.cat([ptf[:, -L:], ftf], dim=1).transpose(1, 2))
         if c.num_known_covariates:
-            pk, fk = self._scale_covariates(batch["past_known_cov"], batch["future_known_cov"])
+            pk, fk = self._scale_covariates(batch["past_known_cov"], batch["future_known_cov"], observed)
             enc_parts.append(pk.transpose(1, 2))
             seq_parts.append(torch.cat([pk[:, -L:], fk], dim=1).transpose(1, 2))
         if c.num_past_covariates:
-            pp, _ = self._scale_covariates(batch["past_past_cov"], None)
+            pp, _ = self._scale_covariates(batch["past_past_cov"], None, observed)
             enc_parts.append(pp.transpose(1, 2))
         # log(scale) tells the encoder the series' magnitude, which scaling removed.
         log_scale = torch.log(scale.abs().clamp_min(1e-12))

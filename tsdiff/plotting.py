@@ -607,7 +607,9 @@ def plot_reverse_diffusion(trajectory: np.ndarray, steps: Sequence[int], timesta
         pure noise ``x_T`` and the last the final samples, in whatever units
         the caller chooses (scaled or original).
     steps : sequence of int, length K
-        Label of each recorded step (the diffusion step ``t``).
+        Label of each recorded step (the diffusion step ``t``; a negative label
+        marks the final samples and is drawn as "x_0 (forecast)", as returned by
+        :meth:`tsdiff.TSDiff.reverse_trajectory`).
     timestamps : array-like of datetimes, length H, optional
         x values of the horizon; default ``0 ... H-1``.
     history : pd.Series or array-like, optional
@@ -666,7 +668,8 @@ def plot_reverse_diffusion(trajectory: np.ndarray, steps: Sequence[int], timesta
             ax.plot(hx, hy, color="0.3", lw=1.0)
         for p in range(n_paths):
             ax.plot(x, traj[j, p], color=color, lw=0.8, alpha=0.8)
-        ax.set_title(f"t = {steps[j]}")
+        step = steps[j]
+        ax.set_title("x_0 (forecast)" if isinstance(step, (int, np.integer)) and step < 0 else f"t = {step}")
         ax.grid(True, alpha=0.3)
         if timestamps is not None:
             import matplotlib.dates as mdates
