@@ -195,3 +195,30 @@ def test_shard_predict_splits_series(fitted):
     assert empty.samples.shape == (0, 2, 6) and empty.to_dataframe().empty
     with pytest.raises(ValueError, match="shard"):
         m.predict(shard=(2, 2))
+
+
+def test_device_selection_logic_on_cpu(monkeypatch):
+    import torch
+
+    from tsdiff.estimator import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto").type == "cpu"
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError, match="not a torch device"):
+        resolve_device("tpu:7")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto").type == "cuda"  # no kernel runs: selection logic only
+
+
+def test_default_chunk_depends_on_device(fitted, monkeypatch):
+    import tsdiff.model as model_mod
+
+    m, _ = fitted
+    seen = []
+    real = model_mod.TSDiffModel.sample
+    monkeypatch.setattr(model_mod.TSDiffModel, "sample",
+                        lambda self, *a, **k: seen.append(k["chunk_size"]) or real(self, *a, **k))
+    m.predict(n_samples=2)
+    assert seen == [4096]

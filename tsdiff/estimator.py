@@ -110,8 +110,9 @@ class TSDiff(BaseEstimator):
         Default sampler of :meth:`predict` (can be changed per call).
     sampler_steps : int, default 20
         Default number of DDIM steps.
-    chunk_size : int, default 4096
+    chunk_size : int, optional
         Rows (series x samples) denoised at once; bounds memory when predicting.
+        Default: 4096 on the CPU, 65536 on a GPU (fills the device).
     id_col, timestamp_col, target_col : str, optional
         Column names of long frames; recognized automatically when omitted
         (``item_id``/``timestamp``/``target`` or ``unique_id``/``ds``/``y``).
@@ -144,7 +145,7 @@ class TSDiff(BaseEstimator):
                  weight_decay: float = 1e-4, max_steps: int = 4000, max_time: Optional[float] = None,
                  grad_clip: float = 1.0, ema_decay: float = 0.995, val_every: int = 200,
                  validation: bool = True, num_val_windows: int = 256, sampler: str = "ddim",
-                 sampler_steps: Optional[int] = 20, chunk_size: int = 4096, id_col: Optional[str] = None,
+                 sampler_steps: Optional[int] = 20, chunk_size: Optional[int] = None, id_col: Optional[str] = None,
                  timestamp_col: Optional[str] = None, target_col: Optional[str] = None,
                  device: str = "auto", num_threads: Optional[int] = None, precision: str = "fp32",
                  compile: bool = False, seed: int = 0, progress: bool = True) -> None:
@@ -480,7 +481,10 @@ class TSDiff(BaseEstimator):
         H, C = cfg.prediction_length, cfg.context_length
         horizon = H if horizon is None else _check_positive_int("horizon", horizon)
         n_samples = _check_positive_int("n_samples", n_samples)
-        chunk = _check_positive_int("chunk_size", self.chunk_size if chunk_size is None else chunk_size)
+        chunk = chunk_size if chunk_size is not None else self.chunk_size
+        if chunk is None:
+            chunk = 65536 if self.device_.type == "cuda" else 4096
+        chunk = _check_positive_int("chunk_size", chunk)
         seed = self.seed if seed is None else seed
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
