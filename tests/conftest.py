@@ -28,6 +28,17 @@ def make_long_frame(n_series: int = 3, length: int = 120, freq: str = "h", seed:
     return pd.concat(frames, ignore_index=True)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _single_torch_thread():
+    """The suite's tensors are tiny: one intra-op thread is faster, and robust on a busy 2-core machine."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture
 def long_df() -> pd.DataFrame:
     return make_long_frame()

@@ -14,15 +14,6 @@ CARDS = (3, 10)
 REALS = 2
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: one intra-op thread is faster and robust on a busy machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def make_encoder(static: bool, num_layers: Optional[int] = None, seed: int = 0) -> ContextEncoder:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -10,15 +10,6 @@ from tsdiff.nn import ConditionalDenoiser, Conditioning, SinusoidalEmbedding
 SEQ, D = 4, 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: one intra-op thread is faster and robust on a busy machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def make_denoiser(seq_channels: int = SEQ, perturb: bool = True, seed: int = 0) -> ConditionalDenoiser:
     """Small denoiser; ``perturb`` moves the zero-initialised final conv off zero."""
     with torch.random.fork_rng(devices=[]):

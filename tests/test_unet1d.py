@@ -13,15 +13,6 @@ T = TypeVar("T")
 COND = 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: one intra-op thread is faster and robust on a busy machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def seeded(build: Callable[[], T], seed: int = 0) -> T:
     """Build a module under a fixed seed without touching the global RNG state."""
     with torch.random.fork_rng(devices=[]):
