@@ -220,3 +220,36 @@ def test_generated_frames_clear_error_or_finite_forecasts(data, horizon):
     fc = model.predict(horizon=horizon, n_samples=2)
     assert fc.samples.shape == (df["item_id"].nunique(), 2, horizon)
     assert np.isfinite(fc.samples).all()
+
+
+def test_model_errors_doc_is_current(fitted, tmp_path):
+    """Every model-level message listed in docs/errors.md is still the one tsdiff produces."""
+    model, _ = fitted
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "errors.md").read_text(encoding="utf-8")
+    fresh = TSDiff(prediction_length=4, context_length=24, **TINY)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "model.pt").write_bytes(b"garbage")
+    one_point = pd.DataFrame({"item_id": ["a"], "timestamp": [pd.Timestamp("2020-01-01")], "target": [1.0]})
+    cases = [
+        (lambda: fresh.predict(), NotFittedError),
+        (lambda: fresh.save(tmp_path / "never"), NotFittedError),
+        (lambda: model.predict(horizon=0), ValueError),
+        (lambda: model.predict(horizon=2.5), ValueError),
+        (lambda: model.predict(n_samples=-1), ValueError),
+        (lambda: model.predict(df=make_long_frame(1, 40, freq="D")), DataError),
+        (lambda: model.predict(sampler="euler"), ValueError),
+        (lambda: model.predict(sampler="ddim", steps=500), ValueError),
+        (lambda: TSDiff(prediction_length=0).fit(make_long_frame(1, 30)), ValueError),
+        (lambda: TSDiff(scaling="minmax").fit(make_long_frame(1, 30)), ValueError),
+        (lambda: TSDiff(freq="h", **TINY).fit(one_point), DataError),
+        (lambda: model.predict(shard=(2, 2)), ValueError),
+        (lambda: TSDiff.load(tmp_path / "missing"), ModelFileError),
+        (lambda: TSDiff.load(bad), ModelFileError),
+    ]
+    for fn, exc_type in cases:
+        with pytest.raises(exc_type) as info:
+            fn()
+        message = str(info.value).replace(str(tmp_path / "missing"), "PATH").replace(
+            repr(str(bad / "model.pt")), "'PATH/model.pt'")
+        assert message in doc, f"docs/errors.md lacks: {message}"

@@ -557,6 +557,39 @@ checks that they are current, and `python tests/test_frames.py` rewrites this fi
 _DOC_TAIL = """
 Messages ending in a reader's own text (third-party wording, e.g. pyarrow's) are
 shown as produced with the versions used to write this file.
+
+## Model-level errors (`TSDiff`, model files, training)
+
+Raised by `tsdiff/estimator.py` and `tsdiff/config.py`; `tests/test_estimator_robustness.py`
+(`test_model_errors_doc_is_current`) checks that each message below is still produced. `PATH` stands
+for the path given. Besides these: a checksum mismatch (`'PATH/model.pt' is corrupted: its checksum does
+not match its contents`), a newer format version (`... has format version N; this tsdiff reads versions
+up to 1: upgrade tsdiff to load it`), a NaN/inf training loss (`TrainingError`: `training loss became nan
+at step K; the best checkpoint so far (step J) is kept ...`) and an interrupted `fit` (a warning; the model
+keeps the best checkpoint).
+
+Short series: a series shorter than `context_length` is left-padded and the padding is masked (it is
+forecast); a series with a single point gives no training window but can be forecast; when every series
+has fewer than 2 points `fit` raises the error below.
+
+| bad input | exception | message |
+|---|---|---|
+| `predict` before `fit` | `NotFittedError` | this TSDiff instance is not fitted yet; call fit(df) before predict() |
+| `save` before `fit` | `NotFittedError` | this TSDiff instance is not fitted yet; call fit(df) before save() |
+| `horizon=0` | `ValueError` | horizon must be a positive integer, got 0 |
+| `horizon=2.5` | `ValueError` | horizon must be a positive integer, got 2.5 |
+| `n_samples=-1` | `ValueError` | n_samples must be a positive integer, got -1 |
+| `predict(df=...)` at another frequency | `DataError` | df has frequency 'D' but the model was fitted on 'h'; resample df to the fitted frequency |
+| unknown sampler | `ValueError` | sampler must be one of ('ddpm', 'ddim'), got 'euler' |
+| DDIM `steps` > diffusion steps | `ValueError` | steps must be an int in [1, 100] (the schedule's diffusion steps), got 500 |
+| `precision='fp16'` on the CPU | `ValueError` | precision='fp16' needs a CUDA device; use precision='bf16' on the CPU |
+| `device='cuda'` without CUDA | `ValueError` | device='cuda' was requested but CUDA is not available; use device='cpu' or 'auto' |
+| `prediction_length=0` | `ValueError` | prediction_length must be a positive integer, got 0 |
+| `scaling='minmax'` | `ValueError` | invalid TSDiff parameter: scaling must be one of ('mean', 'std', 'none'), got 'minmax' |
+| every series shorter than 2 steps | `DataError` | every series in df has fewer than 2 time steps (items ['a']); tsdiff needs at least one series with 2 or more steps to train |
+| `shard=(2, 2)` | `ValueError` | shard must be (rank, world_size) with 0 <= rank < world_size, got (2, 2) |
+| load: no model at the path | `ModelFileError` | no tsdiff model at 'PATH' (expected a directory holding model.pt) |
+| load: a file that is not a model (garbage, truncated, malicious pickle) | `ModelFileError` | 'PATH/model.pt' is not a readable tsdiff model file (truncated, corrupted, or not written by tsdiff; UnpicklingError). Nothing in it was executed: tsdiff reads model files with torch.load(weights_only=True) |
 """
 
 

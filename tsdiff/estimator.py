@@ -414,9 +414,9 @@ class TSDiff(BaseEstimator):
         return self
 
     # ----------------------------------------------------------------- predict
-    def _check_fitted(self) -> None:
+    def _check_fitted(self, method: str = "predict") -> None:
         if not hasattr(self, "model_"):
-            raise NotFittedError("this TSDiff instance is not fitted yet; call fit(df) before predict()")
+            raise NotFittedError(f"this TSDiff instance is not fitted yet; call fit(df) before {method}()")
 
     def predict(self, horizon: Optional[int] = None, n_samples: int = 100, df: Optional[pd.DataFrame] = None,
                 *, future_df: Optional[pd.DataFrame] = None, static_df: Optional[pd.DataFrame] = None,
@@ -620,7 +620,7 @@ class TSDiff(BaseEstimator):
         """
         from .diffusion import make_sampler, sample_loop
 
-        self._check_fitted()
+        self._check_fitted("reverse_trajectory")
         cfg = self.config_
         n_samples = _check_positive_int("n_samples", n_samples)
         n_frames = _check_positive_int("n_frames", n_frames)
@@ -680,7 +680,7 @@ class TSDiff(BaseEstimator):
         -------
         Path of the written ``model.pt``.
         """
-        self._check_fitted()
+        self._check_fitted("save")
         directory = Path(path)
         directory.mkdir(parents=True, exist_ok=True)
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
@@ -744,8 +744,10 @@ class TSDiff(BaseEstimator):
         try:
             payload = torch.load(file, map_location="cpu", weights_only=True)
         except Exception as exc:  # pickle errors, zip errors, unsafe globals ...
+            # torch's own message suggests weights_only=False, which would run code from the file: not shown.
             raise ModelFileError(f"{str(file)!r} is not a readable tsdiff model file (truncated, corrupted, "
-                                 f"or not written by tsdiff): {type(exc).__name__}: {str(exc)[:200]}") from None
+                                 f"or not written by tsdiff; {type(exc).__name__}). Nothing in it was "
+                                 "executed: tsdiff reads model files with torch.load(weights_only=True)") from None
         if not isinstance(payload, dict) or payload.get("kind") != "tsdiff.TSDiff":
             raise ModelFileError(f"{str(file)!r} is not a tsdiff model file")
         version = payload.get("format_version")
