@@ -123,12 +123,15 @@ class TSDiffModel(nn.Module):
             ptf, ftf = batch["past_time_feat"], batch["future_time_feat"]
             enc_parts.append(ptf.transpose(1, 2))
             seq_parts.append(torch.cat([ptf[:, -L:], ftf], dim=1).transpose(1, 2))
+        # Covariate statistics skip the left padding only: from the first observed point on, a
+        # covariate is a real value even where the target is missing.
+        cov_valid = (observed.cumsum(dim=1) > 0).to(observed.dtype)
         if c.num_known_covariates:
-            pk, fk = self._scale_covariates(batch["past_known_cov"], batch["future_known_cov"], observed)
+            pk, fk = self._scale_covariates(batch["past_known_cov"], batch["future_known_cov"], cov_valid)
             enc_parts.append(pk.transpose(1, 2))
             seq_parts.append(torch.cat([pk[:, -L:], fk], dim=1).transpose(1, 2))
         if c.num_past_covariates:
-            pp, _ = self._scale_covariates(batch["past_past_cov"], None, observed)
+            pp, _ = self._scale_covariates(batch["past_past_cov"], None, cov_valid)
             enc_parts.append(pp.transpose(1, 2))
         # log(scale) tells the encoder the series' magnitude, which scaling removed.
         log_scale = torch.log(scale.abs().clamp_min(1e-12))
