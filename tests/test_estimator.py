@@ -222,3 +222,12 @@ def test_default_chunk_depends_on_device(fitted, monkeypatch):
                         lambda self, *a, **k: seen.append(k["chunk_size"]) or real(self, *a, **k))
     m.predict(n_samples=2)
     assert seen == [4096]
+
+
+@pytest.mark.parametrize("freq", ["ME", "MS", "QE-DEC", "W-SUN", "B", "15min"])
+def test_anchored_and_sub_hourly_frequencies(freq, tiny_params):
+    df = make_long_frame(n_series=2, length=40, freq=freq, start="2020-01-31" if "E" in freq else "2020-01-06")
+    fc = TSDiff(prediction_length=3, context_length=12, **tiny_params).fit(df).predict(n_samples=2)
+    assert fc.samples.shape == (2, 2, 3) and np.isfinite(fc.samples).all()
+    expected = pd.date_range(df["timestamp"].max(), periods=4, freq=freq)[1:]
+    assert list(fc.timestamps[0]) == list(expected)

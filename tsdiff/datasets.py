@@ -190,9 +190,12 @@ def _period_freq(freq: str | None, entries: list[Mapping[str, Any]]) -> str:
 
 
 def _as_period(start: Any, freq: str) -> pd.Period:
+    from .integrations.gluonts import period_freq
+
+    pfreq = period_freq(freq)
     if isinstance(start, pd.Period):
-        return start.asfreq(freq) if start.freqstr != freq else start
-    return pd.Period(pd.Timestamp(start), freq=freq)
+        return start.asfreq(pfreq) if start.freqstr != pfreq else start
+    return pd.Period(pd.Timestamp(start), freq=pfreq)
 
 
 def dataset_to_frame(

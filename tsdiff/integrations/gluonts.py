@@ -41,6 +41,19 @@ def num_time_features(freq: str) -> int:
     return len(_time_features_from_freq(normalize_freq(freq)))
 
 
+def period_freq(freq: str) -> str:
+    """The ``pd.Period`` alias of an offset alias (``"ME"`` -> ``"M"``, ``"QE-DEC"`` -> ``"Q-DEC"``).
+
+    pandas >= 2.2 names month/quarter/year ends differently for offsets and periods.
+    """
+    freq = normalize_freq(freq)
+    try:
+        pd.Period("2000-01-01", freq=freq)
+        return freq
+    except (ValueError, TypeError):
+        return pd.date_range("2000-01-01", periods=2, freq=freq).to_period().freqstr
+
+
 def time_features(freq: str, start: pd.Timestamp, length: int) -> np.ndarray:
     """GluonTS calendar features (values in [-0.5, 0.5]) for ``length`` steps from ``start``.
 
@@ -52,7 +65,8 @@ def time_features(freq: str, start: pd.Timestamp, length: int) -> np.ndarray:
     feats = _time_features_from_freq(freq)
     if not feats or length == 0:
         return np.zeros((len(feats), length), dtype=np.float32)
-    index = pd.period_range(start=pd.Period(start, freq=freq), periods=length, freq=freq)
+    pfreq = period_freq(freq)
+    index = pd.period_range(start=pd.Period(start, freq=pfreq), periods=length, freq=pfreq)
     return np.stack([np.asarray(f(index), dtype=np.float32) for f in feats])
 
 
@@ -170,11 +184,51 @@ _KNOWN_PREFIX = "feat_dynamic_real_"
 _PAST_PREFIX = "past_feat_dynamic_real_"
 
 
+def _period_freq(freq: str) -> str:
+    """The ``pd.Period`` alias of a pandas offset alias (``"ME"`` -> ``"M"``, ``"QE-DEC"`` -> ``"Q-DEC"``)."""
+    offset = pd.tseries.frequencies.to_offset(normalize_freq(freq))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # Period with BDay freq
+        return pd.Period("2000-01-03", freq=offset).freqstr
+
+
 def _entry_start(entry: dict, freq: str) -> pd.Period:
     start = entry["start"]
     if isinstance(start, pd.Period):
         return start if start.freqstr == freq else start.asfreq(freq)
     return pd.Period(pd.Timestamp(start), freq=freq)
+
+
+def _on_offset_grid(timestamps: "pd.Series | pd.DatetimeIndex", freq: str) -> "pd.Series | pd.DatetimeIndex":
+    """Move period start times onto the grid of ``freq``'s pandas offset (what TSDiff validates against).
+
+    ``dataset_to_frame`` stamps each GluonTS period with its start time. For fixed-length
+    frequencies (hours, minutes, days) that is on the offset's grid; for anchored ones it is
+    not: a ``W-SUN`` period starts on a Monday while the ``W-SUN`` offset lands on Sundays,
+    a month ``M`` starts on the 1st while ``ME`` lands on month ends. Those are moved to the
+    day of the period's end, which is the offset's anchor.
+    """
+    offset = pd.tseries.frequencies.to_offset(freq)
+    if isinstance(offset, pd.tseries.offsets.Tick):
+        return timestamps
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # Period with BDay freq (GluonTS's own business days)
+        periods = pd.PeriodIndex(pd.DatetimeIndex(timestamps), freq=_period_freq(freq))
+        moved = periods.to_timestamp(how="end").normalize()
+    if isinstance(timestamps, pd.Series):
+        return pd.Series(moved, index=timestamps.index, name=timestamps.name)
+    return moved
+
+
+def _with_period_starts(entries: "list[dict]", pfreq: str) -> "list[dict]":
+    """Entries whose ``start`` is a ``pd.Period`` of ``pfreq``.
+
+    ``dataset_to_frame`` is then called without ``freq`` and reads the Period alias from the
+    starts (``"M"``): handing it the offset alias (``"ME"``) fails for monthly data, which
+    ``pd.Period`` refuses.
+    """
+    return [e if isinstance(e["start"], pd.Period) and e["start"].freqstr == pfreq
+            else {**e, "start": _entry_start(e, pfreq)} for e in entries]
 
 
 def _with_index_ids(entries: "list[dict]") -> "list[dict]":
@@ -240,6 +294,7 @@ class TSDiffPredictor(_GluonTSPredictor):
         super().__init__(prediction_length=H)
         self.model = model
         self.freq = normalize_freq(freq if freq is not None else model.freq_)
+        self._pfreq = _period_freq(self.freq)
         self.sampler = sampler
         self.steps = steps
         self.seed = seed
@@ -253,7 +308,8 @@ class TSDiffPredictor(_GluonTSPredictor):
         from ..datasets import dataset_to_frame
 
         H = self.prediction_length
-        df, static = dataset_to_frame(entries, self.freq)
+        df, static = dataset_to_frame(_with_period_starts(entries, self._pfreq))
+        df["timestamp"] = _on_offset_grid(df["timestamp"], self.freq)
         keep = ["item_id", "timestamp", "target"] + self.known_covariates + self.past_covariates
         missing = [c for c in keep if c not in df.columns]
         if missing:
@@ -272,8 +328,9 @@ class TSDiffPredictor(_GluonTSPredictor):
                     raise ValueError(
                         f"entry {entry['item_id']}: feat_dynamic_real has shape {feat.shape}; the model needs "
                         f"{k} rows covering the history and the horizon ({T} + {H} = {T + H} steps)")
-                first = _entry_start(entry, self.freq) + T
-                ts = pd.period_range(start=first, periods=H, freq=self.freq).to_timestamp()
+                first = _entry_start(entry, self._pfreq) + T
+                ts = _on_offset_grid(pd.period_range(start=first, periods=H, freq=self._pfreq).to_timestamp(),
+                                     self.freq)
                 cols = {"item_id": [entry["item_id"]] * H, "timestamp": ts}
                 for j, name in enumerate(self.known_covariates):
                     cols[name] = feat[int(name[len(_KNOWN_PREFIX):]), T:T + H]
@@ -313,7 +370,7 @@ class TSDiffPredictor(_GluonTSPredictor):
                                 static_df=static_df, sampler=sampler, steps=steps, seed=seed)
         row = {item: k for k, item in enumerate(fc.item_ids)}
         for i, (orig, entry) in enumerate(zip(batch, entries)):
-            start = _entry_start(entry, self.freq) + len(entry["target"])
+            start = _entry_start(entry, self._pfreq) + len(entry["target"])
             yield _SampleForecast(samples=np.asarray(fc.samples[row[i]], dtype=np.float32),
                                   start_date=start, item_id=orig.get("item_id"), info=orig.get("info"))
 
@@ -377,6 +434,7 @@ class TSDiffEstimator(_GluonTSEstimator):
             if key in tsdiff_kwargs:
                 raise TypeError(f"pass {key} as TSDiffEstimator's own argument, not in tsdiff_kwargs")
         self.freq = normalize_freq(freq)
+        self._pfreq = _period_freq(self.freq)
         self.prediction_length = int(prediction_length)
         self.context_length = context_length
         self.use_feat_dynamic_real = use_feat_dynamic_real
@@ -406,7 +464,8 @@ class TSDiffEstimator(_GluonTSEstimator):
         entries = _with_index_ids(list(training_data))
         if not entries:
             raise ValueError("training_data is empty")
-        df, static = dataset_to_frame(entries, self.freq)
+        df, static = dataset_to_frame(_with_period_starts(entries, self._pfreq))
+        df["timestamp"] = _on_offset_grid(df["timestamp"], self.freq)
         known = [c for c in df.columns if str(c).startswith(_KNOWN_PREFIX)] if self.use_feat_dynamic_real else []
         past = [c for c in df.columns if str(c).startswith(_PAST_PREFIX)] if self.use_past_feat_dynamic_real else []
         if any(str(c).startswith("feat_dynamic_cat_") for c in df.columns):
@@ -493,14 +552,18 @@ def deepar_estimator(freq: str, prediction_length: int, context_length: _Optiona
         raise ImportError("DeepAR needs the 'lightning' package, which GluonTS's torch models train with: "
                           "pip install 'gluonts[torch]'") from exc
     import datetime
+    import tempfile
 
     import torch
     from gluonts.torch import DeepAREstimator
 
     torch.manual_seed(seed)
     np.random.seed(seed)
+    # GluonTS adds its own ModelCheckpoint (it reloads the best weights after training): keep
+    # checkpointing on, in a temporary folder rather than the working directory.
     trainer_kwargs: dict = {"max_epochs": max_epochs, "enable_progress_bar": False, "logger": False,
-                            "enable_checkpointing": False, "accelerator": "auto"}
+                            "enable_model_summary": False, "accelerator": "auto",
+                            "default_root_dir": tempfile.mkdtemp(prefix="tsdiff-deepar-")}
     if max_time_seconds is not None:
         trainer_kwargs["max_time"] = datetime.timedelta(seconds=float(max_time_seconds))
     trainer_kwargs.update(kwargs.pop("trainer_kwargs", {}))
