@@ -47,11 +47,13 @@ def period_freq(freq: str) -> str:
     pandas >= 2.2 names month/quarter/year ends differently for offsets and periods.
     """
     freq = normalize_freq(freq)
-    try:
-        pd.Period("2000-01-01", freq=freq)
-        return freq
-    except (ValueError, TypeError):
-        return pd.date_range("2000-01-01", periods=2, freq=freq).to_period().freqstr
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # pandas deprecates Period with BDay freq
+        try:
+            pd.Period("2000-01-03", freq=freq)
+            return freq
+        except (ValueError, TypeError):
+            return pd.date_range("2000-01-03", periods=2, freq=freq).to_period().freqstr
 
 
 def time_features(freq: str, start: pd.Timestamp, length: int) -> np.ndarray:
@@ -184,14 +186,6 @@ _KNOWN_PREFIX = "feat_dynamic_real_"
 _PAST_PREFIX = "past_feat_dynamic_real_"
 
 
-def _period_freq(freq: str) -> str:
-    """The ``pd.Period`` alias of a pandas offset alias (``"ME"`` -> ``"M"``, ``"QE-DEC"`` -> ``"Q-DEC"``)."""
-    offset = pd.tseries.frequencies.to_offset(normalize_freq(freq))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # Period with BDay freq
-        return pd.Period("2000-01-03", freq=offset).freqstr
-
-
 def _entry_start(entry: dict, freq: str) -> pd.Period:
     start = entry["start"]
     if isinstance(start, pd.Period):
@@ -213,7 +207,7 @@ def _on_offset_grid(timestamps: "pd.Series | pd.DatetimeIndex", freq: str) -> "p
         return timestamps
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # Period with BDay freq (GluonTS's own business days)
-        periods = pd.PeriodIndex(pd.DatetimeIndex(timestamps), freq=_period_freq(freq))
+        periods = pd.PeriodIndex(pd.DatetimeIndex(timestamps), freq=period_freq(freq))
         moved = periods.to_timestamp(how="end").normalize()
     if isinstance(timestamps, pd.Series):
         return pd.Series(moved, index=timestamps.index, name=timestamps.name)
@@ -294,7 +288,7 @@ class TSDiffPredictor(_GluonTSPredictor):
         super().__init__(prediction_length=H)
         self.model = model
         self.freq = normalize_freq(freq if freq is not None else model.freq_)
-        self._pfreq = _period_freq(self.freq)
+        self._pfreq = period_freq(self.freq)
         self.sampler = sampler
         self.steps = steps
         self.seed = seed
@@ -434,7 +428,7 @@ class TSDiffEstimator(_GluonTSEstimator):
             if key in tsdiff_kwargs:
                 raise TypeError(f"pass {key} as TSDiffEstimator's own argument, not in tsdiff_kwargs")
         self.freq = normalize_freq(freq)
-        self._pfreq = _period_freq(self.freq)
+        self._pfreq = period_freq(self.freq)
         self.prediction_length = int(prediction_length)
         self.context_length = context_length
         self.use_feat_dynamic_real = use_feat_dynamic_real
