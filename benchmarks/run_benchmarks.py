@@ -226,7 +226,8 @@ def run_one(name: str, model: str, seed: int, args: argparse.Namespace, ds: Any)
         train = list(ds.train)
         if args.quick:
             train = train[:args.quick_entries]
-        torch.manual_seed(seed)
+        torch.manual_seed(seed)  # DeepAR uses the global RNGs (script-level seeding)
+        np.random.seed(seed)
         estimator = deepar_estimator(freq, H, None, max_time_seconds=args.budget_seconds, seed=seed)
         predictor = estimator.train(train, cache_data=True)
         train_s = time.perf_counter() - t0

@@ -236,6 +236,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     # -------------------------------------------------------------- DeepAR peer
     if not args.no_deepar:
         def deepar() -> dict[str, Any]:
+            torch.manual_seed(args.seed)  # DeepAR uses the global RNGs (script-level seeding)
+            np.random.seed(args.seed)
             est = deepar_estimator(freq, H, None, max_time_seconds=args.budget_seconds, seed=args.seed)
             pred = est.train(list(ds.train), cache_data=True)
             torch.manual_seed(args.seed)

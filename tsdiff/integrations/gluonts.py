@@ -548,11 +548,11 @@ def deepar_estimator(freq: str, prediction_length: int, context_length: _Optiona
     import datetime
     import tempfile
 
-    import torch
     from gluonts.torch import DeepAREstimator
 
-    torch.manual_seed(seed)
-    np.random.seed(seed)
+    # GluonTS's DeepAR draws from the global torch/numpy RNGs: the caller (an application, e.g. the
+    # benchmark script) seeds them; library code does not. ``seed`` is kept for the record only.
+    del seed
     # GluonTS adds its own ModelCheckpoint (it reloads the best weights after training): keep
     # checkpointing on, in a temporary folder rather than the working directory.
     trainer_kwargs: dict = {"max_epochs": max_epochs, "enable_progress_bar": False, "logger": False,
