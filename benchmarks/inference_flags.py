@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     base = rows[0]["median_s"]
     for r in rows:
         r["speedup_vs_fp32"] = base / r["median_s"]
-    result = {"benchmark": "inference_flags", "command": " ".join([sys.executable] + sys.argv), "seed": args.seed,
+    result = {"benchmark": "inference_flags", "command": " ".join(["python"] + sys.argv), "seed": args.seed,
               "git_sha": git_sha(), "hardware": hardware(), "device": str(device), "series": B,
               "samples": args.samples, "ddim_steps": args.steps, "rows": rows,
               "wall_seconds": time.perf_counter() - t_start}

@@ -215,7 +215,7 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     }
     result = {
         "benchmark": "step_time",
-        "command": " ".join([sys.executable, *sys.argv]) if argv is None else " ".join(argv),
+        "command": " ".join(["python", *sys.argv]) if argv is None else " ".join(argv),
         "seed": args.seed,
         "git_sha": git_sha(),
         "git_dirty": git_dirty(),

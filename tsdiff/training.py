@@ -290,7 +290,9 @@ class Trainer:
         if distributed:
             barrier(self.dist)  # start the clocks together: max_time is measured from here on every rank
         start = time.perf_counter()
-        bar = tqdm(total=self.max_steps, disable=not (self.progress and self.dist.is_main),
+        # With a time budget the step total is only an upper bound: show steps and rate, not a percentage.
+        bar = tqdm(total=self.max_steps if self.max_time is None else None,
+                   disable=not (self.progress and self.dist.is_main),
                    desc="tsdiff fit", leave=False)
         step, running = 0, float("nan")
         reason = "max_steps"
