@@ -79,9 +79,9 @@ def main(argv: list[str] | None = None) -> dict:
     import pandas as pd
     import torch
 
-    from tsdiff import TSDiff, metrics
+    from tsdiff import TSDiff
     from tsdiff.datasets import dataset_to_frame, load_dataset
-    from tsdiff.demo import git_sha, hardware
+    from tsdiff.demo import git_sha, hardware, score_test_window
     from tsdiff.plotting import plot_calibration, plot_forecasts_grid, plot_reverse_diffusion
 
     if args.threads is not None:
@@ -93,7 +93,6 @@ def main(argv: list[str] | None = None) -> dict:
     freq = ds.metadata.freq
     H = int(ds.metadata.prediction_length)
     train_df, _ = dataset_to_frame(ds.train, freq)
-    test = {str(e["item_id"]): np.asarray(e["target"], dtype=float) for e in ds.test}
 
     model = TSDiff(prediction_length=H, freq=freq, max_time=args.max_time, max_steps=1_000_000,
                    seed=args.seed, progress=not args.quiet)
@@ -105,19 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
     predict_s = time.perf_counter() - t0
 
     # The test split holds each training series plus its next H hours: the last H are the actuals.
-    y = np.stack([test[str(i)][-H:] for i in fc.item_ids])
-    insample = [test[str(i)][:-H] for i in fc.item_ids]
-    naive = np.stack([h[-SEASON:][:H] for h in insample])[:, None, :]  # a one-member ensemble
-    scores = {}
-    for name, samples in (("tsdiff", fc.samples), ("seasonal_naive", naive)):
-        scores[name] = {
-            "crps_exact_normalized": metrics.normalized_crps(y, samples),
-            "mean_wQuantileLoss": metrics.weighted_quantile_loss(y, samples),
-            "mase": metrics.mase(y, np.median(samples, axis=1), insample, SEASON),
-            "nd": metrics.nd(y, np.median(samples, axis=1)),
-            "coverage_50": metrics.coverage(y, samples, 0.5),
-            "coverage_90": metrics.coverage(y, samples, 0.9),
-        }
+    y, _, scores = score_test_window(fc, list(ds.test), H, season=SEASON)
     actuals = pd.concat([pd.DataFrame({"item_id": item, "timestamp": fc.timestamps[k], "target": y[k]})
                          for k, item in enumerate(fc.item_ids)], ignore_index=True)
 

@@ -67,7 +67,6 @@ def run_demo(out_dir: str | os.PathLike = "demo_output", *, max_time: float = 15
     -------
     dict with the metrics of both models, wall times and provenance.
     """
-    from . import metrics
     from .datasets import dataset_to_frame, load_dataset
     from .estimator import TSDiff
     from .plotting import plot_forecasts_grid
@@ -93,21 +92,7 @@ def run_demo(out_dir: str | os.PathLike = "demo_output", *, max_time: float = 15
     fc = model.predict(n_samples=n_samples)
     predict_s = time.perf_counter() - t0
 
-    # Align actuals and the in-sample history with the forecast's series order.
-    by_id = {str(e["item_id"]) if "item_id" in e else str(i): np.asarray(e["target"], dtype=float)
-             for i, e in enumerate(test_entries)}
-    y = np.stack([by_id[str(i)][-H:] for i in fc.item_ids])
-    insample = [by_id[str(i)][:-H] for i in fc.item_ids]
-    season = 24
-    naive = np.stack([h[-season:][:H] for h in insample])[:, None, :]  # a one-member "ensemble"
-
-    rows = {}
-    for name, samples in (("tsdiff", fc.samples), ("seasonal_naive", naive)):
-        rows[name] = {
-            "crps_exact_normalized": metrics.normalized_crps(y, samples),
-            "mean_wQuantileLoss": metrics.weighted_quantile_loss(y, samples),
-            "mase": metrics.mase(y, np.median(samples, axis=1), insample, season),
-        }
+    y, _, rows = score_test_window(fc, test_entries, H)
     say("")
     say(f"{'model':<16}{'CRPS (exact, properscoring)':>30}{'wQL 0.1..0.9 (GluonTS)':>26}{'MASE':>8}")
     for name, r in rows.items():
@@ -142,6 +127,37 @@ def run_demo(out_dir: str | os.PathLike = "demo_output", *, max_time: float = 15
         f"total wall time {result['wall_seconds']:.0f} s")
     say(f"fan chart: {chart}; results: {out / 'demo_results.json'}")
     return result
+
+
+def score_test_window(fc: Any, test_entries: list, H: int, season: int = 24
+                      ) -> tuple[np.ndarray, list[np.ndarray], dict[str, dict[str, float]]]:
+    """Score a forecast of a GluonTS test split's last window, next to seasonal naive.
+
+    ``test_entries`` hold each series up to the end of the window (the last ``H``
+    values are the actuals). Returns the actuals ``y`` (n_series, H), the
+    in-sample histories, and per model ("tsdiff", "seasonal_naive") the exact
+    normalized CRPS, GluonTS ``mean_wQuantileLoss``, MASE and ND of the median,
+    and the 50% / 90% interval coverage.
+    """
+    from . import metrics
+
+    by_id = {str(e["item_id"]) if "item_id" in e else str(i): np.asarray(e["target"], dtype=float)
+             for i, e in enumerate(test_entries)}
+    y = np.stack([by_id[str(i)][-H:] for i in fc.item_ids])
+    insample = [by_id[str(i)][:-H] for i in fc.item_ids]
+    naive = np.stack([h[-season:][:H] for h in insample])[:, None, :]  # a one-member "ensemble"
+    rows = {}
+    for name, samples in (("tsdiff", fc.samples), ("seasonal_naive", naive)):
+        median = np.median(samples, axis=1)
+        rows[name] = {
+            "crps_exact_normalized": metrics.normalized_crps(y, samples),
+            "mean_wQuantileLoss": metrics.weighted_quantile_loss(y, samples),
+            "mase": metrics.mase(y, median, insample, season),
+            "nd": metrics.nd(y, median),
+            "coverage_50": metrics.coverage(y, samples, 0.5),
+            "coverage_90": metrics.coverage(y, samples, 0.9),
+        }
+    return y, insample, rows
 
 
 def _actuals_frame(fc: Any, y: np.ndarray) -> Any:
