@@ -38,11 +38,9 @@ and to the JSON file of the same name.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import math
-import os
 import shlex
 import sys
 import time
@@ -54,6 +52,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import read_rows, upsert_row  # noqa: E402
 
 logger = logging.getLogger("benchmarks.covariates")
 
@@ -178,26 +178,9 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
-    if not path.exists():
-        return []
-    with path.open(newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def write_row(path: Path, row: dict[str, Any]) -> None:
     """Insert ``row`` into the CSV (and its JSON twin), replacing the same dataset / variant / seed."""
-    rows = read_rows(path)
-    key = (str(row["dataset"]), str(row["variant"]), str(row["seed"]))
-    rows = [r for r in rows if (r["dataset"], r["variant"], r["seed"]) != key]
-    rows.append({k: _fmt(row.get(k, "")) for k in COLUMNS})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    upsert_row(path, row, ("dataset", "variant", "seed"), COLUMNS, _fmt)
     write_json(path)
 
 

@@ -30,7 +30,6 @@ All GluonTS calls go through :mod:`tsdiff.integrations.gluonts`.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as _dt
 import logging
 import math
@@ -48,6 +47,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import collect, upsert_row  # noqa: E402
 
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 DOCS_FILE = ROOT / "docs" / "benchmarks.md"
@@ -268,37 +269,13 @@ def run_isolated(name: str, model: str, seed: int, args: argparse.Namespace, ds:
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_worker, args=(send, name, model, seed, args, ds))
-    proc.start()
-    send.close()
-    try:
-        row = recv.recv()
-    except EOFError:
-        row = {"status": "error", "note": f"worker died (exit code {proc.exitcode})"}
-    proc.join()
-    return row
+    return collect(proc, recv, send)
 
 
 # --------------------------------------------------------------------------- CSV
-def read_rows(path: Path) -> list[dict[str, str]]:
-    if not path.exists():
-        return []
-    with path.open(newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def write_row(path: Path, row: dict[str, Any]) -> None:
     """Insert ``row`` into the CSV at ``path``, replacing a row with the same dataset/model/seed."""
-    rows = read_rows(path)
-    key = (str(row["dataset"]), str(row["model"]), str(row["seed"]))
-    rows = [r for r in rows if (r["dataset"], r["model"], r["seed"]) != key]
-    rows.append({k: _fmt(row.get(k, "")) for k in COLUMNS})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    upsert_row(path, row, ("dataset", "model", "seed"), COLUMNS, _fmt)
 
 
 def _fmt(v: Any) -> str:

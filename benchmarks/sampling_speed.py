@@ -44,6 +44,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import collect  # noqa: E402
 
 logger = logging.getLogger("sampling_speed")
 COLUMNS = ["part", "sampler", "steps", "n_series", "n_samples", "horizon", "context_length", "seconds",
@@ -83,15 +85,7 @@ def _forked(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         send.send(out)
         send.close()
 
-    proc = ctx.Process(target=target)
-    proc.start()
-    send.close()
-    try:
-        out = recv.recv()
-    except EOFError:
-        out = {"status": "error", "note": f"worker died (exit code {proc.exitcode})"}
-    proc.join()
-    return out
+    return collect(ctx.Process(target=target), recv, send)
 
 
 def _scores(y: np.ndarray, samples: np.ndarray) -> dict[str, float]:

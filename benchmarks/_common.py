@@ -1,0 +1,44 @@
+"""Helpers shared by the benchmark scripts (not part of the library): CSV result rows and forked workers."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of the CSV at ``path`` (``[]`` when it does not exist)."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def upsert_row(path: Path, row: dict[str, Any], key: Sequence[str], columns: Sequence[str],
+               fmt: Callable[[Any], str]) -> None:
+    """Write ``row`` into the CSV at ``path``, replacing a row with the same ``key`` fields; atomic."""
+    rows = read_rows(path)
+    wanted = tuple(str(row[k]) for k in key)
+    rows = [r for r in rows if tuple(r[k] for k in key) != wanted]
+    rows.append({k: fmt(row.get(k, "")) for k in columns})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def collect(proc: Any, recv: Any, send: Any) -> dict[str, Any]:
+    """Start a forked worker, wait for the one dict it sends; a crashed worker becomes an error row."""
+    proc.start()
+    send.close()
+    try:
+        out = recv.recv()
+    except EOFError:
+        out = {"status": "error", "note": f"worker died (exit code {proc.exitcode})"}
+    proc.join()
+    return out
