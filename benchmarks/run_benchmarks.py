@@ -213,7 +213,8 @@ def run_one(name: str, model: str, seed: int, args: argparse.Namespace, ds: Any)
         if args.quick:
             train = train[:args.quick_entries]
         estimator = TSDiffEstimator(freq=freq, prediction_length=H, context_length=ctx, max_time=args.budget_seconds,
-                                    max_steps=10**9, seed=seed, progress=False, device=args.device)
+                                    max_steps=10**9, seed=seed, progress=False, device=args.device,
+                                    **dict(args.tsdiff_param))
         predictor = estimator.train(train)
         train_s = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -221,8 +222,10 @@ def run_one(name: str, model: str, seed: int, args: argparse.Namespace, ds: Any)
         m = predictor.model
         row.update(context_length=m.config_.context_length, budget_seconds=args.budget_seconds,
                    train_steps=m.train_result_.steps, device=str(m.device_),
-                   note=(f"sampler={m.sampler} steps={m.sampler_steps}; best_step={m.train_result_.best_step}; "
-                         f"stopped={m.train_result_.stopped_reason}"))
+                   note=(f"sampler={m.sampler} steps={m.sampler_steps}; patch_size={m.config_.patch_size}; "
+                         f"tail_length={m.config_.tail_length}; best_step={m.train_result_.best_step}; "
+                         f"stopped={m.train_result_.stopped_reason}"
+                         + "".join(f"; {k}={v}" for k, v in args.tsdiff_param)))
     elif model == "deepar":
         train = list(ds.train)
         if args.quick:
@@ -312,13 +315,33 @@ def run_table(args: argparse.Namespace) -> None:
                 logger.info("%s / %s / seed %d ...", name, model, seed)
                 t0 = time.perf_counter()
                 row = run_isolated(name, model, seed, args, ds)
-                row.update(dataset=name, model=model, seed=seed, git_sha=sha, torch=torch.__version__,
+                row.update(dataset=name, model=_label(model, args), seed=seed, git_sha=sha, torch=torch.__version__,
                            threads=args.threads, command=command, machine=machine,
                            finished_at=_dt.datetime.now().isoformat(timespec="seconds"))
                 write_row(out, row)
                 logger.info("%s / %s / seed %d: %s wQL=%s MASE=%s CRPS=%s (%.0f s)", name, model, seed,
                             row.get("status"), _fmt(row.get("mean_wQuantileLoss", "")), _fmt(row.get("mase", "")),
                             _fmt(row.get("crps", "")), time.perf_counter() - t0)
+
+
+def _label(model: str, args: argparse.Namespace) -> str:
+    """``tsdiff[patch_size=4]`` for an ablation run (so it never replaces or mixes with the default rows)."""
+    if model != "tsdiff" or not args.tsdiff_param:
+        return model
+    return "tsdiff[" + ",".join(f"{k}={v}" for k, v in args.tsdiff_param) + "]"
+
+
+def _param(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> ``(KEY, literal VALUE)`` (a plain string when it is not a literal)."""
+    import ast
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
 
 
 # --------------------------------------------------------------------------- docs table
@@ -339,6 +362,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     p.add_argument("--quick", action="store_true",
                    help="smoke run: first --quick-entries entries, 15 s budget")
     p.add_argument("--quick-entries", type=int, default=8)
+    p.add_argument("--tsdiff-param", action="append", default=[], type=_param, metavar="KEY=VALUE",
+                   help="extra tsdiff.TSDiff argument (repeatable; value parsed as a Python literal), "
+                        "e.g. --tsdiff-param patch_size=4; for ablations, written to a scratch --out")
     p.add_argument("--no-fork", action="store_true", help="run in this process (debugging)")
     p.add_argument("--make-table", action="store_true",
                    help="write docs/benchmarks.md from the CSVs in benchmarks/results/ and exit")

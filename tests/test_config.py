@@ -34,7 +34,15 @@ def test_unknown_keys_rejected():
     ("prediction_length", 0), ("prediction_length", 2.5), ("context_length", -1), ("tail_length", 200),
     ("lags", (500,)), ("scaling", "minmax"), ("beta_schedule", "quad"), ("beta_end", 2.0),
     ("dropout", 1.0), ("grad_clip", 0.0), ("ema_decay", 1.0), ("max_time", -5.0), ("freq", ""),
+    ("patch_size", 0), ("patch_size", 1.5),
 ])
 def test_invalid_values_name_the_field(field, value):
     with pytest.raises(ConfigError, match=field.split("_")[0]):
         base(**{field: value})
+
+
+def test_config_without_patch_size_loads_as_unpatched():
+    """Model files written before ``patch_size`` existed load as patch_size=1 (their architecture)."""
+    d = base().to_dict()
+    del d["patch_size"]
+    assert TSDiffConfig.from_dict(d).patch_size == 1

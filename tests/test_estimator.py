@@ -123,6 +123,18 @@ def test_save_load_round_trip_identical_samples(fitted, tmp_path):
                                   m.predict(horizon=9, n_samples=2).samples)
 
 
+@pytest.mark.parametrize("patch_size,H", [(4, 5), (3, 7)])
+def test_patched_model_fits_predicts_long_horizons_and_round_trips(patch_size, H, tiny_params, tmp_path):
+    df = make_long_frame(n_series=2, length=90)
+    m = TSDiff(prediction_length=H, context_length=24, patch_size=patch_size, **tiny_params).fit(df)
+    assert m.config_.patch_size == patch_size and m.model_.denoiser.unet.patch_size == patch_size
+    fc = m.predict(horizon=2 * H + 1, n_samples=3, seed=2)
+    assert fc.samples.shape == (2, 3, 2 * H + 1) and np.isfinite(fc.samples).all()
+    m.save(tmp_path / "p")
+    loaded = TSDiff.load(tmp_path / "p", device="cpu")
+    np.testing.assert_array_equal(loaded.predict(horizon=2 * H + 1, n_samples=3, seed=2).samples, fc.samples)
+
+
 def test_load_rejects_missing_and_foreign_files(tmp_path):
     with pytest.raises(ModelFileError, match="no tsdiff model"):
         TSDiff.load(tmp_path / "nothing")
@@ -221,7 +233,38 @@ def test_default_chunk_depends_on_device(fitted, monkeypatch):
     monkeypatch.setattr(model_mod.TSDiffModel, "sample",
                         lambda self, *a, **k: seen.append(k["chunk_size"]) or real(self, *a, **k))
     m.predict(n_samples=2)
-    assert seen == [4096]
+    cfg = m.config_
+    positions = -(-cfg.window_length // cfg.patch_size)
+    assert seen == [min(4096, max(64, 2**20 // (positions * cfg.hidden_channels)))]
+
+
+def test_default_chunk_size_keeps_activations_cache_sized():
+    from tsdiff.config import TSDiffConfig
+    from tsdiff.estimator import default_chunk_size
+
+    def cfg(**kw):
+        args = dict(prediction_length=48, context_length=312, freq="h", tail_length=48, hidden_channels=32)
+        args.update(kw)
+        return TSDiffConfig(**args)
+
+    assert default_chunk_size(cfg(), "cuda") == 65536
+    assert default_chunk_size(cfg(), "cpu") == 2**20 // (96 * 32)             # 341 rows
+    assert default_chunk_size(cfg(patch_size=4), "cpu") == 2**20 // (24 * 32)  # 1365 rows
+    assert default_chunk_size(cfg(prediction_length=1, tail_length=1, patch_size=8), "cpu") == 4096
+    assert default_chunk_size(cfg(prediction_length=2000, context_length=4000, tail_length=2000,
+                                  hidden_channels=256), "cpu") == 64
+
+
+@pytest.mark.parametrize("patch_size,H,expected_tail", [(1, 5, 16), (4, 5, 16), (4, 18, 20), (8, 13, 16), (3, 16, 18)])
+def test_default_tail_is_a_whole_number_of_patches(patch_size, H, expected_tail):
+    cfg = TSDiff(prediction_length=H, context_length=64, freq="h", patch_size=patch_size)._make_config("h", 0, 0, (), 0)
+    assert cfg.patch_size == patch_size
+    assert cfg.tail_length == expected_tail and cfg.tail_length % patch_size == 0
+
+
+def test_patch_size_is_validated():
+    with pytest.raises(ValueError, match="patch_size"):
+        TSDiff(prediction_length=4, patch_size=0)._make_config("h", 0, 0, (), 0)
 
 
 @pytest.mark.parametrize("freq", ["ME", "MS", "QE-DEC", "W-SUN", "B", "15min"])
@@ -231,3 +274,16 @@ def test_anchored_and_sub_hourly_frequencies(freq, tiny_params):
     assert fc.samples.shape == (2, 2, 3) and np.isfinite(fc.samples).all()
     expected = pd.date_range(df["timestamp"].max(), periods=4, freq=freq)[1:]
     assert list(fc.timestamps[0]) == list(expected)
+
+
+@pytest.mark.parametrize("H,tail,expected", [(48, None, 4), (24, None, 4), (8, None, 2), (13, None, 2),
+                                             (4, None, 1), (24, 8, 2), (48, 200, 4), (2, 10, 1)])
+def test_default_patch_size_keeps_at_least_12_positions(H, tail, expected):
+    from tsdiff.estimator import default_patch_size
+
+    p = default_patch_size(H, tail)
+    assert p == expected
+    window = (max(H, 16) if tail is None else tail) + H
+    assert window / p >= 12 or p == 1
+    cfg = TSDiff(prediction_length=H, context_length=400, freq="h", tail_length=tail)._make_config("h", 0, 0, (), 0)
+    assert cfg.patch_size == expected

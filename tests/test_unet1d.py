@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, TypeVar
 
+import numpy as np
 import pytest
 import torch
 
@@ -171,3 +172,57 @@ def test_bad_shapes_raise() -> None:
         net(torch.zeros(2, 3, 8), torch.zeros(3, COND))
     with pytest.raises(ValueError, match="channel_mults"):
         UNet1D(3, 2, channel_mults=())
+
+
+# -- patching ------------------------------------------------------------------
+@pytest.mark.parametrize("patch_size", [2, 3, 4, 8])
+@pytest.mark.parametrize("length", [1, 5, 13, 24, 97])
+def test_patched_output_shape_any_length(length: int, patch_size: int) -> None:
+    net = small_unet((1, 2), patch_size=patch_size).eval()
+    perturb_final_conv(net)
+    x, cond = inputs(2, length)
+    with torch.no_grad():
+        y = net(x, cond)
+    assert y.shape == (2, 2, length)
+    assert torch.isfinite(y).all() and y.abs().sum() > 0
+    assert net.length_multiple == 2 * patch_size
+
+
+def test_patch_layout_matches_numpy_reshape() -> None:
+    """Stem input channel c * p + k at position i holds x[c, i * p + k]; the output unfolds the same way."""
+    p, length = 4, 16
+    net = small_unet((1, 2), patch_size=p).eval()
+    x, cond = inputs(1, length)
+    seen = {}
+    net.stem.register_forward_hook(lambda mod, args, out: seen.update(stem_in=args[0].clone()))
+    # A final conv that copies channel j of the last activation: out channel o * p + k emits feature o * p + k.
+    with torch.no_grad():
+        net.out_conv.weight.zero_()
+        net.out_conv.bias.copy_(torch.arange(2 * p, dtype=torch.float32))
+        y = net(x, cond)
+    xn = x.numpy()[0]                                     # (C, L)
+    expected_in = np.empty((3 * p, length // p), dtype=np.float32)
+    for c in range(3):
+        for k in range(p):
+            expected_in[c * p + k] = xn[c, k::p]
+    np.testing.assert_array_equal(seen["stem_in"].numpy()[0], expected_in)
+    # Output channel o, step i * p + k comes from out_conv channel o * p + k (its bias here).
+    expected_out = np.array([[o * p + (t % p) for t in range(length)] for o in range(2)], dtype=np.float32)
+    np.testing.assert_array_equal(y.numpy()[0], expected_out)
+
+
+def test_patched_net_is_cheaper_per_position() -> None:
+    """Patching divides the positions every conv runs over: count the stem's output length."""
+    lengths = {}
+    for p in (1, 4):
+        net = small_unet((1, 2), patch_size=p).eval()
+        net.stem.register_forward_hook(lambda mod, args, out, p=p: lengths.update({p: out.shape[-1]}))
+        x, cond = inputs(1, 96)
+        with torch.no_grad():
+            net(x, cond)
+    assert lengths == {1: 96, 4: 24}
+
+
+def test_bad_patch_size_raises() -> None:
+    with pytest.raises(ValueError, match="patch_size"):
+        UNet1D(3, 2, patch_size=0)

@@ -64,6 +64,7 @@ class TSDiffConfig:
     hidden_channels: int = 32
     channel_mults: tuple[int, ...] = (1, 2, 2)
     num_res_blocks: int = 1
+    patch_size: int = 1
     embedding_dim: int = 128
     encoder_channels: int = 64
     dropout: float = 0.0
@@ -81,7 +82,7 @@ class TSDiffConfig:
 
     def __post_init__(self) -> None:
         for name in ("prediction_length", "context_length", "tail_length", "diffusion_steps",
-                     "hidden_channels", "num_res_blocks", "embedding_dim", "encoder_channels",
+                     "hidden_channels", "num_res_blocks", "patch_size", "embedding_dim", "encoder_channels",
                      "batch_size", "max_steps", "val_every", "num_val_windows"):
             _positive_int(name, getattr(self, name))
         for name in ("num_time_features", "num_known_covariates", "num_past_covariates",

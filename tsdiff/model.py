@@ -60,7 +60,8 @@ class TSDiffModel(nn.Module):
         self.seq_channels = 2 + 2 * n_lags + F + K
         self.denoiser = ConditionalDenoiser(self.seq_channels, cond_dim=c.embedding_dim,
                                             base_channels=c.hidden_channels, channel_mults=c.channel_mults,
-                                            num_res_blocks=c.num_res_blocks, dropout=c.dropout)
+                                            num_res_blocks=c.num_res_blocks, dropout=c.dropout,
+                                            patch_size=c.patch_size)
         # For window position p (relative time r = p - L), lag l reads context index C + r - l.
         L, H, C = c.tail_length, c.prediction_length, c.context_length
         rel = torch.arange(-L, H)

@@ -77,7 +77,7 @@ class ConditionalDenoiser(nn.Module):
         ``C_seq``, channels of ``seq`` (may be 0).
     cond_dim : int, default 128
         Width ``D`` of ``emb`` and of the FiLM vector.
-    base_channels, channel_mults, num_res_blocks, dropout
+    base_channels, channel_mults, num_res_blocks, dropout, patch_size
         Passed to :class:`~tsdiff.nn.unet1d.UNet1D`.
 
     Shapes
@@ -88,7 +88,7 @@ class ConditionalDenoiser(nn.Module):
 
     def __init__(self, seq_channels: int, cond_dim: int = 128, base_channels: int = 64,
                  channel_mults: Sequence[int] = (1, 2, 2), num_res_blocks: int = 1,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, patch_size: int = 1) -> None:
         super().__init__()
         if seq_channels < 0:
             raise ValueError(f"seq_channels must be >= 0, got {seq_channels}")
@@ -100,7 +100,7 @@ class ConditionalDenoiser(nn.Module):
         self.emb_proj = nn.Linear(cond_dim, cond_dim)
         self.unet = UNet1D(1 + seq_channels, 1, base_channels=base_channels,
                            channel_mults=channel_mults, num_res_blocks=num_res_blocks,
-                           cond_dim=cond_dim, dropout=dropout)
+                           cond_dim=cond_dim, dropout=dropout, patch_size=patch_size)
 
     def forward(self, x_t: Tensor, t: Tensor, seq: Tensor, emb: Tensor) -> Tensor:
         """Predict the noise in ``x_t``.

@@ -115,8 +115,14 @@ class UNet1D(nn.Module):
     initially outputs zeros), which still lets its own weights receive
     gradients, so training moves it off zero at the first step.
 
+    With ``patch_size = p > 1`` the length axis is cut into patches of ``p``
+    steps that become channels (``(B, C, L) -> (B, C * p, L / p)``, as in
+    PatchTST) before the stem, and the final conv emits ``C_out * p``
+    channels that are unfolded back: every layer then runs over ``L / p``
+    positions, about ``p`` times fewer operations for the same widths.
+
     The input is zero-padded on the right to a multiple of
-    ``2 ** (len(channel_mults) - 1)`` and the output cropped back.
+    ``patch_size * 2 ** (len(channel_mults) - 1)`` and the output cropped back.
     The network has no batch-coupling layers (GroupNorm only), so batch
     elements are independent.
 
@@ -136,6 +142,8 @@ class UNet1D(nn.Module):
         Dropout inside the residual blocks.
     groups : int, default 8
         Maximum GroupNorm group count.
+    patch_size : int, default 1
+        Time steps per patch (1: no patching).
 
     Shapes
     ------
@@ -144,14 +152,15 @@ class UNet1D(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, base_channels: int = 64,
                  channel_mults: Sequence[int] = (1, 2, 2), num_res_blocks: int = 1,
-                 cond_dim: int = 128, dropout: float = 0.0, groups: int = 8) -> None:
+                 cond_dim: int = 128, dropout: float = 0.0, groups: int = 8,
+                 patch_size: int = 1) -> None:
         super().__init__()
         channel_mults = tuple(int(m) for m in channel_mults)
         if not channel_mults or any(m < 1 for m in channel_mults):
             raise ValueError(f"channel_mults must be non-empty positive ints, got {channel_mults}")
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
                             ("base_channels", base_channels), ("num_res_blocks", num_res_blocks),
-                            ("cond_dim", cond_dim), ("groups", groups)):
+                            ("cond_dim", cond_dim), ("groups", groups), ("patch_size", patch_size)):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
         self.in_channels = in_channels
@@ -159,10 +168,11 @@ class UNet1D(nn.Module):
         self.cond_dim = cond_dim
         self.channel_mults = channel_mults
         self.num_res_blocks = num_res_blocks
-        self.length_multiple = 2 ** (len(channel_mults) - 1)
+        self.patch_size = patch_size
+        self.length_multiple = patch_size * 2 ** (len(channel_mults) - 1)
         last = len(channel_mults) - 1
 
-        self.stem = nn.Conv1d(in_channels, base_channels, kernel_size=3, padding=1)
+        self.stem = nn.Conv1d(in_channels * patch_size, base_channels, kernel_size=3, padding=1)
         skip_channels = [base_channels]
         ch = base_channels
         self.down = nn.ModuleList()
@@ -190,7 +200,7 @@ class UNet1D(nn.Module):
         assert not skip_channels
 
         self.out_norm = group_norm(ch, groups)
-        self.out_conv = nn.Conv1d(ch, out_channels, kernel_size=1)
+        self.out_conv = nn.Conv1d(ch, out_channels * patch_size, kernel_size=1)
         nn.init.zeros_(self.out_conv.weight)
         nn.init.zeros_(self.out_conv.bias)
 
@@ -214,6 +224,10 @@ class UNet1D(nn.Module):
         pad = (-length) % self.length_multiple
         if pad:
             x = F.pad(x, (0, pad))
+        batch, p = x.shape[0], self.patch_size
+        n = x.shape[-1] // p
+        if p > 1:  # (B, C, n * p) -> (B, C * p, n); channel c * p + k holds step k of each patch
+            x = x.reshape(batch, self.in_channels, n, p).transpose(2, 3).reshape(batch, self.in_channels * p, n)
 
         h = self.stem(x)
         skips = [h]
@@ -228,6 +242,8 @@ class UNet1D(nn.Module):
             else:
                 h = module(h)
         h = self.out_conv(F.silu(self.out_norm(h)))
+        if p > 1:  # (B, C_out * p, n) -> (B, C_out, n * p)
+            h = h.reshape(batch, self.out_channels, p, n).transpose(2, 3).reshape(batch, self.out_channels, n * p)
         return h[..., :length]
 
 
