@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -18,18 +20,34 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 def upsert_row(path: Path, row: dict[str, Any], key: Sequence[str], columns: Sequence[str],
                fmt: Callable[[Any], str]) -> None:
-    """Write ``row`` into the CSV at ``path``, replacing a row with the same ``key`` fields; atomic."""
-    rows = read_rows(path)
-    wanted = tuple(str(row[k]) for k in key)
-    rows = [r for r in rows if tuple(r[k] for k in key) != wanted]
-    rows.append({k: fmt(row.get(k, "")) for k in columns})
+    """Write ``row`` into the CSV at ``path``, replacing a row with the same ``key`` fields.
+
+    Atomic (temporary file + rename) and serialized by a lock file, so several benchmark
+    processes may write rows into the same CSV.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    with _locked(path.parent / f".{path.name}.lock"):
+        rows = read_rows(path)
+        wanted = tuple(str(row[k]) for k in key)
+        rows = [r for r in rows if tuple(r[k] for k in key) != wanted]
+        rows.append({k: fmt(row.get(k, "")) for k in columns})
+        tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path):
+    """Hold an exclusive ``flock`` on ``lock_path`` (created when missing) for the block."""
+    with lock_path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def collect(proc: Any, recv: Any, send: Any) -> dict[str, Any]:

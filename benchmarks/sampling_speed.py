@@ -35,6 +35,7 @@ import os
 import resource
 import shlex
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -65,13 +66,21 @@ def _current_rss_mb() -> float:
         return 0.0
 
 
-def _forked(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run ``fn`` in a forked child; return its dict (plus the child's peak RSS in MiB)."""
+def _forked(fn: Callable[[], dict[str, Any]], threads: int = 1) -> dict[str, Any]:
+    """Run ``fn`` in a forked child with ``threads`` torch threads; return its dict (plus its peak RSS in MiB).
+
+    The parent itself keeps torch on one thread: a child forked after the parent has run an
+    OpenMP parallel region with several threads can hang in the OpenMP runtime, so the
+    multi-threaded work (training and every timing) happens in children only.
+    """
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
 
     def target() -> None:
         try:
+            import torch
+
+            torch.set_num_threads(threads)
             start_rss = _current_rss_mb()
             out = fn()
             out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
@@ -132,7 +141,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     from tsdiff.estimator import TSDiff
     from tsdiff.integrations.gluonts import (TSDiffPredictor, deepar_estimator, last_window_inputs)
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(1)  # see _forked: the children run with args.threads
     ds = load_dataset("m4_hourly")
     freq, H = ds.metadata.freq, int(ds.metadata.prediction_length)
     test = list(ds.test)
@@ -159,19 +168,29 @@ def main(argv: Optional[list[str]] = None) -> None:
                                                    "mean_wQuantileLoss", "crps", "status")})
 
     # ---------------------------------------------------------------- model
-    model_dir = Path(args.model_dir) if args.model_dir else None
-    if model_dir is not None and (model_dir / "model.pt").exists():
+    scratch = tempfile.TemporaryDirectory(prefix="tsdiff_speed_")
+    model_dir = Path(args.model_dir) if args.model_dir else Path(scratch.name) / "model"
+    if (model_dir / "model.pt").exists():
         model = TSDiff.load(model_dir, device=args.device)
         train_note = f"loaded from --model-dir ({model.train_result_.steps} steps)"
     else:
-        train_df, _ = dataset_to_frame(ds.train, freq)
-        model = TSDiff(prediction_length=H, context_length=312, freq=freq, max_time=args.budget_seconds,
-                       max_steps=10**9, seed=args.seed, progress=False, device=args.device)
-        t0 = time.perf_counter()
-        model.fit(train_df)
-        train_note = f"trained {model.train_result_.steps} steps in {time.perf_counter() - t0:.0f} s"
-        if model_dir is not None:
-            model.save(model_dir)
+        def train() -> dict[str, Any]:
+            train_df, _ = dataset_to_frame(ds.train, freq)
+            fitted = TSDiff(prediction_length=H, context_length=312, freq=freq, max_time=args.budget_seconds,
+                            max_steps=10**9, seed=args.seed, progress=False, device=args.device)
+            t0 = time.perf_counter()
+            fitted.fit(train_df)
+            seconds = time.perf_counter() - t0
+            fitted.save(model_dir)
+            return {"steps": fitted.train_result_.steps, "seconds": seconds}
+
+        res = _forked(train, args.threads)
+        if res.get("status") != "ok":
+            raise RuntimeError(f"training failed: {res}")
+        model = TSDiff.load(model_dir, device=args.device)
+        train_note = f"trained {res['steps']} steps in {res['seconds']:.0f} s"
+    train_note += (f"; patch_size={model.config_.patch_size}, tail_length={model.config_.tail_length}, "
+                   f"chunk_size=default")
     logger.info("tsdiff: %s", train_note)
     device = str(model.device_)
     predictor = TSDiffPredictor(model, H, freq)
@@ -191,7 +210,7 @@ def main(argv: Optional[list[str]] = None) -> None:
                 out.update(_scores(y, fc.samples[order]))
             return out
 
-        return _forked(run)
+        return _forked(run, args.threads)
 
     n = min(args.n_series, len(inputs_all))
     # -------------------------------------------------------- samplers (main table)
@@ -242,7 +261,7 @@ def main(argv: Optional[list[str]] = None) -> None:
             out.update(_scores(y, np.stack([f.samples for f in fcs])))
             return out
 
-        res = _forked(deepar)
+        res = _forked(deepar, args.threads)
         emit({"part": "samplers", "sampler": "deepar (peer)", "steps": H, "n_series": n, "n_samples": args.n_samples,
               "horizon": H, "device": device, **res})
 
