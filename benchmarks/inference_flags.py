@@ -22,7 +22,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tsdiff.config import TSDiffConfig  # noqa: E402
+from tsdiff.estimator import TSDiff  # noqa: E402
 from tsdiff.demo import git_sha, hardware  # noqa: E402
 from tsdiff.diffusion import make_sampler  # noqa: E402
 from tsdiff.model import TSDiffModel  # noqa: E402
@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
     device = torch.device(args.device)
-    cfg = TSDiffConfig(prediction_length=24, context_length=336, freq="h", lags=(24, 168), tail_length=24,
-                       num_time_features=4)
+    # The config TSDiff(prediction_length=24, context_length=336) builds for hourly data (default sizes).
+    cfg = TSDiff(prediction_length=24, context_length=336, freq="h")._make_config("h", 0, 0, (), 0)
     torch.manual_seed(args.seed)
     model = TSDiffModel(cfg).to(device).eval()
     g = torch.Generator().manual_seed(args.seed)

@@ -4,11 +4,11 @@ Usage::
 
     python benchmarks/step_time.py --seed 0 --repeats 10 --out benchmarks/results/step_time.json
 
-Sizes come from the defaults of :class:`tsdiff.config.TSDiffConfig` (hidden_channels,
-channel_mults, embedding_dim, encoder_channels, tail_length; ``--hidden-channels`` overrides
-one) with prediction_length=24, lags (24, 168) and 4 time features, so the denoiser sees
+Sizes are those ``TSDiff(prediction_length=24)`` builds for hourly data (hidden_channels,
+channel_mults, embedding_dim, encoder_channels, tail_length 24, patch_size 4;
+``--hidden-channels`` overrides one) with lags (24, 168) and 4 time features, so the denoiser sees
 ``seq_channels = 2 + 2 * len(lags) + num_time_features = 10`` channels over
-``W = tail_length + prediction_length = 48`` positions, and the context encoder reads
+``W = tail_length + prediction_length = 48`` steps (12 patches of 4), and the context encoder reads
 ``2 + num_time_features = 6`` channels over ``context_length`` positions. Sampling runs
 ``samples x series`` rows (100 x 14 by default) through the denoiser at every step; the context
 encoder runs once per series.
@@ -161,9 +161,12 @@ def param_count(module: torch.nn.Module) -> int:
 
 
 def bench_config(context_length: int, **overrides: Any) -> TSDiffConfig:
-    """Default config sizes with prediction_length=24, lags (24, 168), 4 time features."""
-    return TSDiffConfig(prediction_length=24, context_length=context_length, freq="h",
-                        lags=(24, 168), num_time_features=4, **overrides)
+    """The config ``TSDiff(prediction_length=24)`` builds for hourly data (lags 24 and 168, 4 time
+    features, tail 24, patches of 4), at ``context_length``, with ``overrides``."""
+    from tsdiff.estimator import TSDiff
+
+    est = TSDiff(prediction_length=24, context_length=context_length, freq="h")
+    return est._make_config("h", 0, 0, (), 0).replace(**overrides)
 
 
 def run_benchmark(builder: Builder, context_lengths: list[int], n_series: int, n_samples: int,
