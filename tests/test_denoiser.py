@@ -140,7 +140,27 @@ def test_bad_shapes_raise() -> None:
     with pytest.raises(ValueError, match="emb"):
         net(x_t, t, seq, emb[:, :3])
     with pytest.raises(ValueError, match="t must"):
-        net(x_t, t[:1], seq, emb)
+        net(x_t, torch.zeros(3, dtype=torch.long), seq, emb)
+    x4, t4, seq4, emb4 = make_inputs(4, 5, 3)
+    with pytest.raises(ValueError, match="G dividing"):
+        net(x4, t4, seq4, emb4[:3])
+
+
+@pytest.mark.parametrize("per_row_t", [False, True])
+def test_group_embedding_equals_repeated_embedding(per_row_t: bool) -> None:
+    """emb with one row per group of B / G rows (and a shared step) = the repeated per-row embedding."""
+    net = make_denoiser().eval()
+    with torch.no_grad():  # the final conv starts at zero: give it weights so outputs differ
+        net.unet.out_conv.weight.normal_(0, 0.3, generator=torch.Generator().manual_seed(3))
+    x_t, _, seq, _ = make_inputs(6, 5, 3)
+    emb = torch.randn(2, net.cond_dim, generator=torch.Generator().manual_seed(4))
+    t_rows = torch.full((6,), 7, dtype=torch.long)
+    with torch.no_grad():
+        expected = net(x_t, t_rows, seq, emb.repeat_interleave(3, dim=0))
+        got = net(x_t, t_rows if per_row_t else torch.tensor(7), seq, emb)
+        other_step = net(x_t, torch.tensor(8), seq, emb)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(other_step, expected)
 
 
 # -- Conditioning ----------------------------------------------------------

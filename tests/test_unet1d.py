@@ -170,6 +170,8 @@ def test_bad_shapes_raise() -> None:
         net(torch.zeros(2, 3, 0), torch.zeros(2, COND))
     with pytest.raises(ValueError, match="cond must have shape"):
         net(torch.zeros(2, 3, 8), torch.zeros(3, COND))
+    with pytest.raises(ValueError, match="cond must have shape"):
+        net(torch.zeros(6, 3, 8), torch.zeros(4, COND))
     with pytest.raises(ValueError, match="channel_mults"):
         UNet1D(3, 2, channel_mults=())
 
@@ -226,3 +228,18 @@ def test_patched_net_is_cheaper_per_position() -> None:
 def test_bad_patch_size_raises() -> None:
     with pytest.raises(ValueError, match="patch_size"):
         UNet1D(3, 2, patch_size=0)
+
+
+@pytest.mark.parametrize("patch_size", [1, 4])
+def test_grouped_cond_equals_repeated_cond(patch_size: int) -> None:
+    """cond (G, D) conditions B / G consecutive rows each: same output as the repeated (B, D) cond."""
+    net = small_unet((1, 2), patch_size=patch_size).eval()
+    perturb_final_conv(net)
+    x, _ = inputs(6, 13)
+    cond = torch.randn(2, COND, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        grouped = net(x, cond)
+        repeated = net(x, cond.repeat_interleave(3, dim=0))
+        swapped = net(x, cond.flip(0))
+    torch.testing.assert_close(grouped, repeated, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(grouped[:3], swapped[:3])  # rows 0-2 follow cond row 0, not row 1

@@ -190,15 +190,18 @@ class TSDiffModel(nn.Module):
             cond, loc, scale = self.condition(sub)
             for j0 in range(0, n_samples, sample_chunk):
                 j1 = min(n_samples, j0 + sample_chunk)
-                rows = cond.repeat_interleave(j1 - j0)
+                # Window channels per row; the embedding stays one row per series: the denoiser
+                # broadcasts it over the series' sample paths (FiLM computed once per series).
+                seq = cond.seq.repeat_interleave(j1 - j0, dim=0)
 
-                def denoise(x_t: Tensor, t: Tensor, rows: Conditioning = rows) -> Tensor:
+                def denoise(x_t: Tensor, t: Tensor, seq: Tensor = seq, emb: Tensor = cond.emb) -> Tensor:
+                    t = t[:1]  # sample_loop advances every row to the same step
                     if autocast_dtype is None:
-                        return net(x_t, t, rows.seq, rows.emb)
+                        return net(x_t, t, seq, emb)
                     with torch.autocast(device_type=device.type, dtype=autocast_dtype):
-                        return net(x_t, t, rows.seq, rows.emb).float()
+                        return net(x_t, t, seq, emb).float()
 
-                x0 = sample_loop(denoise, (rows.batch_size, H), sampler, generator=generator,
+                x0 = sample_loop(denoise, (seq.shape[0], H), sampler, generator=generator,
                                  device=device, callback=callback)
                 x0 = x0.view(s1 - s0, j1 - j0, H)
                 out[s0:s1, j0:j1] = x0 * scale[:, None, :] + loc[:, None, :]

@@ -82,8 +82,10 @@ class ConditionalDenoiser(nn.Module):
 
     Shapes
     ------
-    x_t : ``(B, H)``; t : ``(B,)`` long (a 0-d tensor is broadcast);
-    seq : ``(B, C_seq, W)`` with ``W >= H``; emb : ``(B, D)`` -> eps_hat ``(B, H)``.
+    x_t : ``(B, H)``; t : ``(B,)`` long, or ``()`` / ``(1,)`` for one step shared by all rows;
+    seq : ``(B, C_seq, W)`` with ``W >= H``; emb : ``(G, D)`` with ``B % G == 0``, row ``g``
+    shared by rows ``g * B / G, ...`` (the sample paths of one series) -> eps_hat ``(B, H)``.
+    With a shared step and ``G < B`` the FiLM vectors are computed once per group.
     """
 
     def __init__(self, seq_channels: int, cond_dim: int = 128, base_channels: int = 64,
@@ -109,12 +111,12 @@ class ConditionalDenoiser(nn.Module):
         ----------
         x_t : Tensor, shape ``(B, H)``
             Noisy horizon (scaled units).
-        t : Tensor, shape ``(B,)`` long
-            Diffusion step of each row.
+        t : Tensor, shape ``(B,)`` long, or ``()`` / ``(1,)``
+            Diffusion step of each row, or one step for all rows.
         seq : Tensor, shape ``(B, C_seq, W)``
             Window channels, ``W = L + H``.
-        emb : Tensor, shape ``(B, cond_dim)``
-            Context embedding.
+        emb : Tensor, shape ``(G, cond_dim)``, ``B % G == 0``
+            Context embedding, one row per group of ``B / G`` consecutive rows.
 
         Returns
         -------
@@ -127,14 +129,18 @@ class ConditionalDenoiser(nn.Module):
                 or seq.shape[2] < horizon:
             raise ValueError(f"seq must have shape ({batch}, {self.seq_channels}, W>={horizon}), "
                              f"got {tuple(seq.shape)}")
-        if emb.shape != (batch, self.cond_dim):
-            raise ValueError(f"emb must have shape ({batch}, {self.cond_dim}), got {tuple(emb.shape)}")
+        if emb.dim() != 2 or emb.shape[1] != self.cond_dim or emb.shape[0] < 1 or batch % emb.shape[0]:
+            raise ValueError(f"emb must have shape (G, {self.cond_dim}) with G dividing the batch size {batch}, "
+                             f"got {tuple(emb.shape)}")
         if t.dim() == 0:
-            t = t.expand(batch)
-        if t.shape != (batch,):
-            raise ValueError(f"t must have shape ({batch},), got {tuple(t.shape)}")
+            t = t.reshape(1)
+        if t.shape not in ((1,), (batch,)):
+            raise ValueError(f"t must have shape ({batch},), (1,) or (), got {tuple(t.shape)}")
+        if t.shape[0] != 1 and emb.shape[0] != batch:  # per-row steps: one FiLM vector per row
+            emb = emb.repeat_interleave(batch // emb.shape[0], dim=0)
         tail = seq.shape[2] - horizon
         first = torch.cat([x_t.new_zeros(batch, tail), x_t], dim=1).unsqueeze(1)
+        # (1 or B, D) + (G or B, D): one vector per group when the step is shared.
         cond = self.step_mlp(self.step_embedding(t)) + self.emb_proj(emb)
         out = self.unet(torch.cat([first, seq.to(x_t.dtype)], dim=1), cond)
         return out[:, 0, tail:]

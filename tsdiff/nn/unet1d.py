@@ -56,7 +56,9 @@ class ResBlock1D(nn.Module):
 
     Shapes
     ------
-    x : ``(B, in_channels, L)``, cond : ``(B, cond_dim)`` -> ``(B, out_channels, L)``.
+    x : ``(B, in_channels, L)``, cond : ``(G, cond_dim)`` with ``B % G == 0`` -> ``(B, out_channels, L)``.
+    Row ``g`` of ``cond`` conditions the ``B / G`` consecutive rows ``g * B / G, ...`` of ``x``
+    (``G = B``: one vector per row).
     """
 
     def __init__(self, in_channels: int, out_channels: int, cond_dim: int,
@@ -72,10 +74,16 @@ class ResBlock1D(nn.Module):
                                 else nn.Conv1d(in_channels, out_channels, kernel_size=1))
 
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
-        """Apply the block: ``(B, C_in, L), (B, D) -> (B, C_out, L)``."""
+        """Apply the block: ``(B, C_in, L), (G, D) -> (B, C_out, L)`` (``B % G == 0``)."""
         h = self.conv1(F.silu(self.norm1(x)))
-        scale, shift = self.film(F.silu(cond)).unsqueeze(-1).chunk(2, dim=1)
-        h = self.norm2(h) * (1.0 + scale) + shift
+        scale, shift = self.film(F.silu(cond)).unsqueeze(-1).chunk(2, dim=1)   # (G, C_out, 1) each
+        h = self.norm2(h)
+        batch, groups = h.shape[0], cond.shape[0]
+        if groups == batch:
+            h = h * (1.0 + scale) + shift
+        else:  # FiLM once per group, broadcast over its B / G rows
+            h = (h.view(groups, batch // groups, *h.shape[1:]) * (1.0 + scale[:, None])
+                 + shift[:, None]).view_as(h)
         h = self.conv2(self.dropout(F.silu(h)))
         return self.skip(x) + h
 
@@ -147,7 +155,10 @@ class UNet1D(nn.Module):
 
     Shapes
     ------
-    x : ``(B, C_in, L)``, cond : ``(B, D)`` -> ``(B, C_out, L)``.
+    x : ``(B, C_in, L)``, cond : ``(G, D)`` with ``B % G == 0`` -> ``(B, C_out, L)``; row ``g`` of
+    ``cond`` conditions rows ``g * B / G`` to ``(g + 1) * B / G - 1`` of ``x`` (``G = B``: one
+    vector per row; ``G < B`` saves the FiLM projections when rows share their conditioning,
+    as the sample paths of one series do at one diffusion step).
     """
 
     def __init__(self, in_channels: int, out_channels: int, base_channels: int = 64,
@@ -210,7 +221,7 @@ class UNet1D(nn.Module):
         Parameters
         ----------
         x : Tensor, shape ``(B, C_in, L)``, any ``L >= 1``.
-        cond : Tensor, shape ``(B, cond_dim)``.
+        cond : Tensor, shape ``(G, cond_dim)`` with ``B % G == 0`` (``G = B`` typically).
 
         Returns
         -------
@@ -218,8 +229,10 @@ class UNet1D(nn.Module):
         """
         if x.dim() != 3 or x.shape[1] != self.in_channels or x.shape[2] < 1:
             raise ValueError(f"x must have shape (B, {self.in_channels}, L>=1), got {tuple(x.shape)}")
-        if cond.shape != (x.shape[0], self.cond_dim):
-            raise ValueError(f"cond must have shape ({x.shape[0]}, {self.cond_dim}), got {tuple(cond.shape)}")
+        if cond.dim() != 2 or cond.shape[1] != self.cond_dim or cond.shape[0] < 1 \
+                or x.shape[0] % cond.shape[0]:
+            raise ValueError(f"cond must have shape (G, {self.cond_dim}) with G dividing the batch size "
+                             f"{x.shape[0]}, got {tuple(cond.shape)}")
         length = x.shape[-1]
         pad = (-length) % self.length_multiple
         if pad:
