@@ -17,6 +17,7 @@ for any ``context_length``.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
 import numpy as np
@@ -160,13 +161,21 @@ class TSDiffModel(nn.Module):
                generator: Optional[torch.Generator] = None, chunk_size: int = 4096,
                callback: Optional[Callable[[int, int, Tensor], None]] = None,
                autocast_dtype: Optional[torch.dtype] = None,
-               denoiser: Optional[Callable[..., Tensor]] = None) -> Tensor:
+               denoiser: Optional[Callable[..., Tensor]] = None, workers: int = 1) -> Tensor:
         """Draw ``n_samples`` paths per series, in the original units.
 
         Series are processed in chunks of at most ``chunk_size`` rows
         (series x samples); each chunk of series is encoded once and its
         conditioning repeated across its samples, so peak memory is bounded by
-        ``chunk_size`` whatever ``n_samples`` is (beyond the output itself).
+        ``chunk_size`` (times ``workers``) whatever ``n_samples`` is (beyond the
+        output itself).
+
+        Every chunk draws its noise from its own generator, seeded in chunk
+        order from ``generator``, so the samples depend on ``generator`` and
+        ``chunk_size`` but not on ``workers``: with ``workers > 1`` chunks run
+        concurrently in that many threads, each with one torch intra-op
+        thread (on a small CPU, faster than one chunk at a time with several
+        intra-op threads for this network's small convolutions).
 
         ``autocast_dtype`` (e.g. ``torch.bfloat16``) runs the denoiser under
         ``torch.autocast``; the diffusion arithmetic (schedule, noise, x_t)
@@ -177,6 +186,8 @@ class TSDiffModel(nn.Module):
         -------
         Tensor, shape (B, n_samples, prediction_length)
         """
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
         net = self.denoiser if denoiser is None else denoiser
         H = self.config.prediction_length
         B = batch["past_target"].shape[0]
@@ -184,12 +195,18 @@ class TSDiffModel(nn.Module):
         out = torch.empty(B, n_samples, H, device=device)
         series_per_chunk = max(1, chunk_size // n_samples)
         sample_chunk = min(n_samples, chunk_size)
-        for s0 in range(0, B, series_per_chunk):
-            s1 = min(B, s0 + series_per_chunk)
+        series_chunks = [(s0, min(B, s0 + series_per_chunk)) for s0 in range(0, B, series_per_chunk)]
+        sample_chunks = [(j0, min(n_samples, j0 + sample_chunk)) for j0 in range(0, n_samples, sample_chunk)]
+        # One seed per (series chunk, sample chunk), drawn in order: the result does not depend on
+        # the order in which chunks run.
+        seeds = torch.randint(0, 2**62, (len(series_chunks), len(sample_chunks)), generator=generator,
+                              device=generator.device if generator is not None else "cpu").tolist()
+
+        def run(i: int) -> None:
+            s0, s1 = series_chunks[i]
             sub = {k: v[s0:s1] for k, v in batch.items()}
             cond, loc, scale = self.condition(sub)
-            for j0 in range(0, n_samples, sample_chunk):
-                j1 = min(n_samples, j0 + sample_chunk)
+            for (j0, j1), seed in zip(sample_chunks, seeds[i]):
                 # Window channels per row; the embedding stays one row per series: the denoiser
                 # broadcasts it over the series' sample paths (FiLM computed once per series).
                 seq = cond.seq.repeat_interleave(j1 - j0, dim=0)
@@ -201,8 +218,25 @@ class TSDiffModel(nn.Module):
                     with torch.autocast(device_type=device.type, dtype=autocast_dtype):
                         return net(x_t, t, seq, emb).float()
 
-                x0 = sample_loop(denoise, (seq.shape[0], H), sampler, generator=generator,
+                chunk_gen = torch.Generator(device=device).manual_seed(seed)
+                x0 = sample_loop(denoise, (seq.shape[0], H), sampler, generator=chunk_gen,
                                  device=device, callback=callback)
-                x0 = x0.view(s1 - s0, j1 - j0, H)
-                out[s0:s1, j0:j1] = x0 * scale[:, None, :] + loc[:, None, :]
+                out[s0:s1, j0:j1] = x0.view(s1 - s0, j1 - j0, H) * scale[:, None, :] + loc[:, None, :]
+
+        if workers == 1 or len(series_chunks) == 1:
+            for i in range(len(series_chunks)):
+                run(i)
+            return out
+        previous = torch.get_num_threads()
+
+        def run_single_threaded(i: int) -> None:
+            torch.set_num_threads(1)  # per worker thread: the workers share the cores
+            with torch.no_grad():     # grad mode is thread-local
+                run(i)
+
+        try:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(run_single_threaded, range(len(series_chunks))))
+        finally:
+            torch.set_num_threads(previous)
         return out
