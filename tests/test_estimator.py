@@ -287,3 +287,13 @@ def test_default_patch_size_keeps_at_least_12_positions(H, tail, expected):
     assert window / p >= 12 or p == 1
     cfg = TSDiff(prediction_length=H, context_length=400, freq="h", tail_length=tail)._make_config("h", 0, 0, (), 0)
     assert cfg.patch_size == expected
+
+
+def test_samples_do_not_depend_on_cpu_threads(tiny_params):
+    """On a CPU predict runs chunks in one worker thread per torch thread: 1 or 2 threads, same samples."""
+    df = make_long_frame(n_series=5, length=80)
+    m = TSDiff(prediction_length=4, context_length=16, chunk_size=6, **tiny_params).fit(df)
+    one = m.predict(horizon=9, n_samples=4, seed=3).samples
+    m.set_params(num_threads=2)
+    two = m.predict(horizon=9, n_samples=4, seed=3).samples
+    np.testing.assert_array_equal(one, two)

@@ -587,19 +587,23 @@ class TSDiff(BaseEstimator):
         autocast_dtype = _autocast_dtype(self.precision, device)
         denoiser = self._compiled_denoiser() if self.compile else None
         gen = torch.Generator(device=device).manual_seed(int(seed))
+        # On a CPU, chunks run in parallel threads of one torch thread each (see TSDiffModel.sample).
+        workers = 1 if device.type == "cuda" else max(1, torch.get_num_threads())
         N, S = len(series), n_samples
         ends = np.array([len(a) for a in arrays])
         out = np.empty((N, S, total), dtype=np.float32)
         base = make_batch(arrays, np.arange(N), ends, C, H, with_target=False)
         base_t = batch_to_tensors(base, device)
         out[:, :, :H] = model.sample(base_t, S, diffusion_sampler, generator=gen, chunk_size=chunk,
-                                     autocast_dtype=autocast_dtype, denoiser=denoiser).cpu().numpy()
+                                     autocast_dtype=autocast_dtype, denoiser=denoiser,
+                                     workers=workers).cpu().numpy()
         for k in range(1, n_blocks):
             # Block k: each sample path conditions on its own previous blocks. Rows (series x samples)
             # are built and denoised chunk by chunk, so memory stays bounded by chunk_size.
             blk = make_batch(arrays, np.arange(N), ends + k * H, C, H, with_target=False)
-            for r0 in range(0, N * S, chunk):
-                r = np.arange(r0, min(N * S, r0 + chunk))
+            rows_per_call = chunk * workers  # split again into `workers` chunks by model.sample
+            for r0 in range(0, N * S, rows_per_call):
+                r = np.arange(r0, min(N * S, r0 + rows_per_call))
                 si, sj = r // S, r % S
                 rows = {key: v[si] for key, v in blk.items()}
                 rows["past_target"] = np.concatenate([base["past_target"][si], out[si, sj, :k * H]], axis=1)[:, -C:]
@@ -612,7 +616,7 @@ class TSDiff(BaseEstimator):
                     rows["past_past_cov"] = np.concatenate([pc, held], axis=1)[:, -C:]
                 rows_t = batch_to_tensors(rows, device)
                 blk_samples = model.sample(rows_t, 1, diffusion_sampler, generator=gen, chunk_size=chunk,
-                                           autocast_dtype=autocast_dtype, denoiser=denoiser)
+                                           autocast_dtype=autocast_dtype, denoiser=denoiser, workers=workers)
                 out[si, sj, k * H:(k + 1) * H] = blk_samples[:, 0].cpu().numpy()
         out = out[:, :, :horizon]
         timestamps = []
