@@ -5,10 +5,10 @@ Usage::
     python benchmarks/step_time.py --seed 0 --repeats 10 --out benchmarks/results/step_time.json
 
 Sizes are those ``TSDiff(prediction_length=24)`` builds for hourly data (hidden_channels,
-channel_mults, embedding_dim, encoder_channels, tail_length 24, patch_size 4;
+channel_mults, embedding_dim, encoder_channels, tail_length 24, no patches;
 ``--hidden-channels`` overrides one) with lags (24, 168) and 4 time features, so the denoiser sees
 ``seq_channels = 2 + 2 * len(lags) + num_time_features = 10`` channels over
-``W = tail_length + prediction_length = 48`` steps (12 patches of 4), and the context encoder reads
+``W = tail_length + prediction_length = 48`` positions, and the context encoder reads
 ``2 + num_time_features = 6`` channels over ``context_length`` positions. Sampling runs
 ``samples x series`` rows (100 x 14 by default) through the denoiser at every step; the context
 encoder runs once per series.
@@ -162,7 +162,7 @@ def param_count(module: torch.nn.Module) -> int:
 
 def bench_config(context_length: int, **overrides: Any) -> TSDiffConfig:
     """The config ``TSDiff(prediction_length=24)`` builds for hourly data (lags 24 and 168, 4 time
-    features, tail 24, patches of 4), at ``context_length``, with ``overrides``."""
+    features, tail 24), at ``context_length``, with ``overrides``."""
     from tsdiff.estimator import TSDiff
 
     est = TSDiff(prediction_length=24, context_length=context_length, freq="h")

@@ -23,9 +23,7 @@ from tsdiff.errors import DataError
 from tsdiff.metrics import normalized_crps
 
 #: Tiny network, one thread, no calendar features, no lags: fast and isolates the covariate.
-#: No patches: the skill tests assert a per-step effect (y_t = 5 + 2 x_t) learned in 200 steps by an
-#: 8-channel net; patching is tested in test_unet1d.py and benchmarked in benchmarks/.
-NET = dict(hidden_channels=8, channel_mults=(1, 2), embedding_dim=16, encoder_channels=8, batch_size=32, patch_size=1,
+NET = dict(hidden_channels=8, channel_mults=(1, 2), embedding_dim=16, encoder_channels=8, batch_size=32,
            lags=(), time_features=False, num_threads=1, progress=False, device="cpu")
 #: Training for the models whose skill is asserted.
 SKILL = dict(NET, max_steps=200, val_every=50, num_val_windows=8, learning_rate=5e-3)

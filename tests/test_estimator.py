@@ -276,19 +276,6 @@ def test_anchored_and_sub_hourly_frequencies(freq, tiny_params):
     assert list(fc.timestamps[0]) == list(expected)
 
 
-@pytest.mark.parametrize("H,tail,expected", [(48, None, 4), (24, None, 4), (8, None, 2), (13, None, 2),
-                                             (4, None, 1), (24, 8, 2), (48, 200, 4), (2, 10, 1)])
-def test_default_patch_size_keeps_at_least_12_positions(H, tail, expected):
-    from tsdiff.estimator import default_patch_size
-
-    p = default_patch_size(H, tail)
-    assert p == expected
-    window = (max(H, 16) if tail is None else tail) + H
-    assert window / p >= 12 or p == 1
-    cfg = TSDiff(prediction_length=H, context_length=400, freq="h", tail_length=tail)._make_config("h", 0, 0, (), 0)
-    assert cfg.patch_size == expected
-
-
 def test_samples_do_not_depend_on_cpu_threads(tiny_params):
     """On a CPU predict runs chunks in one worker thread per torch thread: 1 or 2 threads, same samples."""
     df = make_long_frame(n_series=5, length=80)

@@ -57,19 +57,6 @@ def _torch_threads(n: Optional[int]) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def default_patch_size(prediction_length: int, tail_length: Optional[int] = None) -> int:
-    """Patch size used when ``patch_size=None``, from the denoiser's window ``W = tail + H``.
-
-    4 when ``W >= 48``, 2 when ``W >= 24``, else 1, so that the U-Net runs over
-    at least 12 positions. Patches of 4 made sampling ~7x faster on CPU with
-    accuracy unchanged on ett_small_1h and m4_hourly; patches of 8 lost
-    accuracy on m4_hourly (``benchmarks/results/ablation_patch.csv``).
-    """
-    tail = max(prediction_length, 16) if tail_length is None else tail_length
-    window = tail + prediction_length
-    return 4 if window >= 48 else 2 if window >= 24 else 1
-
-
 def default_chunk_size(config: TSDiffConfig, device_type: str) -> int:
     """Rows (series x samples) denoised at once when ``chunk_size=None``.
 
@@ -118,7 +105,7 @@ class TSDiff(BaseEstimator):
         are fed to the denoiser. Default from the frequency (24 and 168 for hourly data).
     tail_length : int, optional
         Recent history steps laid next to the horizon in the denoiser's window.
-        Default ``max(prediction_length, 16)`` rounded up to a whole number of patches
+        Default ``max(prediction_length, 16)``, rounded up to a whole number of patches
         (capped by ``context_length``).
     scaling : {"std", "mean", "none"}, default "std"
         Per-series scaling computed on the context window only.
@@ -128,10 +115,11 @@ class TSDiff(BaseEstimator):
         DDPM noise schedule (default: linear 1e-4 to 0.1 over 100 steps).
     hidden_channels, channel_mults, num_res_blocks, embedding_dim, encoder_channels, dropout
         Network sizes.
-    patch_size : int, optional
+    patch_size : int, default 1
         Time steps the U-Net folds into one position (PatchTST-style patches); the
         denoiser then runs over ``(tail_length + prediction_length) / patch_size``
-        positions. Default: 4 when that window is >= 48 steps, 2 when >= 24, else 1.
+        positions. ``4`` samples about 7x faster on a CPU, at some cost in accuracy
+        on some datasets (see the patch-size ablation in ``docs/benchmarks.md``).
     batch_size, learning_rate, weight_decay, max_steps, max_time, grad_clip, ema_decay, val_every
         Training. ``max_time`` is a wall-clock budget in seconds; training stops at
         ``max_steps`` or ``max_time``, whichever comes first.
@@ -173,7 +161,7 @@ class TSDiff(BaseEstimator):
                  tail_length: Optional[int] = None, scaling: str = "std", time_features: bool = True,
                  diffusion_steps: int = 100, beta_schedule: str = "linear", beta_start: float = 1e-4,
                  beta_end: float = 0.1, hidden_channels: int = 32, channel_mults: Sequence[int] = (1, 2, 2),
-                 num_res_blocks: int = 1, patch_size: Optional[int] = None, embedding_dim: int = 128,
+                 num_res_blocks: int = 1, patch_size: int = 1, embedding_dim: int = 128,
                  encoder_channels: int = 64, dropout: float = 0.0, batch_size: int = 64, learning_rate: float = 1e-3,
                  weight_decay: float = 1e-4, max_steps: int = 4000, max_time: Optional[float] = None,
                  grad_clip: float = 1.0, ema_decay: float = 0.995, val_every: int = 200,
@@ -236,10 +224,7 @@ class TSDiff(BaseEstimator):
             C = _check_positive_int("context_length", self.context_length)
             if self.lags is None:  # default lags must fit in a user-given context
                 lags = tuple(l for l in lags if l <= C)
-        if self.patch_size is None:
-            patch = default_patch_size(H, None if self.tail_length is None else min(C, self.tail_length))
-        else:
-            patch = _check_positive_int("patch_size", self.patch_size)
+        patch = _check_positive_int("patch_size", self.patch_size)
         if self.tail_length is None:
             # A tail that is a whole number of patches lines the horizon up with patch boundaries.
             tail = min(C, -(-max(H, 16) // patch) * patch)
