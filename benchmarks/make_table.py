@@ -251,6 +251,41 @@ def make_table(results_dir: Path, docs_file: Path) -> None:
               f"{secs} | | |")
         w("")
 
+    # -- patch-size ablation
+    patch_rows: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+    for name in names:
+        for run, r in runs[name]:
+            if r.get("status") != "ok":
+                continue
+            if r["model"] == "tsdiff" and "patch_size=" not in r.get("note", "").replace("patch_size=1;", ""):
+                patch_rows[(name, "1")].append(r)
+            elif r["model"].startswith("tsdiff[patch_size=") and r["model"].endswith("]"):
+                patch_rows[(name, r["model"][len("tsdiff[patch_size="):-1])].append(r)
+    patches = sorted({k[1] for k in patch_rows if k[1] != "1"}, key=int)
+    ablated = [n for n in names if any((n, q) in patch_rows for q in patches)]
+    if ablated:
+        w("## Ablation: the U-Net's patch size")
+        w("")
+        w("tsdiff with `patch_size` 1 (the default: no patches) against the patched U-Net, same 120 s budget. "
+          "Cells: mean wQL / mean MASE over the seeds run (n). Patch size 1 pools the default rows of the "
+          "accuracy table and the ablation's own `tsdiff[patch_size=1]` rows. Patches of 4 sample about 7x "
+          "faster (see the sampling speed section).")
+        w("")
+        w("| dataset | " + " | ".join(f"patch {q}" for q in ["1"] + patches) + " |")
+        w("|---|" + "---|" * (1 + len(patches)))
+        for name in ablated:
+            cells = []
+            for q in ["1"] + patches:
+                rs = patch_rows.get((name, q), [])
+                if not rs:
+                    cells.append("—")
+                    continue
+                wql = statistics.mean(float(r["mean_wQuantileLoss"]) for r in rs)
+                mase = statistics.mean(float(r["mase"]) for r in rs)
+                cells.append(f"{wql:.4f} / {mase:.3f} ({len(rs)})")
+            w(f"| {name} | " + " | ".join(cells) + " |")
+        w("")
+
     # -- sampling speed
     if speed:
         w("## Sampling speed on m4_hourly")
@@ -266,32 +301,36 @@ def make_table(results_dir: Path, docs_file: Path) -> None:
           "DeepAREstimator, default architecture, trained for the same budget). Rows with `series = 414` are "
           "measured on all of m4_hourly; `414 est.` only matters for the smaller scaling rows.")
         w("")
-        ok = {(r["sampler"], r["steps"]): r for r in speed
-              if r.get("part") == "samplers" and r.get("status") == "ok" and r.get("n_series") == "414"
-              and r.get("n_samples") == "100" and r.get("seconds")}
-        ddpm, ddim20 = ok.get(("ddpm", "100")), ok.get(("ddim", "20"))
-        if ddpm and ddim20 and ddpm.get("mean_wQuantileLoss") and ddim20.get("mean_wQuantileLoss"):
-            d_wql = float(ddim20["mean_wQuantileLoss"]) / float(ddpm["mean_wQuantileLoss"]) - 1.0
-            d_crps = float(ddim20["crps"]) / float(ddpm["crps"]) - 1.0
-            ratio = float(ddpm["seconds"]) / float(ddim20["seconds"])
-            secs = float(ddim20["seconds"])
-            w("Targets of the issue, from the rows below (414 series x 100 samples, "
-              f"{ddim20.get('threads', '?')} torch threads):")
-            w("")
-            w(f"- DDIM 20 vs DDPM 100: wQL {d_wql:+.1%}, CRPS (exact) {d_crps:+.1%} (target: within +3%), "
-              f"{ratio:.1f}x faster (target: at least 4x): **{'met' if d_wql <= 0.03 and ratio >= 4 else 'missed'}**.")
-            w(f"- 100 samples for all 414 series with the default sampler (DDIM 20): {secs:.1f} s "
-              f"(target: at most 60 s on 2 CPU cores): **{'met' if secs <= 60 else 'missed'}**.")
-            w("")
-        w("| part | sampler | steps | series | samples | horizon | context | seconds | x DeepAR | 414 est. s | "
+        w("Targets of the issue, from the rows below (414 series x 100 samples; `patch_size` 1 is the default "
+          "model, 4 the patched U-Net):")
+        w("")
+        for patch in sorted({r.get("patch_size", "") for r in speed if r.get("patch_size")}):
+            ok = {(r["sampler"], r["steps"]): r for r in speed
+                  if r.get("part") == "samplers" and r.get("status") == "ok" and r.get("n_series") == "414"
+                  and r.get("n_samples") == "100" and r.get("seconds") and r.get("patch_size") == patch}
+            ddpm, ddim20 = ok.get(("ddpm", "100")), ok.get(("ddim", "20"))
+            if ddpm and ddim20 and ddpm.get("mean_wQuantileLoss") and ddim20.get("mean_wQuantileLoss"):
+                d_wql = float(ddim20["mean_wQuantileLoss"]) / float(ddpm["mean_wQuantileLoss"]) - 1.0
+                d_crps = float(ddim20["crps"]) / float(ddpm["crps"]) - 1.0
+                ratio = float(ddpm["seconds"]) / float(ddim20["seconds"])
+                w(f"- patch_size {patch}, DDIM 20 vs DDPM 100 (same trained model): wQL {d_wql:+.1%}, CRPS (exact) "
+                  f"{d_crps:+.1%} (target: within +3%), {ratio:.1f}x faster (target: at least 4x): "
+                  f"**{'met' if d_wql <= 0.03 and ratio >= 4 else 'missed'}**.")
+            if ddim20:
+                secs = float(ddim20["seconds"])
+                w(f"- patch_size {patch}, all 414 series x 100 samples with the default sampler (DDIM 20), "
+                  f"{ddim20.get('threads', '?')} torch threads: {secs:.1f} s (target: at most 60 s on 2 CPU cores): "
+                  f"**{'met' if secs <= 60 else 'missed'}**.")
+        w("")
+        w("| part | patch | sampler | steps | series | samples | horizon | context | seconds | x DeepAR | 414 est. s | "
           "peak RSS MiB | wQL | CRPS (exact) | status |")
-        w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in speed:
             ratio = "—"
             if r.get("status") == "ok" and r["n_series"] in peer and r.get("n_samples") == "100" and r.get("seconds") \
                     and r.get("horizon") == "48" and not r["sampler"].startswith("deepar"):
                 ratio = f"{float(r['seconds']) / peer[r['n_series']]:.0f}x"
-            w(f"| {r['part']} | {r['sampler']} | {r['steps']} | {r['n_series']} | {r['n_samples']} | {r['horizon']} | "
+            w(f"| {r['part']} | {r.get('patch_size') or '—'} | {r['sampler']} | {r['steps']} | {r['n_series']} | {r['n_samples']} | {r['horizon']} | "
               f"{r['context_length'] or '—'} | {_f(r.get('seconds'), 2)} | {ratio} | "
               f"{_sec(r.get('extrapolated_414_seconds'))} | "
               f"{_sec(r.get('peak_rss_mb'))} | {_f(r.get('mean_wQuantileLoss'))} | {_f(r.get('crps'))} | "

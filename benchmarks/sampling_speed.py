@@ -2,11 +2,12 @@
 
 Usage (the full protocol: 100 samples for each of the 414 m4_hourly series, horizon 48)::
 
-    python benchmarks/sampling_speed.py --budget-seconds 120 \
+    python benchmarks/sampling_speed.py --budget-seconds 120 --threads 2 \
         --out benchmarks/results/sampling_speed.csv --png docs/sampling_speed.png
 
-On a small CPU, ``--n-series 24`` times the first 24 series only (the scaling table shows
-time is linear in series x samples, so the 414-series time is extrapolated and labelled so).
+``--patch-size 4`` measures the patched U-Net (rows carry their ``patch_size``; ``--append``
+keeps the rows of other patch sizes). ``--n-series 24`` times the first 24 series only (the
+414-series time is then extrapolated and labelled so).
 
 What it measures
 ----------------
@@ -49,12 +50,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import collect  # noqa: E402
 
 logger = logging.getLogger("sampling_speed")
-COLUMNS = ["part", "sampler", "steps", "n_series", "n_samples", "horizon", "context_length", "seconds",
+COLUMNS = ["part", "patch_size", "sampler", "steps", "n_series", "n_samples", "horizon", "context_length", "seconds",
            "seconds_per_series", "extrapolated_414_seconds", "peak_rss_mb", "peak_rss_delta_mb", "mean_wQuantileLoss", "crps",
            "status", "note", "threads", "device", "git_sha", "torch", "command", "finished_at"]
 
 
-_KEY = ("part", "sampler", "steps", "n_series", "n_samples", "horizon", "context_length")
+_KEY = ("part", "patch_size", "sampler", "steps", "n_series", "n_samples", "horizon", "context_length")
 
 
 def _current_rss_mb() -> float:
@@ -119,6 +120,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     p.add_argument("--scaling-series", type=int, default=None, help="series of the scaling runs (default n-series/2)")
     p.add_argument("--no-scaling", action="store_true")
     p.add_argument("--no-deepar", action="store_true")
+    p.add_argument("--patch-size", type=int, default=None,
+                   help="tsdiff patch_size of the trained and the untrained models (default: the library's)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
@@ -155,6 +158,8 @@ def main(argv: Optional[list[str]] = None) -> None:
 
     def emit(row: dict[str, Any]) -> None:
         row = {**common, **row, "finished_at": _dt.datetime.now().isoformat(timespec="seconds")}
+        if not str(row.get("sampler", "")).startswith("deepar"):
+            row.setdefault("patch_size", model.config_.patch_size)
         n = row.get("n_series")
         if row.get("seconds") not in (None, "") and n:
             row["seconds_per_series"] = row["seconds"] / n
@@ -168,6 +173,7 @@ def main(argv: Optional[list[str]] = None) -> None:
                                                    "mean_wQuantileLoss", "crps", "status")})
 
     # ---------------------------------------------------------------- model
+    patch = {} if args.patch_size is None else {"patch_size": args.patch_size}
     scratch = tempfile.TemporaryDirectory(prefix="tsdiff_speed_")
     model_dir = Path(args.model_dir) if args.model_dir else Path(scratch.name) / "model"
     if (model_dir / "model.pt").exists():
@@ -177,7 +183,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         def train() -> dict[str, Any]:
             train_df, _ = dataset_to_frame(ds.train, freq)
             fitted = TSDiff(prediction_length=H, context_length=312, freq=freq, max_time=args.budget_seconds,
-                            max_steps=10**9, seed=args.seed, progress=False, device=args.device)
+                            max_steps=10**9, seed=args.seed, progress=False, device=args.device, **patch)
             t0 = time.perf_counter()
             fitted.fit(train_df)
             seconds = time.perf_counter() - t0
@@ -240,7 +246,7 @@ def main(argv: Optional[list[str]] = None) -> None:
                   **res, "note": f"{h // H} block(s) of {H}"})
         train_df_small, _ = dataset_to_frame(list(ds.train)[:small], freq)
         for c in (156, 312, 624):
-            untrained = TSDiff(prediction_length=H, context_length=c, freq=freq, max_steps=1, validation=False,
+            untrained = TSDiff(prediction_length=H, context_length=c, freq=freq, max_steps=1, validation=False, **patch,
                                seed=args.seed, progress=False, device=args.device).fit(train_df_small)
             res = time_predict(TSDiffPredictor(untrained, H, freq), small, args.n_samples, H, "ddim", k, False)
             emit({"part": "scaling_context_length", **base, "context_length": c, "n_series": small,
@@ -301,7 +307,8 @@ def _plot(rows: list[dict[str, Any]], png: Path) -> None:
     ax = axes[0]
     for r in samp:
         ax.scatter(r["seconds"], r.get("crps", np.nan), s=30)
-        ax.annotate(f"{r['sampler']} {r['steps']}", (r["seconds"], r.get("crps", np.nan)), fontsize=8)
+        patch = f" p{r['patch_size']}" if r.get("patch_size") not in (None, "") else ""
+        ax.annotate(f"{r['sampler']} {r['steps']}{patch}", (r["seconds"], r.get("crps", np.nan)), fontsize=8)
     ax.set_xlabel(f"seconds ({samp[0]['n_series']:.0f} series x 100 samples)" if samp else "seconds")
     ax.set_xscale("log")
     ax.set_ylabel("CRPS (exact)")
