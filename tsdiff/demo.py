@@ -24,12 +24,17 @@ logger = logging.getLogger(__name__)
 
 
 def git_sha() -> str:
-    """Commit of the working tree (``"unknown"`` outside a git checkout); ``+dirty`` if modified."""
+    """Commit of the working tree (``"unknown"`` outside a git checkout).
+
+    ``+dirty`` when tracked files other than benchmark results differ from the commit (results
+    CSVs being written by a running benchmark do not change the code that produces them).
+    """
     root = Path(__file__).resolve().parents[1]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                              timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)benchmarks/results"], cwd=root,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
