@@ -118,7 +118,7 @@ class TSDiff(BaseEstimator):
     patch_size : int, default 1
         Time steps the U-Net folds into one position (PatchTST-style patches); the
         denoiser then runs over ``(tail_length + prediction_length) / patch_size``
-        positions. ``4`` samples about 7x faster on a CPU, at some cost in accuracy
+        positions. ``4`` sampled about 3.4x faster on a 2-core CPU, at some cost in accuracy
         on some datasets (see the patch-size ablation in ``docs/benchmarks.md``).
     batch_size, learning_rate, weight_decay, max_steps, max_time, grad_clip, ema_decay, val_every
         Training. ``max_time`` is a wall-clock budget in seconds; training stops at
