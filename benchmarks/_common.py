@@ -10,6 +10,15 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 
+def current_rss_mb() -> float:
+    """Resident set size now (Linux ``/proc/self/statm``), MiB; 0 where unavailable."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def read_rows(path: Path) -> list[dict[str, str]]:
     """The rows of the CSV at ``path`` (``[]`` when it does not exist)."""
     if not path.exists():

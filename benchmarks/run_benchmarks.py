@@ -48,7 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import collect, upsert_row  # noqa: E402
+from _common import collect, current_rss_mb, upsert_row  # noqa: E402
 
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 DOCS_FILE = ROOT / "docs" / "benchmarks.md"
@@ -83,15 +83,6 @@ COLUMNS = ["dataset", "model", "seed", "status", "freq", "prediction_length", "c
 
 
 # --------------------------------------------------------------------------- helpers
-def _current_rss_mb() -> float:
-    """Resident set size now (Linux ``/proc/self/statm``), MiB; 0 where unavailable."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
@@ -189,7 +180,7 @@ def run_one(name: str, model: str, seed: int, args: argparse.Namespace, ds: Any)
                                              seasonal_naive_predictor)
 
     torch.set_num_threads(args.threads)
-    start_rss = _current_rss_mb()
+    start_rss = current_rss_mb()
     freq = ds.metadata.freq
     H = int(ds.metadata.prediction_length)
     ctx = DATASETS.get(name, {}).get("context_length")

@@ -32,7 +32,6 @@ import csv
 import datetime as _dt
 import logging
 import multiprocessing as mp
-import os
 import resource
 import shlex
 import sys
@@ -47,7 +46,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import collect  # noqa: E402
+from _common import collect, current_rss_mb  # noqa: E402
 
 logger = logging.getLogger("sampling_speed")
 COLUMNS = ["part", "patch_size", "sampler", "steps", "n_series", "n_samples", "horizon", "context_length", "seconds",
@@ -56,15 +55,6 @@ COLUMNS = ["part", "patch_size", "sampler", "steps", "n_series", "n_samples", "h
 
 
 _KEY = ("part", "patch_size", "sampler", "steps", "n_series", "n_samples", "horizon", "context_length")
-
-
-def _current_rss_mb() -> float:
-    """Resident set size now (Linux ``/proc/self/statm``), MiB; 0 where unavailable."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return 0.0
 
 
 def _forked(fn: Callable[[], dict[str, Any]], threads: int = 1) -> dict[str, Any]:
@@ -82,7 +72,7 @@ def _forked(fn: Callable[[], dict[str, Any]], threads: int = 1) -> dict[str, Any
             import torch
 
             torch.set_num_threads(threads)
-            start_rss = _current_rss_mb()
+            start_rss = current_rss_mb()
             out = fn()
             out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
             out["peak_rss_delta_mb"] = round(out["peak_rss_mb"] - start_rss, 1)
