@@ -107,17 +107,23 @@ def test_later_block_depends_only_on_its_own_and_earlier_covariates(known):
     assert rise > 3.0, rise
 
 
-def test_each_block_gets_its_own_future_covariates(known, monkeypatch):
-    """White box: the batch of block k holds future_df's x for steps [kH, (k+1)H), unscaled."""
-    model, future = known["model"], known["future"]
-    seen = []
+def _record_sample_batches(model: TSDiff, key: str, monkeypatch) -> list:
+    """Spy on ``model.model_.sample``: the list receives ``batch[key]`` (numpy) of every call."""
+    seen: list = []
     original = model.model_.sample
 
     def spy(batch, *args, **kwargs):
-        seen.append(batch["future_known_cov"].detach().cpu().numpy().copy())
+        seen.append(batch[key].detach().cpu().numpy().copy())
         return original(batch, *args, **kwargs)
 
     monkeypatch.setattr(model.model_, "sample", spy)
+    return seen
+
+
+def test_each_block_gets_its_own_future_covariates(known, monkeypatch):
+    """White box: the batch of block k holds future_df's x for steps [kH, (k+1)H), unscaled."""
+    model, future = known["model"], known["future"]
+    seen = _record_sample_batches(model, "future_known_cov", monkeypatch)
     model.predict(N_BLOCKS * H, n_samples=2, future_df=future[["item_id", "timestamp", "x"]])
     x = np.stack([g["x"].to_numpy() for _, g in future.groupby("item_id", sort=True)])  # (N, 3H)
     assert len(seen) == N_BLOCKS
@@ -226,14 +232,7 @@ def test_past_covariates_long_horizon(past_model):
 def test_past_covariates_held_at_last_value_over_generated_blocks(past_model, monkeypatch):
     """White box: in block k the context's last k*H covariate values are the last observed one."""
     model, train = past_model
-    seen = []
-    original = model.model_.sample
-
-    def spy(batch, *args, **kwargs):
-        seen.append(batch["past_past_cov"].detach().cpu().numpy().copy())
-        return original(batch, *args, **kwargs)
-
-    monkeypatch.setattr(model.model_, "sample", spy)
+    seen = _record_sample_batches(model, "past_past_cov", monkeypatch)
     model.predict(3 * H, n_samples=2)
     last = np.array([g["p"].iloc[-1] for _, g in train.groupby("item_id", sort=True)], dtype=np.float32)
     assert len(seen) == 3
