@@ -344,7 +344,7 @@ def test_evaluate_missing_actuals_and_no_overlap(forecast_files, tmp_path, capsy
 # ---------------------------------------------------------------------------
 # end to end: fit -> predict -> plot -> evaluate with a tiny model
 # ---------------------------------------------------------------------------
-TINY = ["--max-steps", "20", "--hidden-channels", "8", "--batch-size", "16", "--diffusion-steps", "20",
+TINY = ["--max-steps", "20", "--hidden-channels", "8", "--batch-size", "16",
         "--context-length", "48", "--device", "cpu"]
 
 

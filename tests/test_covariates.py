@@ -283,8 +283,8 @@ def _static_frames(seed: int = 0, n_series: int = 32, context: int = 8, jump: fl
 @pytest.fixture(scope="module")
 def static_model():
     df, static = _static_frames()
-    # validation=False: with validation the held-out last H points (the jumps) would never be trained on.
-    model = TSDiff(prediction_length=H, context_length=8, seed=0, validation=False,
+    # validation=False, calibrate=False: held-out windows at the end (the jumps) would never be trained on.
+    model = TSDiff(prediction_length=H, context_length=8, seed=0, validation=False, calibrate=False,
                    **dict(SKILL, max_steps=250, learning_rate=1e-2))
     return model.fit(df, static_df=static), static
 

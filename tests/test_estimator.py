@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 
 from conftest import make_long_frame
@@ -284,3 +285,55 @@ def test_samples_do_not_depend_on_cpu_threads(tiny_params):
     m.set_params(num_threads=2)
     two = m.predict(horizon=9, n_samples=4, seed=3).samples
     np.testing.assert_array_equal(one, two)
+
+
+# -- calibration layer and held-out windows ---------------------------------------------
+
+def test_calibrated_and_raw_ensembles(fitted, tmp_path):
+    m, _ = fitted
+    assert m.calibrator_ is not None and m.calibrator_.horizon == 6
+    cal = m.predict(n_samples=16, seed=1)
+    raw = m.predict(n_samples=16, seed=1, calibrated=False)
+    assert cal.info["calibrated"] and not raw.info["calibrated"]
+    np.testing.assert_allclose(cal.samples, m.calibrator_.apply(raw.samples), rtol=1e-6)
+    # The calibration widens or narrows around the median; each path keeps its rank.
+    np.testing.assert_array_equal(np.argsort(cal.samples, axis=1, kind="stable"),
+                                  np.argsort(raw.samples, axis=1, kind="stable"))
+    m.save(tmp_path / "m")
+    back = TSDiff.load(tmp_path / "m")
+    np.testing.assert_array_equal(back.calibrator_.factors, m.calibrator_.factors)
+    np.testing.assert_array_equal(back.predict(n_samples=16, seed=1).samples, cal.samples)
+    with pytest.raises(ValueError, match="calibrated"):
+        m.predict(calibrated="yes")
+
+
+def test_uncalibrated_model_says_so(long_df, tiny_params):
+    m = TSDiff(prediction_length=6, context_length=48, calibrate=False, **tiny_params).fit(long_df)
+    assert m.calibrator_ is None and not m.predict(n_samples=3).info["calibrated"]
+    with pytest.raises(ValueError, match="no calibration"):
+        m.predict(n_samples=3, calibrated=True)
+
+
+def test_held_out_windows_never_reach_gradient_steps(tiny_params):
+    """Poisoning the last calibration_windows * H points changes the calibration, not the weights."""
+    df = make_long_frame(n_series=3, length=150)
+    poisoned = df.copy()
+    last = poisoned.groupby("item_id").cumcount(ascending=False) < 3 * 6
+    poisoned.loc[last, "target"] = 1e4
+    kw = dict(tiny_params, validation=False, calibration_windows=3)
+    a = TSDiff(prediction_length=6, context_length=48, **kw).fit(df)
+    b = TSDiff(prediction_length=6, context_length=48, **kw).fit(poisoned)
+    for (k, va), vb in zip(a.model_.state_dict().items(), b.model_.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert not np.allclose(a.calibrator_.factors, b.calibrator_.factors)
+
+
+def test_checkpoint_chosen_by_forecast_skill(long_df, tiny_params):
+    m = TSDiff(prediction_length=6, context_length=48, **tiny_params).fit(long_df)
+    hist = m.train_result_.history
+    assert hist and all("val_loss" in h for h in hist)
+    best = min(hist, key=lambda h: h["val_loss"])
+    assert m.train_result_.best_step == int(best["step"])
+    # The score is a weighted quantile loss of sampled forecasts: positive, and of the order of the noise
+    # level relative to the series' level (around 10-30 here), not a denoising loss.
+    assert 0 < m.train_result_.best_val_loss < 1

@@ -311,3 +311,108 @@ def test_sample_loop_no_grad(sched):
     w = torch.tensor(0.5, requires_grad=True)
     out = sample_loop(lambda x, t: w * x, (2, 3), DDIMSampler(sched, 3), generator=torch.Generator().manual_seed(0))
     assert not out.requires_grad
+
+
+# -- timestep grids, DPM-Solver++(2M) and the calibrated default ------------------------
+
+from tsdiff.config import TSDiffConfig  # noqa: E402
+from tsdiff.diffusion import DPMSolverSampler, timestep_grid  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def default_sched() -> DiffusionSchedule:
+    """The schedule of a default TSDiff model."""
+    return DiffusionSchedule.from_config(TSDiffConfig(prediction_length=24, context_length=96, freq="h"))
+
+
+@pytest.mark.parametrize("spacing", ["logsnr", "quadratic", "trailing", "linspace"])
+@pytest.mark.parametrize("n", [1, 3, 7, 20, 99, 100])
+def test_timestep_grid_is_n_unique_descending_steps(sched, spacing, n):
+    ts = timestep_grid(sched, n, spacing)
+    assert len(ts) == n and ts[0] == T - 1
+    assert all(a > b for a, b in zip(ts, ts[1:])) and ts[-1] >= 0
+    if spacing != "trailing" and n >= 2:
+        assert ts[-1] == 0
+
+
+def test_logsnr_grid_is_even_in_log_snr(default_sched):
+    ts = timestep_grid(default_sched, 20, "logsnr")
+    ac = default_sched.alphas_cumprod.double().numpy()
+    lam = np.log(ac[ts] / (1 - ac[ts]))
+    gaps = np.diff(lam)
+    assert (gaps > 0).all()
+    # Nearly equal log-SNR steps; only the last few, among t = 0, 1, 2, ..., are set by the integer grid.
+    assert gaps[:-3].max() / gaps[:-3].min() < 1.1
+    assert gaps.max() / gaps.min() < 1.6
+
+
+def test_linspace_grid_is_the_legacy_ddim_grid(sched):
+    assert DDIMSampler(sched, 20).timesteps() == [int(v) for v in np.linspace(T - 1, 0, 20).round()]
+
+
+def test_timestep_grid_bad_arguments(sched):
+    with pytest.raises(ValueError, match="spacing"):
+        timestep_grid(sched, 10, "cubic")
+    with pytest.raises(ValueError, match="num_steps"):
+        timestep_grid(sched, T + 1, "logsnr")
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 20])
+@pytest.mark.parametrize("shape", [(3, 7), (5, 1, 13)])
+def test_dpmsolver_oracle_recovers_x0(sched, n, shape):
+    g = torch.Generator().manual_seed(50)
+    x0 = 4 * torch.randn(shape, generator=g) - 1  # unbounded: no clipping
+    out = sample_loop(_oracle(sched, x0), shape, DPMSolverSampler(sched, n), generator=g)
+    torch.testing.assert_close(out, x0, rtol=0, atol=2e-4)
+
+
+def test_dpmsolver_without_state_is_ddim_and_with_state_is_second_order(sched):
+    fn = _gaussian_eps(sched, M, S)
+    dpm, ddim = DPMSolverSampler(sched, 10, spacing="quadratic"), DDIMSampler(sched, 10, spacing="quadratic")
+    x = torch.randn(50, 3, generator=torch.Generator().manual_seed(51))
+    ts = dpm.timesteps()
+    t_batch = torch.full((50,), ts[0], dtype=torch.long)
+    first = dpm.step(fn(x, t_batch), ts[0], ts[1], x)
+    torch.testing.assert_close(first, ddim.step(fn(x, t_batch), ts[0], ts[1], x), rtol=1e-5, atol=1e-6)
+    a = sample_loop(fn, (50, 3), dpm, x_T=x)
+    b = sample_loop(fn, (50, 3), ddim, x_T=x)
+    assert not torch.allclose(a, b, atol=1e-3)  # the loop's state turns on the second-order correction
+
+
+SCALES = (0.05, 0.1, 0.3, 1.0)
+
+
+@pytest.mark.parametrize("s", SCALES)
+@pytest.mark.parametrize("name", ["default", "ddpm-beta"])
+def test_calibrated_samplers_keep_the_spread_of_an_exact_denoiser(default_sched, name, s):
+    """x0 ~ N(0, s^2) and the exact denoiser: the output std must be within 3% of s.
+
+    The previous default (DDIM-20 on linear 1e-4..0.1, T = 100) gave 0.43-0.91 of s here.
+    """
+    sampler = make_sampler("dpmsolver", default_sched) if name == "default" else make_sampler("ddpm", default_sched)
+    if name == "ddpm-beta":
+        assert sampler.variance == "beta"
+    x = sample_loop(_gaussian_eps(default_sched, 0.0, s), (20_000,), sampler,
+                    generator=torch.Generator().manual_seed(52)).double()
+    assert float(x.std()) / s == pytest.approx(1.0, abs=0.03)  # sampling error of the ratio: ~0.5%
+    assert abs(float(x.mean())) < 0.03 * s + 4 * s / math.sqrt(20_000)
+
+
+def test_make_sampler_new_arguments(sched):
+    assert isinstance(make_sampler("dpmsolver", sched), DPMSolverSampler)
+    assert make_sampler("dpmsolver", sched).spacing == "logsnr"
+    assert make_sampler("ddim", sched).spacing == "linspace"
+    assert make_sampler("ddim", sched, spacing="trailing").timesteps()[-1] == T // 20 - 1
+    assert make_sampler("ddpm", sched, variance="posterior").variance == "posterior"
+    with pytest.raises(ValueError, match="spacing"):
+        make_sampler("ddpm", sched, spacing="logsnr")
+    with pytest.raises(ValueError, match="spacing"):
+        make_sampler("dpmsolver", sched, spacing="cubic")
+    with pytest.raises(ValueError, match="variance"):
+        make_sampler("ddim", sched, variance="beta")
+    with pytest.raises(ValueError, match="variance"):
+        make_sampler("ddpm", sched, variance="learned")
+    with pytest.raises(ValueError, match="eta"):
+        make_sampler("dpmsolver", sched, eta=0.5)
+    with pytest.raises(ValueError, match="steps"):
+        make_sampler("dpmsolver", sched, steps=0)

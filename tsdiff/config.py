@@ -10,8 +10,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
 
+import numpy as np
+
 #: Version of the on-disk model format written by :meth:`tsdiff.TSDiff.save`.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 _SCALINGS = ("mean", "std", "none")
 _SCHEDULES = ("linear", "cosine")
@@ -56,10 +58,10 @@ class TSDiffConfig:
     num_static_real: int = 0
     scaling: str = "std"
     # -- diffusion (DDPM, Ho et al. 2020) ----------------------------------
-    diffusion_steps: int = 100
+    diffusion_steps: int = 1000
     beta_schedule: str = "linear"
     beta_start: float = 1e-4
-    beta_end: float = 0.1
+    beta_end: float = 0.02
     # -- network -----------------------------------------------------------
     hidden_channels: int = 32
     channel_mults: tuple[int, ...] = (1, 2, 2)
@@ -114,6 +116,18 @@ class TSDiffConfig:
             raise ConfigError(f"beta_schedule must be one of {_SCHEDULES}, got {self.beta_schedule!r}")
         if not (0.0 < self.beta_start < self.beta_end < 1.0):
             raise ConfigError(f"need 0 < beta_start < beta_end < 1, got {self.beta_start}, {self.beta_end}")
+        # Sampling starts from N(0, I): a schedule that leaves sqrt(abar_T) > 0.1 of the signal at
+        # step T would start every sample from the wrong distribution (q(x_T | x0) != N(0, I)).
+        from .diffusion.schedule import make_betas
+
+        signal_left = float(np.sqrt(np.prod(1.0 - make_betas(self.beta_schedule, self.diffusion_steps,
+                                                             self.beta_start, self.beta_end))))
+        if signal_left > 0.1:
+            raise ConfigError(
+                f"the noise schedule ({self.beta_schedule}, diffusion_steps={self.diffusion_steps}, "
+                f"beta_start={self.beta_start}, beta_end={self.beta_end}) leaves sqrt(alphas_cumprod[T-1]) = "
+                f"{signal_left:.2f} of the signal at the last step (at most 0.1 allowed): sampling from N(0, I) "
+                "would be wrong; raise diffusion_steps or beta_end, or use beta_schedule='cosine'")
         if not (0.0 <= self.dropout < 1.0):
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if not (self.learning_rate > 0):

@@ -27,6 +27,9 @@ from .errors import DataError, ModelFileError, NotFittedError, TrainingError
 from .forecast import Forecast
 from .frames import (FrameSpec, SeriesData, future_timestamps, read_future_covariates, read_series,
                      read_static)
+from .calibration import IntervalCalibrator
+from .diffusion import DiffusionSchedule, make_sampler
+from .metrics import weighted_quantile_loss
 from .model import TSDiffModel, batch_to_tensors
 from .training import Trainer, TrainResult
 from .windows import SeriesArrays, TrainWindowSampler, make_batch
@@ -34,6 +37,48 @@ from .windows import SeriesArrays, TrainWindowSampler, make_batch
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.pt"
+
+#: Held-out windows sampled to fit the calibration (a random subset when there are more).
+_MAX_CALIBRATION_WINDOWS = 1024
+
+
+class _HeldOut:
+    """The held-out windows of a fit (series index and split point of each), and their sampling."""
+
+    def __init__(self, arrays: Sequence[SeriesArrays], series: np.ndarray, splits: np.ndarray,
+                 context_length: int, prediction_length: int) -> None:
+        self.arrays, self.series, self.splits = arrays, series, splits
+        self.C, self.H = context_length, prediction_length
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+    def subset(self, rng: np.random.Generator, n: int) -> "_HeldOutBatch":
+        """At most ``n`` distinct windows (a random subset drawn with ``rng`` when there are more)."""
+        pick = np.arange(len(self.series))
+        if len(pick) > n:
+            pick = np.sort(rng.choice(pick, size=n, replace=False))
+        batch = make_batch(self.arrays, self.series[pick], self.splits[pick], self.C, self.H)
+        y = np.where(batch["future_observed"] > 0, batch["future_target"], np.nan)
+        return _HeldOutBatch(batch, y)
+
+    @staticmethod
+    def sample(module: TSDiffModel, held: "_HeldOutBatch", n_samples: int, sampler: Any, *, seed: int,
+               device: torch.device, chunk_size: int) -> np.ndarray:
+        """``(windows, n_samples, H)`` paths in original units, with a fixed seed."""
+        inputs = {k: v for k, v in held.batch.items() if k not in ("future_target", "future_observed")}
+        gen = torch.Generator(device=device).manual_seed(int(seed))
+        out = module.sample(batch_to_tensors(inputs, device), n_samples, sampler, generator=gen,
+                            chunk_size=chunk_size)
+        return out.cpu().numpy()
+
+
+class _HeldOutBatch:
+    def __init__(self, batch: dict[str, np.ndarray], y: np.ndarray) -> None:
+        self.batch, self.y = batch, y
+
+    def __len__(self) -> int:
+        return len(self.y)
 
 
 def _check_positive_int(name: str, value: Any) -> int:
@@ -112,7 +157,9 @@ class TSDiff(BaseEstimator):
     time_features : bool, default True
         Use GluonTS calendar features of the frequency.
     diffusion_steps, beta_schedule, beta_start, beta_end
-        DDPM noise schedule (default: linear 1e-4 to 0.1 over 100 steps).
+        DDPM noise schedule (default: Ho et al.'s linear 1e-4 to 0.02 over 1000 steps; the fine grid
+        near t = 0 is what lets the default 20-step sampler keep the ensemble's spread, see
+        ``docs/how_it_works.md``). Schedules leaving more than 0.1 of the signal at step T are refused.
     hidden_channels, channel_mults, num_res_blocks, embedding_dim, encoder_channels, dropout
         Network sizes.
     patch_size : int, default 1
@@ -124,12 +171,29 @@ class TSDiff(BaseEstimator):
         Training. ``max_time`` is a wall-clock budget in seconds; training stops at
         ``max_steps`` or ``max_time``, whichever comes first.
     validation : bool, default True
-        Hold out the last ``prediction_length`` points of each series as a
-        validation window and keep the checkpoint with the lowest validation loss.
-    sampler : {"ddim", "ddpm"}, default "ddim"
-        Default sampler of :meth:`predict` (can be changed per call).
+        Keep the checkpoint with the best forecast skill: the weighted quantile loss of
+        ``val_samples`` sampled paths (``val_steps`` DPM-Solver steps, fixed noise) over up to
+        ``num_val_windows`` distinct held-out windows (see ``calibration_windows``).
+    num_val_windows, val_samples, val_steps : int, default 64, 8, 10
+        Size of that validation (about 10% of the training time at the defaults).
+    calibrate : bool, default True
+        Fit a split-conformal widening of the ensembles on the held-out windows after training
+        (:mod:`tsdiff.calibration`): per horizon step and interval level, a factor on each
+        sample path's deviation from the median, so that held-out coverage matches nominal.
+        ``predict(calibrated=False)`` returns the raw diffusion ensemble.
+    calibration_windows : int, default 4
+        Held out from gradient steps: the last ``calibration_windows`` blocks of
+        ``prediction_length`` points of every series with at least one more block of history.
+        They serve validation and calibration, never training.
+    calibration_samples : int, default 32
+        Paths per held-out window sampled to fit the calibration.
+    sampler : {"dpmsolver", "ddim", "ddpm"}, default "dpmsolver"
+        Default sampler of :meth:`predict` (can be changed per call). ``"dpmsolver"`` is
+        DPM-Solver++(2M) on a log-SNR grid: the calibrated default (see ``docs/how_it_works.md``).
     sampler_steps : int, default 20
-        Default number of DDIM steps.
+        Default number of steps of the ``"dpmsolver"`` and ``"ddim"`` samplers.
+    spacing : str, optional
+        Default timestep grid of those samplers (``"logsnr"`` for dpmsolver, ``"linspace"`` for ddim).
     chunk_size : int, optional
         Rows (series x samples) denoised at once; bounds memory when predicting.
         Default: 65536 on a GPU (fills the device); on the CPU as many rows as keep
@@ -159,14 +223,16 @@ class TSDiff(BaseEstimator):
     def __init__(self, prediction_length: int = 24, context_length: Optional[int] = None,
                  freq: Optional[str] = None, *, lags: Optional[Sequence[int]] = None,
                  tail_length: Optional[int] = None, scaling: str = "std", time_features: bool = True,
-                 diffusion_steps: int = 100, beta_schedule: str = "linear", beta_start: float = 1e-4,
-                 beta_end: float = 0.1, hidden_channels: int = 32, channel_mults: Sequence[int] = (1, 2, 2),
+                 diffusion_steps: int = 1000, beta_schedule: str = "linear", beta_start: float = 1e-4,
+                 beta_end: float = 0.02, hidden_channels: int = 32, channel_mults: Sequence[int] = (1, 2, 2),
                  num_res_blocks: int = 1, patch_size: int = 1, embedding_dim: int = 128,
                  encoder_channels: int = 64, dropout: float = 0.0, batch_size: int = 64, learning_rate: float = 1e-3,
                  weight_decay: float = 1e-4, max_steps: int = 4000, max_time: Optional[float] = None,
                  grad_clip: float = 1.0, ema_decay: float = 0.995, val_every: int = 200,
-                 validation: bool = True, num_val_windows: int = 256, sampler: str = "ddim",
-                 sampler_steps: Optional[int] = 20, chunk_size: Optional[int] = None, id_col: Optional[str] = None,
+                 validation: bool = True, num_val_windows: int = 64, val_samples: int = 8,
+                 val_steps: int = 10, calibrate: bool = True, calibration_windows: int = 4,
+                 calibration_samples: int = 32, sampler: str = "dpmsolver",
+                 sampler_steps: Optional[int] = 20, spacing: Optional[str] = None, chunk_size: Optional[int] = None, id_col: Optional[str] = None,
                  timestamp_col: Optional[str] = None, target_col: Optional[str] = None,
                  device: str = "auto", num_threads: Optional[int] = None, precision: str = "fp32",
                  compile: bool = False, seed: int = 0, progress: bool = True) -> None:
@@ -198,8 +264,14 @@ class TSDiff(BaseEstimator):
         self.val_every = val_every
         self.validation = validation
         self.num_val_windows = num_val_windows
+        self.val_samples = val_samples
+        self.val_steps = val_steps
+        self.calibrate = calibrate
+        self.calibration_windows = calibration_windows
+        self.calibration_samples = calibration_samples
         self.sampler = sampler
         self.sampler_steps = sampler_steps
+        self.spacing = spacing
         self.chunk_size = chunk_size
         self.id_col = id_col
         self.timestamp_col = timestamp_col
@@ -389,24 +461,34 @@ class TSDiff(BaseEstimator):
 
         arrays = self._arrays(series, static_cat=static_cat, static_real=static_real)
         lengths = np.array([len(a) for a in arrays])
-        # Hold out the last H points of each long-enough series for validation.
-        has_val = (lengths >= H + 2) if self.validation else np.zeros(len(arrays), bool)
-        ends = np.where(has_val, lengths - H, lengths)
         if (lengths < 2).all():
             raise DataError(f"every series in df has fewer than 2 time steps (items {self.item_ids_[:5]}); "
                             "tsdiff needs at least one series with 2 or more steps to train")
+        # Held-out windows (validation and calibration, never gradient steps): the last K blocks of H
+        # points of each series that keeps at least one block of history before them.
+        K = _check_positive_int("calibration_windows", self.calibration_windows) \
+            if (self.validation or self.calibrate) else 0
+        n_held = np.minimum(K, np.maximum(0, (lengths - H) // H))
+        ends = lengths - n_held * H
+        held_series = np.repeat(np.arange(len(arrays)), n_held)
+        held_splits = np.concatenate([lengths[i] - H * np.arange(1, n + 1) for i, n in enumerate(n_held)]
+                                     ).astype(np.int64) if n_held.any() else np.zeros(0, np.int64)
         rng = np.random.default_rng(cfg.seed)
         window_sampler = TrainWindowSampler(arrays, C, H, ends)
-        val_batches = []
-        if has_val.any():
-            val_idx = np.flatnonzero(has_val)
-            if len(val_idx) >= cfg.num_val_windows:
-                val_idx = np.sort(rng.choice(val_idx, size=cfg.num_val_windows, replace=False))
-            else:  # several noise draws per window for a steadier estimate
-                val_idx = np.resize(val_idx, cfg.num_val_windows)
-            for j in range(0, len(val_idx), 4 * cfg.batch_size):
-                idx = val_idx[j:j + 4 * cfg.batch_size]
-                val_batches.append(batch_to_tensors(make_batch(arrays, idx, lengths[idx] - H, C, H), device))
+        held = _HeldOut(arrays, held_series, held_splits, C, H)
+        val_fn = None
+        if self.validation and len(held):
+            # Distinct windows, never repeated; fixed noise so checkpoints are compared on equal terms.
+            val = held.subset(rng, _check_positive_int("num_val_windows", self.num_val_windows))
+            val_sampler = make_sampler("dpmsolver", DiffusionSchedule.from_config(cfg),
+                                       steps=min(_check_positive_int("val_steps", self.val_steps),
+                                                 cfg.diffusion_steps))
+            val_n = _check_positive_int("val_samples", self.val_samples)
+
+            def val_fn(module: TSDiffModel) -> float:
+                samples = held.sample(module, val, val_n, val_sampler, seed=cfg.seed + 1, device=device,
+                                      chunk_size=default_chunk_size(cfg, device.type))
+                return weighted_quantile_loss(val.y, samples)
 
         # Weight init from the seed without touching torch's global RNG state.
         with torch.random.fork_rng(devices=[]):
@@ -420,10 +502,10 @@ class TSDiff(BaseEstimator):
         def sample_batch(step: int) -> dict[str, torch.Tensor]:
             return batch_to_tensors(window_sampler.sample(train_rng, cfg.batch_size), device)
 
-        trainer = Trainer(model, sample_batch, val_batches=val_batches, learning_rate=cfg.learning_rate,
+        trainer = Trainer(model, sample_batch, learning_rate=cfg.learning_rate,
                           weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, ema_decay=cfg.ema_decay,
                           max_steps=cfg.max_steps, max_time=cfg.max_time, val_every=cfg.val_every,
-                          seed=cfg.seed, device=device, progress=self.progress, dist=dist_ctx)
+                          seed=cfg.seed, device=device, progress=self.progress, dist=dist_ctx, val_fn=val_fn)
         logger.info("fitting tsdiff on %d series (%d training windows), freq=%s, context_length=%d, "
                     "prediction_length=%d", len(series), window_sampler.num_windows, cfg.freq, C, H)
         # Keep only what predict needs: the last context_length points of each series.
@@ -435,12 +517,34 @@ class TSDiff(BaseEstimator):
             self.train_result_ = trainer.result
             raise
         self.model_ = trainer.best_module()
+        if val_fn is not None:
+            logger.info("chose the checkpoint of step %d (validation wQL %.5f over %d held-out windows)",
+                        self.train_result_.best_step, self.train_result_.best_val_loss, len(val))
+        self.calibrator_ = None
+        if self.calibrate and len(held):
+            cal = held.subset(rng, _MAX_CALIBRATION_WINDOWS)
+            samples = held.sample(self.model_, cal, _check_positive_int("calibration_samples",
+                                                                        self.calibration_samples),
+                                  self._default_sampler(), seed=cfg.seed + 2, device=device,
+                                  chunk_size=default_chunk_size(cfg, device.type))
+            self.calibrator_ = IntervalCalibrator.fit(samples, cal.y)
+            logger.info("calibration factors (50%% / 90%% intervals, mean over steps): %.3f / %.3f from %d "
+                        "held-out windows", *self.calibrator_.mean_factors((0.5, 0.9)), len(cal))
         if self.train_result_.stopped_reason == "interrupted":
             logger.warning("fit was interrupted: the model holds the best checkpoint so far (step %d)",
                            self.train_result_.best_step)
         return self
 
     # ----------------------------------------------------------------- predict
+    def _default_sampler(self, sampler: Optional[str] = None, steps: Optional[int] = None, eta: float = 0.0,
+                         spacing: Optional[str] = None, variance: Optional[str] = None) -> Any:
+        """The sampler of a predict call: its arguments, else the estimator's defaults."""
+        name = self.sampler if sampler is None else sampler
+        if name in ("ddim", "dpmsolver"):
+            steps = self.sampler_steps if steps is None else steps
+            spacing = self.spacing if spacing is None else spacing
+        return make_sampler(name, self.model_.schedule, steps=steps, eta=eta, spacing=spacing, variance=variance)
+
     def _check_fitted(self, method: str = "predict") -> None:
         if not hasattr(self, "model_"):
             raise NotFittedError(f"this TSDiff instance is not fitted yet; call fit(df) before {method}()")
@@ -448,8 +552,9 @@ class TSDiff(BaseEstimator):
     def predict(self, horizon: Optional[int] = None, n_samples: int = 100, df: Optional[pd.DataFrame] = None,
                 *, future_df: Optional[pd.DataFrame] = None, static_df: Optional[pd.DataFrame] = None,
                 sampler: Optional[str] = None, steps: Optional[int] = None, eta: float = 0.0,
-                seed: Optional[int] = None, chunk_size: Optional[int] = None,
-                shard: Optional[tuple[int, int]] = None) -> Forecast:
+                spacing: Optional[str] = None, variance: Optional[str] = None,
+                calibrated: Optional[bool] = None, seed: Optional[int] = None,
+                chunk_size: Optional[int] = None, shard: Optional[tuple[int, int]] = None) -> Forecast:
         """Sample ``n_samples`` future paths of ``horizon`` steps for every series.
 
         Parameters
@@ -466,13 +571,23 @@ class TSDiff(BaseEstimator):
             Future values of the known covariates over the horizon.
         static_df : pd.DataFrame, optional
             Static features of the series in ``df`` (default: those given to fit).
-        sampler : {"ddim", "ddpm"}, optional
-            Default: the ``sampler`` parameter. ``"ddpm"`` is ancestral sampling
-            over all diffusion steps; ``"ddim"`` uses ``steps`` steps and ``eta``.
+        sampler : {"dpmsolver", "ddim", "ddpm"}, optional
+            Default: the ``sampler`` parameter. ``"dpmsolver"`` is DPM-Solver++(2M)
+            with ``steps`` steps; ``"ddim"`` uses ``steps`` steps and ``eta``;
+            ``"ddpm"`` is ancestral sampling over all diffusion steps.
         steps : int, optional
-            DDIM steps (default ``sampler_steps``).
+            Steps of dpmsolver / ddim (default ``sampler_steps``).
         eta : float, default 0.0
             DDIM stochasticity (0 deterministic given the initial noise, 1 ~ DDPM).
+        spacing : {"logsnr", "quadratic", "trailing", "linspace"}, optional
+            Timestep grid of dpmsolver / ddim (default: the ``spacing`` parameter, else
+            ``"logsnr"`` for dpmsolver and ``"linspace"`` for ddim).
+        variance : {"beta", "posterior"}, optional
+            DDPM's step variance (default ``"beta"``).
+        calibrated : bool, optional
+            Apply the calibration fitted at ``fit`` (default: yes when the model has one).
+            ``False`` returns the raw diffusion ensemble. The factors were fitted on
+            ensembles of the default sampler.
         seed : int, optional
             Seed of the sampling noise (default: the estimator's ``seed``, so
             repeated calls give the same samples).
@@ -493,16 +608,16 @@ class TSDiff(BaseEstimator):
         """
         with _torch_threads(self.num_threads):
             return self._predict(horizon=horizon, n_samples=n_samples, df=df, future_df=future_df,
-                                 static_df=static_df, sampler=sampler, steps=steps, eta=eta, seed=seed,
+                                 static_df=static_df, sampler=sampler, steps=steps, eta=eta, spacing=spacing,
+                                 variance=variance, calibrated=calibrated, seed=seed,
                                  chunk_size=chunk_size, shard=shard)
 
     def _predict(self, horizon: Optional[int] = None, n_samples: int = 100, df: Optional[pd.DataFrame] = None,
                 *, future_df: Optional[pd.DataFrame] = None, static_df: Optional[pd.DataFrame] = None,
                 sampler: Optional[str] = None, steps: Optional[int] = None, eta: float = 0.0,
-                seed: Optional[int] = None, chunk_size: Optional[int] = None,
-                shard: Optional[tuple[int, int]] = None) -> Forecast:
-        from .diffusion import make_sampler
-
+                spacing: Optional[str] = None, variance: Optional[str] = None,
+                calibrated: Optional[bool] = None, seed: Optional[int] = None,
+                chunk_size: Optional[int] = None, shard: Optional[tuple[int, int]] = None) -> Forecast:
         self._check_fitted()
         cfg = self.config_
         H, C = cfg.prediction_length, cfg.context_length
@@ -515,10 +630,15 @@ class TSDiff(BaseEstimator):
         seed = self.seed if seed is None else seed
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        name = self.sampler if sampler is None else sampler
-        if name == "ddim" and steps is None:
-            steps = self.sampler_steps
-        diffusion_sampler = make_sampler(name, self.model_.schedule, steps=steps, eta=eta)
+        diffusion_sampler = self._default_sampler(sampler, steps, eta, spacing, variance)
+        calibrator = getattr(self, "calibrator_", None)
+        if calibrated is None:
+            calibrated = calibrator is not None
+        elif not isinstance(calibrated, (bool, np.bool_)):
+            raise ValueError(f"calibrated must be True, False or None, got {calibrated!r}")
+        elif calibrated and calibrator is None:
+            raise ValueError("calibrated=True but this model has no calibration (it was fitted with "
+                             "calibrate=False, validation data too short, or saved by an older tsdiff)")
 
         if df is None:
             series, spec = self.series_, self.spec_
@@ -604,6 +724,8 @@ class TSDiff(BaseEstimator):
                                            autocast_dtype=autocast_dtype, denoiser=denoiser, workers=workers)
                 out[si, sj, k * H:(k + 1) * H] = blk_samples[:, 0].cpu().numpy()
         out = out[:, :, :horizon]
+        if calibrated:
+            out = calibrator.apply(out)
         timestamps = []
         for s in series:
             last = s.start + (len(s) - 1) * pd.tseries.frequencies.to_offset(self.freq_)
@@ -614,7 +736,7 @@ class TSDiff(BaseEstimator):
         return Forecast(out, [s.item_id for s in series], timestamps, self.freq_,
                         id_col=spec.id_col if not spec.wide else "item_id",
                         timestamp_col=spec.timestamp_col if not spec.wide else "timestamp",
-                        info={"sampler": repr(diffusion_sampler), "seed": int(seed),
+                        info={"sampler": repr(diffusion_sampler), "seed": int(seed), "calibrated": bool(calibrated),
                               **({"shard": list(shard)} if shard is not None else {})})
 
     def _compiled_denoiser(self) -> Any:
@@ -662,10 +784,7 @@ class TSDiff(BaseEstimator):
             k = ids.index(item_id)
         else:
             raise KeyError(f"item_id {item_id!r} is not a fitted series (ids start with {ids[:5]})")
-        name = self.sampler if sampler is None else sampler
-        if name == "ddim" and steps is None:
-            steps = self.sampler_steps
-        diffusion_sampler = make_sampler(name, self.model_.schedule, steps=steps, eta=eta)
+        diffusion_sampler = self._default_sampler(sampler, steps, eta)
         if cfg.num_known_covariates:
             raise ValueError("reverse_trajectory does not support models with known covariates yet")
         series = [self.series_[k]]
@@ -734,6 +853,8 @@ class TSDiff(BaseEstimator):
                 "static_codes": None if self.static_codes_ is None else torch.from_numpy(self.static_codes_),
                 "static_reals": None if self.static_reals_ is None else torch.from_numpy(self.static_reals_),
                 "series": [_series_to_plain(s) for s in self.series_],
+                "calibration": (None if getattr(self, "calibrator_", None) is None
+                                else self.calibrator_.to_dict()),
                 "train_result": {"steps": self.train_result_.steps, "best_step": self.train_result_.best_step,
                                  "best_val_loss": float(self.train_result_.best_val_loss),
                                  "stopped_reason": self.train_result_.stopped_reason,
@@ -812,6 +933,7 @@ class TSDiff(BaseEstimator):
             est.series_ = [_series_from_plain(d) for d in fitted["series"]]
             est.item_ids_ = [s.item_id for s in est.series_]
             est.train_result_ = TrainResult(**fitted["train_result"])
+            est.calibrator_ = IntervalCalibrator.from_dict(fitted.get("calibration"))
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise ModelFileError(f"{str(file)!r} is a damaged tsdiff model file: {type(exc).__name__}: "
                                  f"{str(exc)[:200]}") from None

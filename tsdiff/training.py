@@ -138,6 +138,9 @@ class Trainer:
         Fixed validation batches, the same on every process; the validation loss
         uses a generator reseeded with ``seed`` each time, so the same weights
         always get the same value (for a given number of processes).
+    val_fn : callable ``(module) -> float``, optional
+        Scores a checkpoint instead of the validation loss (lower is better), e.g.
+        the weighted quantile loss of a few sampled forecasts of held-out windows.
     learning_rate, weight_decay, grad_clip, ema_decay : float
     max_steps : int
     max_time : float, optional
@@ -171,10 +174,12 @@ class Trainer:
                  max_steps: int = 1000, max_time: Optional[float] = None, val_every: int = 200,
                  warmup_steps: int = 100, seed: int = 0, device: torch.device | str = "cpu",
                  progress: bool = True, callbacks: Sequence[Callable[..., Any]] = (),
-                 dist: Optional[DistContext] = None) -> None:
+                 dist: Optional[DistContext] = None,
+                 val_fn: Optional[Callable[[nn.Module], float]] = None) -> None:
         self.model = model
         self.sample_batch = sample_batch
         self.val_batches = list(val_batches or [])
+        self.val_fn = val_fn
         self.learning_rate = learning_rate
         self.grad_clip = grad_clip
         self.max_steps = max_steps
@@ -222,12 +227,23 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> float:
-        """Mean loss of the EMA weights over the validation batches (fixed noise).
+        """Validation score of the EMA weights (lower is better).
+
+        ``val_fn(ema_module)`` when given (e.g. a forecast-skill score; it must
+        return the same value on every process); otherwise the mean loss over
+        the validation batches (fixed noise).
 
         With several processes, each process evaluates its slice of the rows
         of every batch and the sums are all-reduced: the value is identical on
         every process (a collective: all processes must call it together).
         """
+        if self.val_fn is not None:
+            was_training = self.ema.module.training
+            self.ema.module.eval()
+            try:
+                return float(self.val_fn(self.ema.module))
+            finally:
+                self.ema.module.train(was_training)
         gen = torch.Generator(device=self.device).manual_seed(
             rank_seed(self.seed + 1, self.dist.rank, self.dist.world_size))
         total, n = 0.0, 0
@@ -243,7 +259,7 @@ class Trainer:
 
     def _checkpoint(self, step: int, train_loss: float) -> None:
         logs = {"step": float(step), "train_loss": train_loss}
-        if self.val_batches:
+        if self.val_batches or self.val_fn is not None:
             val = self.validate()
             logs["val_loss"] = val
             if math.isfinite(val) and val < self.result.best_val_loss:

@@ -1,0 +1,93 @@
+"""Tests of tsdiff.calibration: split-conformal widening of sample paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tsdiff.calibration import CALIBRATION_LEVELS, IntervalCalibrator, needed_factors
+from tsdiff.metrics import coverage, sample_quantile
+
+
+def test_needed_factors_by_hand():
+    # One point, 5 samples: sorted -2, -1, 0, 1, 2 -> median 0; the 50% interval under the order-statistic
+    # rule is [index round(4*0.25)=1, index round(4*0.75)=3] = [-1, 1].
+    samples = np.array([[[2.0], [-1.0], [0.0], [-2.0], [1.0]]])
+    for y, want in [(3.0, 3.0), (-0.5, 0.5), (0.0, 0.0), (np.nan, np.nan)]:
+        got = needed_factors(samples, np.array([[y]]), 0.5)[0, 0]
+        assert (np.isnan(got) and np.isnan(want)) or got == pytest.approx(want)
+    flat = np.zeros((1, 5, 1))  # no width: any deviation needs an infinite factor
+    assert np.isinf(needed_factors(flat, np.array([[1.0]]), 0.9)[0, 0])
+
+
+def _gaussian_case(rng, n, S, H, spread, truth):
+    centre = rng.normal(size=(n, 1, H))
+    samples = centre + spread * rng.normal(size=(n, S, H))
+    y = centre[:, 0] + truth * rng.normal(size=(n, H))
+    return samples, y
+
+
+@pytest.mark.parametrize("spread, truth", [(0.5, 1.0), (2.0, 1.0), (1.0, 1.0)])
+def test_fit_restores_nominal_coverage_on_fresh_windows(spread, truth):
+    rng = np.random.default_rng(0)
+    H, S = 7, 64
+    cal = IntervalCalibrator.fit(*_gaussian_case(rng, 600, S, H, spread, truth))
+    assert cal.factors.shape == (len(CALIBRATION_LEVELS), H)
+    # The needed factor is truth / spread at every level for a Gaussian ensemble of the wrong width.
+    assert np.median(cal.factors) == pytest.approx(truth / spread, rel=0.12)
+    samples, y = _gaussian_case(rng, 2000, S, H, spread, truth)
+    raw50, raw90 = coverage(y, samples, 0.5), coverage(y, samples, 0.9)
+    out = cal.apply(samples)
+    assert coverage(y, out, 0.5) == pytest.approx(0.5, abs=0.03)
+    assert coverage(y, out, 0.9) == pytest.approx(0.9, abs=0.02)
+    if spread < truth:
+        assert raw50 < 0.4 and raw90 < 0.7  # the raw ensemble really was too narrow
+
+
+def test_apply_keeps_paths_coherent_and_the_median():
+    rng = np.random.default_rng(1)
+    samples = rng.normal(size=(4, 31, 9)).astype(np.float32)
+    factors = np.linspace(1.5, 3.0, len(CALIBRATION_LEVELS))[:, None] * np.ones((1, 9))
+    out = IntervalCalibrator(CALIBRATION_LEVELS, factors).apply(samples)
+    assert out.shape == samples.shape and out.dtype == samples.dtype
+    # Every path keeps its rank at every step: no value is resampled.
+    np.testing.assert_array_equal(np.argsort(out, axis=1, kind="stable"), np.argsort(samples, axis=1, kind="stable"))
+    np.testing.assert_allclose(sample_quantile(out, 0.5), sample_quantile(samples, 0.5), rtol=1e-6)
+    # Wider by at least the smallest factor away from the median.
+    dev_in = np.abs(samples - sample_quantile(samples, 0.5)[:, None])
+    dev_out = np.abs(out - sample_quantile(out, 0.5)[:, None])
+    assert (dev_out >= 1.5 * dev_in - 1e-5).all()
+
+
+def test_unit_factors_are_the_identity_and_long_horizons_reuse_blocks():
+    rng = np.random.default_rng(2)
+    samples = rng.normal(size=(3, 20, 10))
+    ident = IntervalCalibrator(CALIBRATION_LEVELS, np.ones((len(CALIBRATION_LEVELS), 5)))
+    np.testing.assert_allclose(ident.apply(samples), samples)
+    f = np.ones((len(CALIBRATION_LEVELS), 5))
+    f[:, 2] = 2.0
+    out = IntervalCalibrator(CALIBRATION_LEVELS, f).apply(samples)  # horizon 10 = two blocks of 5
+    changed = ~np.isclose(out, samples).all(axis=(0, 1))
+    assert changed.tolist() == [False, False, True, False, False] * 2
+
+
+def test_round_trip_and_validation():
+    cal = IntervalCalibrator((0.5, 0.9), np.array([[1.2, 1.3], [1.5, 1.6]]), n_points=40)
+    back = IntervalCalibrator.from_dict(cal.to_dict())
+    np.testing.assert_array_equal(back.factors, cal.factors)
+    assert back.levels == cal.levels and back.n_points == 40
+    assert IntervalCalibrator.from_dict(None) is None
+    assert cal.mean_factors((0.5, 0.9)) == pytest.approx([1.25, 1.55])
+    with pytest.raises(ValueError, match="shape"):
+        IntervalCalibrator((0.5, 0.9), np.ones((3, 2)))
+    with pytest.raises(ValueError, match="finite"):
+        IntervalCalibrator((0.5, 0.9), np.array([[1.0, np.inf], [1.0, 1.0]]))
+    with pytest.raises(ValueError, match="samples"):
+        IntervalCalibrator.fit(np.zeros((3, 4, 5)), np.zeros((3, 4)))
+
+
+def test_degenerate_ensembles_get_capped_factors():
+    samples = np.zeros((50, 16, 3))
+    y = np.ones((50, 3))
+    cal = IntervalCalibrator.fit(samples, y, max_factor=20.0)
+    assert np.isfinite(cal.factors).all() and cal.factors.max() == 20.0
