@@ -96,7 +96,7 @@ def tiny_tsdiff(ctx: DistContext, seed: int = 0) -> dict[str, Any]:
     C, H = 16, 4
     cfg = TSDiffConfig(prediction_length=H, context_length=C, freq="h", lags=(2,), tail_length=4,
                        hidden_channels=8, channel_mults=(1, 2), embedding_dim=8, encoder_channels=8,
-                       diffusion_steps=10, beta_schedule="cosine", scaling="std")
+                       diffusion_steps=10, beta_end=0.7, scaling="std")
     t = np.arange(80, dtype=np.float32)
     arrays = [SeriesArrays(target=(np.sin(t / (3 + i)) * (i + 1) + i).astype(np.float32),
                            time_feat=np.zeros((0, 80), np.float32)) for i in range(6)]

@@ -239,7 +239,7 @@ def test_model_errors_doc_is_current(fitted, tmp_path):
         (lambda: model.predict(n_samples=-1), ValueError),
         (lambda: model.predict(df=make_long_frame(1, 40, freq="D")), DataError),
         (lambda: model.predict(sampler="euler"), ValueError),
-        (lambda: model.predict(sampler="ddim", steps=500), ValueError),
+        (lambda: model.predict(sampler="ddim", steps=5000), ValueError),
         (lambda: TSDiff(prediction_length=0).fit(make_long_frame(1, 30)), ValueError),
         (lambda: TSDiff(scaling="minmax").fit(make_long_frame(1, 30)), ValueError),
         (lambda: TSDiff(freq="h", **TINY).fit(one_point), DataError),

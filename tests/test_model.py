@@ -11,7 +11,7 @@ from tsdiff.windows import SeriesArrays, make_batch
 def _cfg(**kw):
     args = dict(prediction_length=5, context_length=30, freq="h", lags=(7, 12), tail_length=6,
                 num_time_features=2, hidden_channels=8, channel_mults=(1, 2), embedding_dim=16,
-                encoder_channels=8, diffusion_steps=10, beta_schedule="cosine")
+                encoder_channels=8, diffusion_steps=10, beta_end=0.7)
     args.update(kw)
     return TSDiffConfig(**args)
 

@@ -374,7 +374,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     try:
         forecast = model.predict(horizon=args.horizon, n_samples=args.n_samples, df=history, future_df=future,
                                  static_df=static_df, sampler=args.sampler, steps=args.steps, eta=args.eta,
-                                 seed=args.seed)
+                                 spacing=args.spacing, variance=args.variance,
+                                 calibrated=False if args.raw else None, seed=args.seed)
     except _data_errors() as exc:
         frames = {"df": args.history or "the history", "future_df": args.future_covariates or "the future covariates",
                   "static_df": args.static_features or "the static features"}
@@ -739,12 +740,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="steps to forecast (default: the model's prediction length)")
     p.add_argument("--n-samples", type=_positive_int, default=100, metavar="S",
                    help="sample paths per series (default: %(default)s)")
-    p.add_argument("--sampler", choices=("ddpm", "ddim"),
-                   help="ddim (fast, few steps) or ddpm (every diffusion step); default: the model's (ddim)")
+    p.add_argument("--sampler", choices=("dpmsolver", "ddim", "ddpm"),
+                   help="dpmsolver (DPM-Solver++(2M), few steps), ddim (few steps) or ddpm (every diffusion "
+                        "step); default: the model's (dpmsolver for models fitted by tsdiff >= 0.3)")
     p.add_argument("--steps", type=_positive_int, metavar="N",
-                   help="DDIM denoising steps (default: the model's, 20)")
+                   help="dpmsolver / DDIM denoising steps (default: the model's, 20)")
     p.add_argument("--eta", type=_non_negative_float, default=0.0,
                    help="DDIM noise, 0 = deterministic (default: %(default)s)")
+    p.add_argument("--spacing", choices=("logsnr", "quadratic", "trailing", "linspace"),
+                   help="timestep grid of dpmsolver / ddim (default: logsnr for dpmsolver, linspace for ddim)")
+    p.add_argument("--variance", choices=("beta", "posterior"),
+                   help="DDPM step variance (default: beta)")
+    p.add_argument("--raw", action="store_true",
+                   help="the raw diffusion ensemble, without the calibration fitted at training time")
     p.add_argument("--seed", type=_non_negative_int, help="random seed of the sampler")
     p.add_argument("--quantiles", type=_level_list, default=list(DEFAULT_QUANTILES), metavar="Q,Q",
                    help="quantile columns to write (default: 0.1,...,0.9)")

@@ -275,13 +275,15 @@ class TSDiffPredictor(_GluonTSPredictor):
         Its ``config_.prediction_length`` by default.
     freq : str, optional
         Pandas frequency (the model's by default).
-    sampler, steps, seed
+    sampler, steps, seed, eta, spacing, variance, calibrated
         Defaults of :meth:`predict` (see :meth:`tsdiff.TSDiff.predict`).
     """
 
     def __init__(self, model: _Any, prediction_length: _Optional[int] = None, freq: _Optional[str] = None,
                  *, sampler: _Optional[str] = None, steps: _Optional[int] = None,
-                 seed: _Optional[int] = None, use_static: _Optional[bool] = None) -> None:
+                 seed: _Optional[int] = None, use_static: _Optional[bool] = None, eta: float = 0.0,
+                 spacing: _Optional[str] = None, variance: _Optional[str] = None,
+                 calibrated: _Optional[bool] = None) -> None:
         if not hasattr(model, "model_"):
             raise ValueError("TSDiffPredictor needs a fitted tsdiff.TSDiff (call fit first)")
         H = int(model.config_.prediction_length if prediction_length is None else prediction_length)
@@ -292,6 +294,7 @@ class TSDiffPredictor(_GluonTSPredictor):
         self.sampler = sampler
         self.steps = steps
         self.seed = seed
+        self.eta, self.spacing, self.variance, self.calibrated = eta, spacing, variance, calibrated
         self.known_covariates = list(model.known_covariates_)
         self.past_covariates = list(model.past_covariates_)
         self.use_static = (bool(model.static_vocab_ or model.static_real_cols_)
@@ -335,11 +338,14 @@ class TSDiffPredictor(_GluonTSPredictor):
 
     def predict(self, dataset: _Any, num_samples: int = 100, *, sampler: _Optional[str] = None,
                 steps: _Optional[int] = None, seed: _Optional[int] = None,
-                batch_size: int = 1024, **kwargs: _Any) -> "_Iterator[_SampleForecast]":
+                batch_size: int = 1024, eta: _Optional[float] = None, spacing: _Optional[str] = None,
+                variance: _Optional[str] = None, calibrated: _Optional[bool] = None,
+                **kwargs: _Any) -> "_Iterator[_SampleForecast]":
         """Yield one ``SampleForecast`` per entry of ``dataset``, in its order.
 
         Entries are forecast ``batch_size`` at a time (one :meth:`tsdiff.TSDiff.predict` call
-        each); ``sampler``, ``steps`` and ``seed`` default to the predictor's (then the model's).
+        each); ``sampler``, ``steps``, ``seed``, ``eta``, ``spacing``, ``variance`` and ``calibrated``
+        default to the predictor's (then the model's).
         The same seed gives the same samples for the same batch on CPU.
         """
         if kwargs:
@@ -347,21 +353,26 @@ class TSDiffPredictor(_GluonTSPredictor):
         sampler = self.sampler if sampler is None else sampler
         steps = self.steps if steps is None else steps
         seed = self.seed if seed is None else seed
+        options = {"eta": self.eta if eta is None else eta,
+                   "spacing": self.spacing if spacing is None else spacing,
+                   "variance": self.variance if variance is None else variance,
+                   "calibrated": self.calibrated if calibrated is None else calibrated}
         batch: list[dict] = []
         for entry in dataset:
             batch.append(entry)
             if len(batch) >= batch_size:
-                yield from self._predict_batch(batch, num_samples, sampler, steps, seed)
+                yield from self._predict_batch(batch, num_samples, sampler, steps, seed, options)
                 batch = []
         if batch:
-            yield from self._predict_batch(batch, num_samples, sampler, steps, seed)
+            yield from self._predict_batch(batch, num_samples, sampler, steps, seed, options)
 
     def _predict_batch(self, batch: "list[dict]", num_samples: int, sampler: _Optional[str],
-                       steps: _Optional[int], seed: _Optional[int]) -> "_Iterator[_SampleForecast]":
+                       steps: _Optional[int], seed: _Optional[int],
+                       options: "dict[str, _Any]") -> "_Iterator[_SampleForecast]":
         entries = _with_index_ids(batch)
         df, future_df, static_df = self._frames(entries)
         fc = self.model.predict(self.prediction_length, n_samples=num_samples, df=df, future_df=future_df,
-                                static_df=static_df, sampler=sampler, steps=steps, seed=seed)
+                                static_df=static_df, sampler=sampler, steps=steps, seed=seed, **options)
         row = {item: k for k, item in enumerate(fc.item_ids)}
         for i, (orig, entry) in enumerate(zip(batch, entries)):
             start = _entry_start(entry, self._pfreq) + len(entry["target"])
@@ -376,7 +387,8 @@ class TSDiffPredictor(_GluonTSPredictor):
         super().serialize(path)
         self.model.save(path / _MODEL_DIR)
         settings = {"prediction_length": self.prediction_length, "freq": self.freq, "sampler": self.sampler,
-                    "steps": self.steps, "seed": self.seed, "use_static": self.use_static}
+                    "steps": self.steps, "seed": self.seed, "use_static": self.use_static, "eta": self.eta,
+                    "spacing": self.spacing, "variance": self.variance, "calibrated": self.calibrated}
         (path / _PREDICTOR_FILE).write_text(_json.dumps(settings, indent=2) + "\n")
 
     @classmethod
