@@ -71,7 +71,7 @@ def test_lag_channels_match_an_independent_computation():
 
 def test_loss_ignores_unobserved_future_points():
     cfg = _cfg()
-    model = _model(cfg)
+    model = _model(cfg, perturb=True)
     batch = _batch(cfg)
     batch["future_observed"][:, 2:] = 0
     g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
@@ -154,7 +154,7 @@ def test_samples_are_in_original_units():
 
 def test_same_generator_seed_same_samples():
     cfg = _cfg()
-    model = _model(cfg)
+    model = _model(cfg, perturb=True)
     batch = _batch(cfg, with_target=False)
     s = make_sampler("ddpm", model.schedule)
     a = model.sample(batch, 5, s, generator=torch.Generator().manual_seed(7))
