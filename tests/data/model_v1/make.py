@@ -1,12 +1,24 @@
 """Write tests/data/model_v1: a tiny model saved by tsdiff at format version 1 (commit 49a42fd),
-with its predictions, for the compatibility test."""
+with its predictions, for the compatibility test
+(tests/test_estimator.py::test_version_1_model_file_loads_and_predicts_exactly_as_before).
+
+Run from the repository root with that version's package on the path::
+
+    git archive 49a42fd tsdiff | tar -x -C /tmp/v1src
+    PYTHONPATH=/tmp/v1src python tests/data/model_v1/make.py tests/data/model_v1
+"""
 import sys
-import numpy as np, pandas as pd
-sys.path.insert(0, "/work/wt-inputs/tests")
-from conftest import TINY, make_long_frame
-import tsdiff
-assert tsdiff.__file__.startswith("/tmp/v1src"), tsdiff.__file__
-from tsdiff import TSDiff
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from conftest import TINY, make_long_frame  # noqa: E402
+import tsdiff  # noqa: E402
+from tsdiff import TSDiff  # noqa: E402
+
+assert tsdiff.FORMAT_VERSION == 1, tsdiff.__file__
 df = make_long_frame(3, 80)
 df.loc[5:9, "target"] = np.nan
 static = pd.DataFrame({"item_id": ["s0", "s1", "s2"], "size": [10.0, 200.0, 3000.0], "kind": ["a", "b", "a"]})
