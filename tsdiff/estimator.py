@@ -895,9 +895,7 @@ class TSDiff(BaseEstimator):
             params["device"] = device
             fitted = payload["fitted"]
             if "nonnegative" not in fitted:  # format version 1: the inputs of that version, no clipping
-                params.update({k: v for k, v in LEGACY_VALUES.items() if k in ("scale_floor", "level_input",
-                                                                                "horizon_mask",
-                                                                                "min_context_observed")})
+                params.update(LEGACY_VALUES)  # the TSDiff parameters of the same names
                 params["nonnegative"] = False
             est = cls(**params)
             cfg = TSDiffConfig.from_dict(payload["config"])
