@@ -46,3 +46,32 @@ def test_config_without_patch_size_loads_as_unpatched():
     d = base().to_dict()
     del d["patch_size"]
     assert TSDiffConfig.from_dict(d).patch_size == 1
+
+
+def test_new_input_fields_default_to_the_robust_inputs():
+    cfg = base()
+    assert cfg.scale_floor == 0.1 and cfg.level_input and cfg.horizon_mask
+    assert cfg.min_context_observed == min(96, max(24, 16))
+    assert base(prediction_length=4, context_length=10, tail_length=8, lags=()).min_context_observed == 10
+    assert TSDiffConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_config_of_a_version_1_file_gets_the_legacy_inputs():
+    """A config dict without the fields added in format version 2 rebuilds the version-1 model."""
+    from tsdiff.config import LEGACY_VALUES
+
+    d = base().to_dict()
+    for key in LEGACY_VALUES:
+        del d[key]
+    cfg = TSDiffConfig.from_dict(d)
+    assert (cfg.scale_floor, cfg.min_context_observed, cfg.level_input, cfg.horizon_mask) == (0.0, 0, False, False)
+    # A legacy config round-trips as itself (the values are written out, not re-defaulted).
+    assert TSDiffConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("field,value", [("scale_floor", -0.1), ("min_context_observed", 97),
+                                         ("min_context_observed", -1), ("level_input", 1),
+                                         ("horizon_mask", "yes")])
+def test_new_input_fields_are_validated(field, value):
+    with pytest.raises(ConfigError, match=field):
+        base(**{field: value})

@@ -136,3 +136,23 @@ def test_missing_or_unexpected_static_features_raise() -> None:
         without(inp["past"], log_scale=torch.zeros(2))
     with pytest.raises(ValueError, match="past"):
         without(torch.zeros(2, IN + 1, 10))
+
+
+def test_level_input_is_read_only_when_built_with_it() -> None:
+    from tsdiff.nn import ContextEncoder
+
+    torch.manual_seed(0)
+    with_level = ContextEncoder(2, hidden=8, out_dim=16, with_level=True).eval()
+    past = torch.randn(3, 2, 20, generator=torch.Generator().manual_seed(1))
+    level = torch.tensor([[0.0], [1.0], [-2.0]])
+    with torch.no_grad():
+        out = with_level(past, level=level)
+        assert (out - with_level(past, level=level + 1.0)).abs().max(dim=1).values.min() > 1e-6
+        torch.testing.assert_close(with_level(past), with_level(past, level=torch.zeros(3, 1)))
+    torch.manual_seed(0)
+    without = ContextEncoder(2, hidden=8, out_dim=16)
+    assert without.mlp[0].in_features == with_level.mlp[0].in_features - 1  # version-1 weights keep their shape
+    with pytest.raises(ValueError, match="level"):
+        without(past, level=level)
+    with pytest.raises(ValueError, match="level"):
+        with_level(past, level=torch.zeros(3, 2))

@@ -1,5 +1,7 @@
 """TSDiff end to end on small frames: formats, NaNs, long horizons, new histories, save/load, seeds."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,7 +9,7 @@ import torch
 from sklearn.base import clone
 
 from conftest import make_long_frame
-from tsdiff import Forecast, ModelFileError, NotFittedError, TSDiff
+from tsdiff import DataError, Forecast, ModelFileError, NotFittedError, TSDiff
 
 
 @pytest.fixture(scope="module")
@@ -336,3 +338,104 @@ def test_checkpoint_chosen_by_forecast_skill(long_df, tiny_params):
     assert m.train_result_.best_step == int(best["step"])
     # The score is a weighted quantile loss of sampled forecasts (finite, positive), not a denoising loss.
     assert 0 < m.train_result_.best_val_loss < np.inf
+
+
+# -- robust inputs (issue 16 items 2 and 7) ------------------------------------------------------------
+_V1 = Path(__file__).resolve().parent / "data" / "model_v1"
+
+
+def test_version_1_model_file_loads_and_predicts_exactly_as_before():
+    """tests/data/model_v1 was saved by tsdiff at format version 1 (tests/data/model_v1/make.py):
+    it loads with the version-1 inputs and reproduces that version's samples bit for bit."""
+    from conftest import make_long_frame as frame
+
+    expected = np.load(_V1 / "expected.npz")
+    m = TSDiff.load(_V1, device="cpu")
+    cfg = m.config_
+    assert (cfg.scale_floor, cfg.min_context_observed, cfg.level_input, cfg.horizon_mask) == (0.0, 0, False, False)
+    assert m.nonnegative is False and m.nonnegative_ is None and m.scale_floors_ is None
+    assert m.static_real_mean_ is None  # static reals enter as they did, unstandardized
+    np.testing.assert_array_equal(m.predict(n_samples=3, seed=1).samples, expected["predict"])
+    new = frame(2, 50, seed=9)
+    new["target"] -= 25.0
+    static = pd.DataFrame({"item_id": ["s0", "s1"], "size": [10.0, 200.0], "kind": ["a", "b"]})
+    np.testing.assert_array_equal(m.predict(df=new, static_df=static, n_samples=3, seed=2, horizon=6).samples,
+                                  expected["predict_df"])
+
+
+def test_no_series_longer_than_the_horizon_is_an_error_naming_the_lengths(tiny_params):
+    df = make_long_frame(n_series=2, length=6)
+    with pytest.raises(DataError, match=r"prediction_length=6 observed points.*'s0': 6, 's1': 6"):
+        TSDiff(prediction_length=6, context_length=24, **tiny_params).fit(df)
+    df.loc[df.index[8:11], "target"] = np.nan  # observed points, not rows, count
+    df2 = pd.concat([df, make_long_frame(n_series=1, length=9, seed=1).assign(item_id="s2")], ignore_index=True)
+    df2.loc[df2.index[-3:], "target"] = np.nan
+    with pytest.raises(DataError, match="'s1': 3, 's2': 6"):
+        TSDiff(prediction_length=6, context_length=24, **tiny_params).fit(df2)
+
+
+def test_many_short_series_log_one_warning_with_the_count(tiny_params, caplog):
+    df = pd.concat([make_long_frame(n_series=3, length=20),
+                    make_long_frame(n_series=1, length=100).assign(item_id="long")])
+    with caplog.at_level("WARNING", logger="tsdiff"):
+        TSDiff(prediction_length=4, context_length=48, **tiny_params).fit(df)
+    msgs = [r.getMessage() for r in caplog.records if "shorter than context_length" in r.getMessage()]
+    assert msgs == ["3 of 4 series are shorter than context_length=48: their training windows are partly left "
+                    "padding (consider a smaller context_length)"]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tsdiff"):
+        TSDiff(prediction_length=4, context_length=16, **tiny_params).fit(df)
+    assert "shorter than context_length" not in caplog.text
+
+
+def _nonneg_frame():
+    rng = np.random.default_rng(0)
+    parts = []
+    for i, shift in enumerate([0.0, 0.0, -1.0]):  # s2 has negative values
+        y = np.maximum(rng.normal(0.3, 1.0, 120), 0.0) + shift
+        parts.append(pd.DataFrame({"item_id": f"s{i}", "timestamp": pd.date_range("2021-01-01", periods=120,
+                                                                                  freq="h"), "target": y}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_nonnegative_series_get_nonnegative_samples_by_default(tiny_params, tmp_path):
+    df = _nonneg_frame()
+    kw = dict(prediction_length=4, context_length=24, **tiny_params)
+    auto = TSDiff(**kw).fit(df)
+    raw = TSDiff(nonnegative=False, **kw).fit(df)  # same training (clipping is a predict-time step)
+    assert auto.nonnegative_.tolist() == [True, True, False] and raw.nonnegative_ is None
+    a = auto.predict(horizon=10, n_samples=20).samples
+    r = raw.predict(horizon=10, n_samples=20).samples
+    assert (r[:2, :, :4] < 0).any()  # the test can fail: unclipped samples do go negative
+    np.testing.assert_array_equal(a[:, :, :4], np.concatenate([np.maximum(r[:2, :, :4], 0), r[2:, :, :4]]))
+    assert (a[:2] >= 0).all() and (a[2] < 0).any()
+    # New histories are judged by their own values.
+    new = df.copy()
+    new.loc[new["item_id"] == "s0", "target"] -= 5.0
+    new.loc[new["item_id"] == "s2", "target"] = np.abs(new.loc[new["item_id"] == "s2", "target"])
+    fc = auto.predict(df=new, n_samples=20).samples
+    assert (fc[0] < 0).any() and (fc[1:] >= 0).all()
+    # The flags are part of the model file.
+    auto.save(tmp_path / "m")
+    again = TSDiff.load(tmp_path / "m", device="cpu")
+    assert again.nonnegative_.tolist() == [True, True, False]
+    np.testing.assert_array_equal(again.predict(horizon=10, n_samples=20).samples, a)
+    everything = TSDiff(nonnegative=True, **kw).fit(df)
+    assert (everything.predict(n_samples=20).samples >= 0).all()
+    with pytest.raises(ValueError, match="nonnegative"):
+        TSDiff(nonnegative="yes", **kw).fit(df)
+
+
+def test_static_reals_are_standardized_with_training_statistics(tiny_params, tmp_path):
+    df = make_long_frame(n_series=3, length=80)
+    static = pd.DataFrame({"item_id": ["s0", "s1", "s2"], "size": [10.0, 200.0, 3000.0], "flat": [5.0] * 3})
+    m = TSDiff(prediction_length=4, context_length=24, **tiny_params).fit(df, static_df=static)
+    np.testing.assert_allclose(m.static_real_mean_, [1070.0, 5.0], rtol=1e-6)
+    arrays = m._arrays(m.series_, static_real=m.static_reals_)
+    reals = np.stack([a.static_real for a in arrays])
+    np.testing.assert_allclose(reals.mean(axis=0), [0, 0], atol=1e-6)
+    np.testing.assert_allclose(reals.std(axis=0), [1, 0], atol=1e-6)  # a constant column stays finite (0)
+    m.save(tmp_path / "m")
+    again = TSDiff.load(tmp_path / "m", device="cpu")
+    np.testing.assert_array_equal(again.static_real_std_, m.static_real_std_)
+    np.testing.assert_array_equal(again.predict(n_samples=2).samples, m.predict(n_samples=2).samples)

@@ -243,6 +243,8 @@ def test_model_errors_doc_is_current(fitted, tmp_path):
         (lambda: TSDiff(prediction_length=0).fit(make_long_frame(1, 30)), ValueError),
         (lambda: TSDiff(scaling="minmax").fit(make_long_frame(1, 30)), ValueError),
         (lambda: TSDiff(freq="h", **TINY).fit(one_point), DataError),
+        (lambda: TSDiff(freq="h", **TINY).fit(make_long_frame(1, 20).assign(item_id="a")), DataError),
+        (lambda: TSDiff(nonnegative="yes", **TINY).fit(make_long_frame(1, 60)), ValueError),
         (lambda: model.predict(shard=(2, 2)), ValueError),
         (lambda: TSDiff.load(tmp_path / "missing"), ModelFileError),
         (lambda: TSDiff.load(bad), ModelFileError),

@@ -48,3 +48,33 @@ def test_sampler_reproducible():
     b = TrainWindowSampler(series, 6, 3, [30, 40]).sample(np.random.default_rng(1), 8)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_min_context_observed_filters_training_windows():
+    C, H, k = 8, 3, 5
+    gappy = _series(60)
+    gappy.target[20:40] = np.nan
+    short = _series(7)  # 7 points: k of them fit, but then no whole future before its end
+    tiny = _series(4)   # 4 points, fewer than k + 1: its windows need 3 (n - 1)
+    sampler = TrainWindowSampler([gappy, short, tiny], C, H, ends=[60, 7, 4], min_context_observed=k)
+    b = sampler.sample(np.random.default_rng(0), 1000)
+    obs = b["past_observed"].sum(axis=1)
+    from_tiny = (obs == 3) & (b["past_target"].sum(axis=1) == 0 + 1 + 2)  # the tiny series' one window
+    assert from_tiny.any() and (obs[~from_tiny] >= k).all()
+    # Exactly the valid windows are drawable: a split s is valid iff [s - C, s) holds >= k observed points.
+    v = sampler.valid_splits[0]
+    obs = ~np.isnan(gappy.target)
+    expect = [s for s in range(1, 60 - H + 1) if obs[max(0, s - C):s].sum() >= k]
+    np.testing.assert_array_equal(v, expect)
+    assert sampler.valid_splits[1].tolist() == [5]       # earliest with 5 points; future partly beyond the end
+    assert sampler.valid_splits[2].tolist() == [3]       # 4 points: contexts of 3
+    assert sampler.num_windows == len(expect) + 2
+
+
+def test_min_context_observed_zero_draws_as_before():
+    series = [_series(30), _series(12)]
+    a = TrainWindowSampler(series, 8, 3, ends=[30, 12]).sample(np.random.default_rng(4), 32)
+    b = TrainWindowSampler(series, 8, 3, ends=[30, 12], min_context_observed=1).sample(np.random.default_rng(4), 32)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+    assert (a["past_observed"].sum(axis=1) < 5).any()  # the legacy draws include mostly padded contexts

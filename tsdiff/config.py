@@ -13,7 +13,18 @@ from typing import Any, Optional
 import numpy as np
 
 #: Version of the on-disk model format written by :meth:`tsdiff.TSDiff.save`.
+#: Version 2 added the robust-input fields (:data:`LEGACY_VALUES`) and per-series input statistics;
+#: version 1 files still load, with those fields at their legacy values.
 FORMAT_VERSION = 2
+
+#: Values of the fields added after format version 1 that reproduce the version-1 model exactly.
+#: :meth:`TSDiffConfig.from_dict` fills them in for a config that lacks them (a file from version 1).
+LEGACY_VALUES: dict[str, Any] = {
+    "scale_floor": 0.0,
+    "min_context_observed": 0,
+    "level_input": False,
+    "horizon_mask": False,
+}
 
 _SCALINGS = ("mean", "std", "none")
 _SCHEDULES = ("linear", "cosine")
@@ -57,6 +68,19 @@ class TSDiffConfig:
     static_cardinalities: tuple[int, ...] = ()
     num_static_real: int = 0
     scaling: str = "std"
+    #: Floor of each series' scale, as a fraction of the std of that series' observed training values;
+    #: the scale is also at least ``0.01 * |context mean|``. 0 keeps the version-1 scaling (scale
+    #: floored at ``1e-8 * |mean|`` only, so near-constant or mostly missing contexts blow up).
+    scale_floor: float = 0.1
+    #: Training windows need at least this many observed context points (0: any window). None means
+    #: ``min(context_length, max(prediction_length, 16))``: at prediction time a context holds the
+    #: last ``context_length`` points, so a window with fewer points than the horizon it forecasts (or
+    #: fewer than 16, too few for a std) is mostly padding that the model never meets when forecasting.
+    min_context_observed: Optional[int] = None
+    #: Give the context encoder the series level ``sign(m) * log1p(|m| / scale)`` (m: context mean).
+    level_input: bool = True
+    #: Denoiser channel marking the observed horizon points (1 on every point when sampling).
+    horizon_mask: bool = True
     # -- diffusion (DDPM, Ho et al. 2020) ----------------------------------
     diffusion_steps: int = 1000
     beta_schedule: str = "linear"
@@ -83,12 +107,16 @@ class TSDiffConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.min_context_observed is None and isinstance(self.context_length, int) \
+                and isinstance(self.prediction_length, int):
+            object.__setattr__(self, "min_context_observed",
+                               min(self.context_length, max(self.prediction_length, 16)))
         for name in ("prediction_length", "context_length", "tail_length", "diffusion_steps",
                      "hidden_channels", "num_res_blocks", "patch_size", "embedding_dim", "encoder_channels",
                      "batch_size", "max_steps", "val_every", "num_val_windows"):
             _positive_int(name, getattr(self, name))
         for name in ("num_time_features", "num_known_covariates", "num_past_covariates",
-                     "num_static_real", "seed"):
+                     "num_static_real", "seed", "min_context_observed"):
             _non_negative_int(name, getattr(self, name))
         if not isinstance(self.freq, str) or not self.freq:
             raise ConfigError(f"freq must be a non-empty pandas frequency string, got {self.freq!r}")
@@ -112,6 +140,14 @@ class TSDiffConfig:
             _positive_int("static_cardinalities[i]", c)
         if self.scaling not in _SCALINGS:
             raise ConfigError(f"scaling must be one of {_SCALINGS}, got {self.scaling!r}")
+        if not (0.0 <= self.scale_floor < 1e3) or self.scale_floor != self.scale_floor:
+            raise ConfigError(f"scale_floor must be a fraction >= 0 of a series' std, got {self.scale_floor}")
+        if self.min_context_observed > self.context_length:
+            raise ConfigError(f"min_context_observed={self.min_context_observed} must be <= "
+                              f"context_length={self.context_length}")
+        for name in ("level_input", "horizon_mask"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.beta_schedule not in _SCHEDULES:
             raise ConfigError(f"beta_schedule must be one of {_SCHEDULES}, got {self.beta_schedule!r}")
         if not (0.0 < self.beta_start < self.beta_end < 1.0):
@@ -152,9 +188,15 @@ class TSDiffConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TSDiffConfig":
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        """Inverse of :meth:`to_dict`; unknown keys are an error.
+
+        Fields missing from ``data`` that were added after format version 1
+        take their :data:`LEGACY_VALUES`, so a config read from an old model
+        file rebuilds the old network and scaling exactly.
+        """
         if not isinstance(data, dict):
             raise ConfigError(f"config must be a dict, got {type(data).__name__}")
+        data = {**LEGACY_VALUES, **data}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -171,4 +213,4 @@ class TSDiffConfig:
         return self.tail_length + self.prediction_length
 
 
-__all__ = ["TSDiffConfig", "ConfigError", "FORMAT_VERSION"]
+__all__ = ["TSDiffConfig", "ConfigError", "FORMAT_VERSION", "LEGACY_VALUES"]

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
 
-from .config import FORMAT_VERSION, ConfigError, TSDiffConfig
+from .config import FORMAT_VERSION, LEGACY_VALUES, ConfigError, TSDiffConfig
 from .distributed import current_context, rank_seed
 from .errors import DataError, ModelFileError, NotFittedError, TrainingError
 from .forecast import Forecast
@@ -154,6 +154,28 @@ class TSDiff(BaseEstimator):
         (capped by ``context_length``).
     scaling : {"std", "mean", "none"}, default "std"
         Per-series scaling computed on the context window only.
+    scale_floor : float, default 0.1
+        The scale of a context is at least this fraction of the std of the series'
+        observed values given to ``fit`` (or to ``predict(df=...)`` for new histories),
+        and at least 1% of the context's mean magnitude, so constant or mostly missing
+        contexts do not blow their future up to hundreds of scaled units. ``0`` turns
+        the floor off (the behaviour of models saved before format version 2).
+    min_context_observed : int, optional
+        Training windows need this many observed points in their context. Default
+        ``min(context_length, max(prediction_length, 16))``: forecasts read the last
+        ``context_length`` points, so windows made mostly of left padding teach the
+        model about contexts it never meets. ``0`` draws every window.
+    level_input : bool, default True
+        Give the context encoder the series level (signed log of the context mean in
+        units of its scale) next to the log scale.
+    horizon_mask : bool, default True
+        Give the denoiser a channel marking the observed horizon points, so missing
+        future targets (zero-filled, outside the loss) are not read as data in training.
+    nonnegative : {"auto", True, False}, default "auto"
+        Clip sample paths at 0 (in the original units) for non-negative series.
+        ``"auto"``: the series whose observed values given to ``fit`` are all >= 0
+        (for histories passed to ``predict(df=...)``: all >= 0 there). ``True``: every
+        series. ``False``: never.
     time_features : bool, default True
         Use GluonTS calendar features of the frequency.
     diffusion_steps, beta_schedule, beta_start, beta_end
@@ -222,7 +244,9 @@ class TSDiff(BaseEstimator):
 
     def __init__(self, prediction_length: int = 24, context_length: Optional[int] = None,
                  freq: Optional[str] = None, *, lags: Optional[Sequence[int]] = None,
-                 tail_length: Optional[int] = None, scaling: str = "std", time_features: bool = True,
+                 tail_length: Optional[int] = None, scaling: str = "std", scale_floor: float = 0.1,
+                 min_context_observed: Optional[int] = None, level_input: bool = True,
+                 horizon_mask: bool = True, nonnegative: Any = "auto", time_features: bool = True,
                  diffusion_steps: int = 1000, beta_schedule: str = "linear", beta_start: float = 1e-4,
                  beta_end: float = 0.02, hidden_channels: int = 32, channel_mults: Sequence[int] = (1, 2, 2),
                  num_res_blocks: int = 1, patch_size: int = 1, embedding_dim: int = 128,
@@ -242,6 +266,11 @@ class TSDiff(BaseEstimator):
         self.lags = lags
         self.tail_length = tail_length
         self.scaling = scaling
+        self.scale_floor = scale_floor
+        self.min_context_observed = min_context_observed
+        self.level_input = level_input
+        self.horizon_mask = horizon_mask
+        self.nonnegative = nonnegative
         self.time_features = time_features
         self.diffusion_steps = diffusion_steps
         self.beta_schedule = beta_schedule
@@ -308,7 +337,9 @@ class TSDiff(BaseEstimator):
                 num_time_features=num_time_features(freq) if self.time_features else 0,
                 num_known_covariates=num_known, num_past_covariates=num_past,
                 static_cardinalities=static_cardinalities, num_static_real=num_static_real,
-                scaling=self.scaling, diffusion_steps=self.diffusion_steps, beta_schedule=self.beta_schedule,
+                scaling=self.scaling, scale_floor=self.scale_floor,
+                min_context_observed=self.min_context_observed, level_input=self.level_input,
+                horizon_mask=self.horizon_mask, diffusion_steps=self.diffusion_steps, beta_schedule=self.beta_schedule,
                 beta_start=self.beta_start, beta_end=self.beta_end, hidden_channels=self.hidden_channels,
                 channel_mults=tuple(self.channel_mults), num_res_blocks=self.num_res_blocks, patch_size=patch,
                 embedding_dim=self.embedding_dim, encoder_channels=self.encoder_channels,
@@ -323,11 +354,18 @@ class TSDiff(BaseEstimator):
     def _arrays(self, series: Sequence[SeriesData], extra: int = 0,
                 future_known: Optional[Sequence[np.ndarray]] = None,
                 static_cat: Optional[np.ndarray] = None,
-                static_real: Optional[np.ndarray] = None) -> list[SeriesArrays]:
-        """Numpy view of each series, time features extended ``extra`` steps into the future."""
+                static_real: Optional[np.ndarray] = None,
+                scale_floors: Optional[np.ndarray] = None) -> list[SeriesArrays]:
+        """Numpy view of each series, time features extended ``extra`` steps into the future.
+
+        Static reals are standardized with the training statistics (models of
+        format version 2); ``scale_floors`` (N,) is each series' scale floor.
+        """
         from .integrations.gluonts import time_features
 
         cfg = self.config_
+        if static_real is not None and getattr(self, "static_real_mean_", None) is not None:
+            static_real = (static_real - self.static_real_mean_) / self.static_real_std_
         out = []
         for i, s in enumerate(series):
             T = len(s)
@@ -342,8 +380,45 @@ class TSDiff(BaseEstimator):
             out.append(SeriesArrays(
                 target=s.target.astype(np.float32), time_feat=tf, known_cov=known, past_cov=past,
                 static_cat=None if static_cat is None else static_cat[i].astype(np.int64),
-                static_real=None if static_real is None else static_real[i].astype(np.float32)))
+                static_real=None if static_real is None else static_real[i].astype(np.float32),
+                scale_floor=None if scale_floors is None else float(scale_floors[i])))
         return out
+
+    def _series_stats(self, series: Sequence[SeriesData]) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+        """Per-series scale floors (N,) float32 and non-negative flags (N,) bool from the given values.
+
+        The floor is ``scale_floor`` times the std of the observed values (None when
+        the config has no floor); the flag follows the ``nonnegative`` parameter (None
+        when it is False).
+        """
+        floors = None
+        if self.config_.scale_floor > 0:
+            floors = np.array([np.nanstd(s.target) if np.isfinite(s.target).any() else 0.0 for s in series],
+                              dtype=np.float64) * self.config_.scale_floor
+            floors = floors.astype(np.float32)
+        mode = self.nonnegative
+        if isinstance(mode, (bool, np.bool_)):
+            return floors, (np.ones(len(series), dtype=bool) if mode else None)
+        if mode != "auto":
+            raise ValueError(f"nonnegative must be 'auto', True or False, got {mode!r}")
+        flags = np.array([bool(np.all(s.target[~np.isnan(s.target)] >= 0)) for s in series], dtype=bool)
+        return floors, flags
+
+    def _check_lengths(self, series: Sequence[SeriesData]) -> None:
+        """Degenerate data: an error when no series has more than ``prediction_length`` observed
+        points, one warning when many series are shorter than ``context_length``."""
+        cfg = self.config_
+        H, C = cfg.prediction_length, cfg.context_length
+        observed = np.array([int(np.count_nonzero(~np.isnan(s.target))) for s in series])
+        if not (observed > H).any():
+            shown = ", ".join(f"{s.item_id!r}: {n}" for s, n in list(zip(series, observed))[:5])
+            raise DataError(f"no series in df has more than prediction_length={H} observed points (observed "
+                            f"points per series: {shown}{', ...' if len(series) > 5 else ''}); a forecaster "
+                            f"cannot learn from them: pass longer histories or a smaller prediction_length")
+        short = int((np.array([len(s) for s in series]) < C).sum())
+        if short and short >= 0.1 * len(series):
+            logger.warning("%d of %d series are shorter than context_length=%d: their training windows are "
+                           "partly left padding (consider a smaller context_length)", short, len(series), C)
 
     def _encode_static(self, static_df: Optional[pd.DataFrame], item_ids: Sequence[Hashable],
                        fitting: bool) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
@@ -458,8 +533,17 @@ class TSDiff(BaseEstimator):
         self.config_ = cfg
         self.device_ = device
         H, C = cfg.prediction_length, cfg.context_length
+        if (np.array([len(s) for s in series]) >= 2).any():
+            self._check_lengths(series)
+        self.scale_floors_, self.nonnegative_ = self._series_stats(series)
+        self.static_real_mean_ = self.static_real_std_ = None
+        if static_real is not None:
+            self.static_real_mean_ = static_real.mean(axis=0).astype(np.float32)
+            std = static_real.std(axis=0)
+            self.static_real_std_ = np.where(std > 0, std, 1.0).astype(np.float32)
 
-        arrays = self._arrays(series, static_cat=static_cat, static_real=static_real)
+        arrays = self._arrays(series, static_cat=static_cat, static_real=static_real,
+                              scale_floors=self.scale_floors_)
         lengths = np.array([len(a) for a in arrays])
         if (lengths < 2).all():
             raise DataError(f"every series in df has fewer than 2 time steps (items {self.item_ids_[:5]}); "
@@ -474,7 +558,10 @@ class TSDiff(BaseEstimator):
         held_splits = np.concatenate([lengths[i] - H * np.arange(1, n + 1) for i, n in enumerate(n_held)]
                                      ).astype(np.int64) if n_held.any() else np.zeros(0, np.int64)
         rng = np.random.default_rng(cfg.seed)
-        window_sampler = TrainWindowSampler(arrays, C, H, ends)
+        try:
+            window_sampler = TrainWindowSampler(arrays, C, H, ends, min_context_observed=cfg.min_context_observed)
+        except ValueError as exc:
+            raise DataError(f"df: {exc} (items {self.item_ids_[:5]}); pass longer histories") from None
         held = _HeldOut(arrays, held_series, held_splits, C, H)
         val_fn = None
         if self.validation and len(held):
@@ -643,6 +730,7 @@ class TSDiff(BaseEstimator):
         if df is None:
             series, spec = self.series_, self.spec_
             static_cat, static_real = self._encode_static(static_df, [s.item_id for s in series], fitting=False)
+            floors, nonneg = getattr(self, "scale_floors_", None), getattr(self, "nonnegative_", None)
         else:
             # Read new histories with the fitted column names where the frame has them.
             cols = set(df.columns) if isinstance(df, pd.DataFrame) else set()
@@ -659,12 +747,16 @@ class TSDiff(BaseEstimator):
             if spec.freq != self.freq_:
                 raise DataError(f"df has frequency {spec.freq!r} but the model was fitted on {self.freq_!r}; "
                                 "resample df to the fitted frequency")
+            # Scale floors and non-negativity come from the whole histories given, before the tail is cut.
+            floors, nonneg = self._series_stats(series)
             series = [_tail(s, C, spec.freq) for s in series]
             static_cat, static_real = self._encode_static(static_df, [s.item_id for s in series], fitting=False)
         if shard is not None:
             rank, world = _check_shard(shard)
             keep = np.array_split(np.arange(len(series)), world)[rank]
             series = [series[i] for i in keep]
+            floors = None if floors is None else floors[keep]
+            nonneg = None if nonneg is None else nonneg[keep]
             static_cat = None if static_cat is None else static_cat[keep]
             static_real = None if static_real is None else static_real[keep]
             seed = rank_seed(int(seed), rank, world)
@@ -686,7 +778,7 @@ class TSDiff(BaseEstimator):
             future_known = [np.concatenate([f, np.repeat(f[:, -1:], total - horizon, axis=1)], axis=1)
                             for f in future_known]
         arrays = self._arrays(series, extra=total, future_known=future_known,
-                              static_cat=static_cat, static_real=static_real)
+                              static_cat=static_cat, static_real=static_real, scale_floors=floors)
         device = self.device_
         model = self.model_.to(device).eval()
         autocast_dtype = _autocast_dtype(self.precision, device)
@@ -702,6 +794,9 @@ class TSDiff(BaseEstimator):
         out[:, :, :H] = model.sample(base_t, S, diffusion_sampler, generator=gen, chunk_size=chunk,
                                      autocast_dtype=autocast_dtype, denoiser=denoiser,
                                      workers=workers).cpu().numpy()
+        clip = None if nonneg is None or not nonneg.any() else np.flatnonzero(nonneg)
+        if clip is not None:  # before later blocks condition on this one
+            out[clip, :, :H] = np.maximum(out[clip, :, :H], 0.0)
         for k in range(1, n_blocks):
             # Block k: each sample path conditions on its own previous blocks. Rows (series x samples)
             # are built and denoised chunk by chunk, so memory stays bounded by chunk_size.
@@ -723,9 +818,13 @@ class TSDiff(BaseEstimator):
                 blk_samples = model.sample(rows_t, 1, diffusion_sampler, generator=gen, chunk_size=chunk,
                                            autocast_dtype=autocast_dtype, denoiser=denoiser, workers=workers)
                 out[si, sj, k * H:(k + 1) * H] = blk_samples[:, 0].cpu().numpy()
+            if clip is not None:
+                out[clip, :, k * H:(k + 1) * H] = np.maximum(out[clip, :, k * H:(k + 1) * H], 0.0)
         out = out[:, :, :horizon]
         if calibrated:
             out = calibrator.apply(out)
+            if clip is not None:  # widening below the median must not undo the non-negativity
+                out[clip] = np.maximum(out[clip], 0.0)
         timestamps = []
         for s in series:
             last = s.start + (len(s) - 1) * pd.tseries.frequencies.to_offset(self.freq_)
@@ -789,7 +888,9 @@ class TSDiff(BaseEstimator):
             raise ValueError("reverse_trajectory does not support models with known covariates yet")
         series = [self.series_[k]]
         static_cat, static_real = self._encode_static(None, [series[0].item_id], fitting=False)
-        arrays = self._arrays(series, extra=cfg.prediction_length, static_cat=static_cat, static_real=static_real)
+        floors = getattr(self, "scale_floors_", None)
+        arrays = self._arrays(series, extra=cfg.prediction_length, static_cat=static_cat, static_real=static_real,
+                              scale_floors=None if floors is None else floors[k:k + 1])
         batch = batch_to_tensors(make_batch(arrays, np.arange(1), np.array([len(arrays[0])]), cfg.context_length,
                                             cfg.prediction_length, with_target=False), self.device_)
         model = self.model_.eval()
@@ -855,6 +956,10 @@ class TSDiff(BaseEstimator):
                 "series": [_series_to_plain(s) for s in self.series_],
                 "calibration": (None if getattr(self, "calibrator_", None) is None
                                 else self.calibrator_.to_dict()),
+                "scale_floors": _optional_tensor(self.scale_floors_),
+                "nonnegative": _optional_tensor(self.nonnegative_),
+                "static_real_mean": _optional_tensor(self.static_real_mean_),
+                "static_real_std": _optional_tensor(self.static_real_std_),
                 "train_result": {"steps": self.train_result_.steps, "best_step": self.train_result_.best_step,
                                  "best_val_loss": float(self.train_result_.best_val_loss),
                                  "stopped_reason": self.train_result_.stopped_reason,
@@ -911,9 +1016,12 @@ class TSDiff(BaseEstimator):
         try:
             params = dict(payload["params"])
             params["device"] = device
+            fitted = payload["fitted"]
+            if "nonnegative" not in fitted:  # format version 1: the inputs of that version, no clipping
+                params.update(LEGACY_VALUES)  # the TSDiff parameters of the same names
+                params["nonnegative"] = False
             est = cls(**params)
             cfg = TSDiffConfig.from_dict(payload["config"])
-            fitted = payload["fitted"]
             est.config_ = cfg
             est.device_ = resolve_device(device)
             with torch.random.fork_rng(devices=[]):
@@ -934,6 +1042,10 @@ class TSDiff(BaseEstimator):
             est.item_ids_ = [s.item_id for s in est.series_]
             est.train_result_ = TrainResult(**fitted["train_result"])
             est.calibrator_ = IntervalCalibrator.from_dict(fitted.get("calibration"))
+            est.scale_floors_ = _optional_array(fitted.get("scale_floors"))
+            est.nonnegative_ = _optional_array(fitted.get("nonnegative"))
+            est.static_real_mean_ = _optional_array(fitted.get("static_real_mean"))
+            est.static_real_std_ = _optional_array(fitted.get("static_real_std"))
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise ModelFileError(f"{str(file)!r} is a damaged tsdiff model file: {type(exc).__name__}: "
                                  f"{str(exc)[:200]}") from None
@@ -999,6 +1111,14 @@ def _tail(s: SeriesData, n: int, freq: str) -> SeriesData:
                       target=s.target[k:],
                       known_covariates=None if s.known_covariates is None else s.known_covariates[:, k:],
                       past_covariates=None if s.past_covariates is None else s.past_covariates[:, k:])
+
+
+def _optional_tensor(a: Optional[np.ndarray]) -> Optional[torch.Tensor]:
+    return None if a is None else torch.from_numpy(np.ascontiguousarray(a))
+
+
+def _optional_array(t: Optional[torch.Tensor]) -> Optional[np.ndarray]:
+    return None if t is None else t.numpy()
 
 
 def _series_to_plain(s: SeriesData) -> dict[str, Any]:

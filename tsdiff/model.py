@@ -27,8 +27,8 @@ from torch import Tensor, nn
 from .config import TSDiffConfig
 from .diffusion import DiffusionSchedule, sample_loop
 from .nn import Conditioning, ConditionalDenoiser, ContextEncoder
+from .scaling import floored_scale, signed_log_level, std_scale
 from .scaling import scale as apply_scaling
-from .scaling import std_scale
 
 TensorBatch = dict[str, Tensor]
 
@@ -56,9 +56,10 @@ class TSDiffModel(nn.Module):
         # Encoder channels: scaled target, observed mask, time features, known and past covariates.
         self.encoder = ContextEncoder(2 + F + K + P, hidden=c.encoder_channels, out_dim=c.embedding_dim,
                                       static_cardinalities=c.static_cardinalities,
-                                      num_static_real=c.num_static_real)
-        # Denoiser sequence channels: tail values + mask, (lag value, lag mask) per lag, time features, known covariates.
-        self.seq_channels = 2 + 2 * n_lags + F + K
+                                      num_static_real=c.num_static_real, with_level=c.level_input)
+        # Denoiser sequence channels: tail values + mask, (lag value, lag mask) per lag, time features, known
+        # covariates, and (horizon_mask) the observed-horizon mask.
+        self.seq_channels = 2 + 2 * n_lags + F + K + int(c.horizon_mask)
         self.denoiser = ConditionalDenoiser(self.seq_channels, cond_dim=c.embedding_dim,
                                             base_channels=c.hidden_channels, channel_mults=c.channel_mults,
                                             num_res_blocks=c.num_res_blocks, dropout=c.dropout,
@@ -99,7 +100,10 @@ class TSDiffModel(nn.Module):
         ----------
         batch : dict of tensors
             ``past_target``, ``past_observed`` (B, C); ``past_time_feat`` (B, C, F);
-            ``future_time_feat`` (B, H, F); optional covariates and static features.
+            ``future_time_feat`` (B, H, F); optional covariates and static features;
+            optional ``scale_floor`` (B, 1) (read when ``config.scale_floor > 0``) and
+            ``future_observed`` (B, H) (the horizon mask channel when ``config.horizon_mask``;
+            all ones when absent).
 
         Returns
         -------
@@ -110,7 +114,13 @@ class TSDiffModel(nn.Module):
         L, H = c.tail_length, c.prediction_length
         past, observed = batch["past_target"], batch["past_observed"]
         B = past.shape[0]
-        past_scaled, loc, scale = apply_scaling(c.scaling, past, observed)
+        if c.scale_floor > 0:
+            floor = batch.get("scale_floor")
+            if floor is None:
+                floor = past.new_zeros(B, 1)
+            past_scaled, loc, scale = floored_scale(c.scaling, past, observed, floor)
+        else:  # version-1 models
+            past_scaled, loc, scale = apply_scaling(c.scaling, past, observed)
 
         enc_parts = [past_scaled[:, None, :], observed[:, None, :]]
         seq_parts = []
@@ -135,10 +145,17 @@ class TSDiffModel(nn.Module):
         if c.num_past_covariates:
             pp, _ = self._scale_covariates(batch["past_past_cov"], None, cov_valid)
             enc_parts.append(pp.transpose(1, 2))
+        if c.horizon_mask:
+            # 1 on observed horizon points in training (missing future targets are zero-filled in x0 and
+            # must not be read as data); 1 everywhere when sampling (no future_observed in the batch).
+            fut_obs = batch.get("future_observed")
+            fut_obs = past.new_ones(B, H) if fut_obs is None else fut_obs.to(past.dtype)
+            seq_parts.append(torch.cat([past.new_zeros(B, 1, L), fut_obs[:, None, :]], dim=2))
+        level = signed_log_level(past, observed, scale) if c.level_input else None
         # log(scale) tells the encoder the series' magnitude, which scaling removed.
         log_scale = torch.log(scale.abs().clamp_min(1e-12))
         emb = self.encoder(torch.cat(enc_parts, dim=1), static_cat=batch.get("static_cat"),
-                           static_real=batch.get("static_real"), log_scale=log_scale)
+                           static_real=batch.get("static_real"), log_scale=log_scale, level=level)
         return Conditioning(seq=torch.cat(seq_parts, dim=1), emb=emb), loc, scale
 
     # -- training ------------------------------------------------------------
@@ -204,7 +221,8 @@ class TSDiffModel(nn.Module):
 
         def run(i: int) -> None:
             s0, s1 = series_chunks[i]
-            sub = {k: v[s0:s1] for k, v in batch.items()}
+            # Sampling never reads the future, even when the batch carries it (e.g. validation windows).
+            sub = {k: v[s0:s1] for k, v in batch.items() if k not in ("future_target", "future_observed")}
             cond, loc, scale = self.condition(sub)
             for (j0, j1), seed in zip(sample_chunks, seeds[i]):
                 # Window channels per row; the embedding stays one row per series: the denoiser

@@ -29,6 +29,9 @@ class SeriesArrays:
     past_cov : (P, T) float32 or None
     static_cat : (S,) int64 or None
     static_real : (R,) float32 or None
+    scale_floor : float or None
+        Floor of the series' scale in its units (see :func:`tsdiff.scaling.floored_scale`);
+        batched as ``scale_floor`` (B, 1) when given.
     """
 
     target: np.ndarray
@@ -37,6 +40,7 @@ class SeriesArrays:
     past_cov: Optional[np.ndarray] = None
     static_cat: Optional[np.ndarray] = None
     static_real: Optional[np.ndarray] = None
+    scale_floor: Optional[float] = None
 
     def __len__(self) -> int:
         return int(self.target.shape[0])
@@ -94,6 +98,8 @@ def make_batch(series: Sequence[SeriesArrays], index: np.ndarray, splits: np.nda
             put("static_cat", ser.static_cat)
         if ser.static_real is not None:
             put("static_real", ser.static_real)
+        if ser.scale_floor is not None:
+            put("scale_floor", np.array([ser.scale_floor], dtype=np.float32))
         if with_target:
             fut, fut_valid = _slice(ser.target, s, s + H, valid_end=T)
             put("future_target", np.nan_to_num(fut, nan=0.0))
@@ -120,10 +126,22 @@ class TrainWindowSampler:
         Exclusive end of the training part of each series (``len(series[i])``
         or less when a validation window is held out). Series with ``end < 2``
         give no training windows.
+    min_context_observed : int, default 0
+        With ``k > 1``, only windows whose context holds at least ``k`` observed
+        points are drawn (uniformly among those). A series with ``n <= k``
+        observed training points needs ``n - 1`` instead (a context no shorter
+        than its forecasts will read). A series too short for both its ``k``
+        points and a whole future before its end keeps its earliest such window
+        (its future partly beyond the end). ``0`` or ``1``: every window, as before.
+
+    Raises
+    ------
+    ValueError
+        No series gives a training window.
     """
 
     def __init__(self, series: Sequence[SeriesArrays], context_length: int, prediction_length: int,
-                 ends: Sequence[int]) -> None:
+                 ends: Sequence[int], min_context_observed: int = 0) -> None:
         self.series = series
         self.ends = np.asarray(ends, dtype=np.int64)
         self.context_length = context_length
@@ -133,18 +151,48 @@ class TrainWindowSampler:
         usable = ends >= 2
         if not usable.any():
             raise ValueError("no series has at least 2 time steps to train on")
+        self.min_context_observed = int(min_context_observed)
+        self.valid_splits: Optional[list[np.ndarray]] = None
+        if self.min_context_observed > 1:
+            self.valid_splits = [self._valid_splits(series[i].target, int(ends[i])) if usable[i]
+                                 else np.zeros(0, np.int64) for i in range(len(series))]
+            usable &= np.array([len(v) > 0 for v in self.valid_splits], dtype=bool)
+            if not usable.any():
+                raise ValueError(f"no series has a training window with an observed context point (series training lengths {ends.tolist()[:10]})")
         self.series_index = np.flatnonzero(usable)
-        counts = self.max_split[self.series_index].astype(np.float64)
+        if self.valid_splits is None:
+            counts = self.max_split[self.series_index].astype(np.float64)
+        else:
+            counts = np.array([len(self.valid_splits[i]) for i in self.series_index], dtype=np.float64)
         self.weights = counts / counts.sum()
+
+    def _valid_splits(self, target: np.ndarray, end: int) -> np.ndarray:
+        """Split points in ``[1, end)`` whose context holds ``min_context_observed`` observed points."""
+        obs = ~np.isnan(target[:end])
+        cum = np.concatenate([[0], np.cumsum(obs)])
+        k = max(1, min(self.min_context_observed, int(cum[-1]) - 1))
+        s = np.arange(1, max(end, 1))
+        count = cum[s] - cum[np.maximum(0, s - self.context_length)]
+        ok = s[count >= k]
+        if not len(ok):
+            return ok.astype(np.int64)
+        upper = max(int(ok[0]), end - self.prediction_length)
+        return ok[ok <= upper].astype(np.int64)
 
     @property
     def num_windows(self) -> int:
         """Number of distinct training windows."""
+        if self.valid_splits is not None:
+            return int(sum(len(self.valid_splits[i]) for i in self.series_index))
         return int(self.max_split[self.series_index].sum())
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
         """Draw ``batch_size`` windows with ``rng`` (a numpy ``Generator``)."""
         idx = rng.choice(self.series_index, size=batch_size, p=self.weights)
-        splits = rng.integers(1, self.max_split[idx] + 1)
+        if self.valid_splits is None:
+            splits = rng.integers(1, self.max_split[idx] + 1)
+        else:
+            pos = rng.integers(0, np.array([len(self.valid_splits[i]) for i in idx]))
+            splits = np.array([self.valid_splits[i][p] for i, p in zip(idx, pos)], dtype=np.int64)
         return make_batch(self.series, idx, splits, self.context_length, self.prediction_length,
                           ends=self.ends[idx])

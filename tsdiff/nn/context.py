@@ -67,16 +67,18 @@ class ContextEncoder(nn.Module):
         Number ``R`` of real static features.
     num_layers : int or None, default None
         Number of stride-2 blocks; None means :data:`DEFAULT_ENCODER_LAYERS` (4).
+    with_level : bool, default False
+        Also read a ``level`` scalar per series (concatenated after ``log_scale``).
 
     Shapes
     ------
     past : ``(B, in_channels, C)``; static_cat : ``(B, S)`` long;
-    static_real : ``(B, R)``; log_scale : ``(B, 1)`` -> ``(B, out_dim)``.
+    static_real : ``(B, R)``; log_scale, level : ``(B, 1)`` -> ``(B, out_dim)``.
     """
 
     def __init__(self, in_channels: int, hidden: int = 64, out_dim: int = 128,
                  static_cardinalities: Sequence[int] = (), num_static_real: int = 0,
-                 num_layers: Optional[int] = None) -> None:
+                 num_layers: Optional[int] = None, with_level: bool = False) -> None:
         super().__init__()
         if num_layers is None:
             num_layers = DEFAULT_ENCODER_LAYERS
@@ -92,6 +94,7 @@ class ContextEncoder(nn.Module):
         self.out_dim = out_dim
         self.static_cardinalities = static_cardinalities
         self.num_static_real = num_static_real
+        self.with_level = bool(with_level)
 
         self.stem = nn.Conv1d(in_channels, hidden, kernel_size=3, padding=1)
         self.blocks = nn.Sequential(*[_DownBlock(hidden) for _ in range(num_layers)])
@@ -99,12 +102,12 @@ class ContextEncoder(nn.Module):
         self.static_embeddings = nn.ModuleList(
             [nn.Embedding(c, static_embedding_dim(c)) for c in static_cardinalities])
         mlp_in = (2 * hidden + sum(static_embedding_dim(c) for c in static_cardinalities)
-                  + num_static_real + 1)
+                  + num_static_real + 1 + int(self.with_level))
         self.mlp = nn.Sequential(nn.Linear(mlp_in, out_dim), nn.SiLU(), nn.Linear(out_dim, out_dim))
 
     def forward(self, past: Tensor, static_cat: Optional[Tensor] = None,
                 static_real: Optional[Tensor] = None,
-                log_scale: Optional[Tensor] = None) -> Tensor:
+                log_scale: Optional[Tensor] = None, level: Optional[Tensor] = None) -> Tensor:
         """Encode the history.
 
         Parameters
@@ -113,6 +116,7 @@ class ContextEncoder(nn.Module):
         static_cat : Tensor, shape ``(B, S)`` long, required iff ``S > 0``.
         static_real : Tensor, shape ``(B, R)``, required iff ``R > 0``.
         log_scale : Tensor, shape ``(B, 1)``, optional (zeros when None).
+        level : Tensor, shape ``(B, 1)``, optional (zeros when None); read only ``with_level``.
 
         Returns
         -------
@@ -147,6 +151,14 @@ class ContextEncoder(nn.Module):
         elif log_scale.shape != (batch, 1):
             raise ValueError(f"log_scale must have shape ({batch}, 1), got {tuple(log_scale.shape)}")
         parts.append(log_scale.to(h.dtype))
+        if self.with_level:
+            if level is None:
+                level = h.new_zeros(batch, 1)
+            elif level.shape != (batch, 1):
+                raise ValueError(f"level must have shape ({batch}, 1), got {tuple(level.shape)}")
+            parts.append(level.to(h.dtype))
+        elif level is not None:
+            raise ValueError("level given but the encoder was built with with_level=False")
         return self.mlp(torch.cat(parts, dim=1))
 
 

@@ -1,0 +1,32 @@
+"""Write tests/data/model_v1: a tiny model saved by tsdiff at format version 1 (commit 49a42fd),
+with its predictions, for the compatibility test
+(tests/test_estimator.py::test_version_1_model_file_loads_and_predicts_exactly_as_before).
+
+Run from the repository root with that version's package on the path::
+
+    git archive 49a42fd tsdiff | tar -x -C /tmp/v1src
+    PYTHONPATH=/tmp/v1src python tests/data/model_v1/make.py tests/data/model_v1
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from conftest import TINY, make_long_frame  # noqa: E402
+import tsdiff  # noqa: E402
+from tsdiff import TSDiff  # noqa: E402
+
+assert tsdiff.FORMAT_VERSION == 1, tsdiff.__file__
+df = make_long_frame(3, 80)
+df.loc[5:9, "target"] = np.nan
+static = pd.DataFrame({"item_id": ["s0", "s1", "s2"], "size": [10.0, 200.0, 3000.0], "kind": ["a", "b", "a"]})
+m = TSDiff(prediction_length=4, context_length=24, seed=3, **{**TINY, "max_steps": 6})
+m.fit(df, static_df=static)
+out = sys.argv[1]
+m.save(out)
+new = make_long_frame(2, 50, seed=9)
+new["target"] -= 25.0  # negative values: version 1 never clips
+np.savez(out + "/expected.npz", predict=m.predict(n_samples=3, seed=1).samples,
+         predict_df=m.predict(df=new, static_df=static.iloc[:2], n_samples=3, seed=2, horizon=6).samples)
