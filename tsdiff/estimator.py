@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Hashable, Iterator, Optional, Sequence
 
@@ -27,6 +28,7 @@ from .errors import DataError, ModelFileError, NotFittedError, TrainingError
 from .forecast import Forecast
 from .frames import (FrameSpec, SeriesData, future_timestamps, read_future_covariates, read_series,
                      read_static)
+from .memory import MemoryLimit, check_memory, format_bytes
 from .model import TSDiffModel, batch_to_tensors
 from .training import Trainer, TrainResult
 from .windows import SeriesArrays, TrainWindowSampler, make_batch
@@ -449,7 +451,7 @@ class TSDiff(BaseEstimator):
                 *, future_df: Optional[pd.DataFrame] = None, static_df: Optional[pd.DataFrame] = None,
                 sampler: Optional[str] = None, steps: Optional[int] = None, eta: float = 0.0,
                 seed: Optional[int] = None, chunk_size: Optional[int] = None,
-                shard: Optional[tuple[int, int]] = None) -> Forecast:
+                shard: Optional[tuple[int, int]] = None, memory_limit: MemoryLimit = None) -> Forecast:
         """Sample ``n_samples`` future paths of ``horizon`` steps for every series.
 
         Parameters
@@ -485,22 +487,117 @@ class TSDiff(BaseEstimator):
             order for the whole set. Shard ``r`` samples with the seed
             ``tsdiff.distributed.rank_seed(seed, r, world_size)``: reproducible for a given
             ``(seed, world_size)``, but not the samples of an unsharded call.
+        memory_limit : float or int, optional
+            Memory the call may hold, estimated before sampling
+            (``n_series x n_samples x horizon x 4`` bytes plus inputs and working memory):
+            a fraction in (0, 1] of the memory available now (default
+            ``tsdiff.memory.DEFAULT_MEMORY_FRACTION``), a number of bytes, or ``float("inf")``.
 
         Returns
         -------
         Forecast
             ``samples`` of shape ``(n_series, n_samples, horizon)``.
+
+        Raises
+        ------
+        MemoryLimitError
+            Before sampling, when the estimate exceeds the limit; the message gives the
+            figure and the ways out (fewer samples, :meth:`predict_iter`, ``tsdiff predict --out``).
         """
         with _torch_threads(self.num_threads):
             return self._predict(horizon=horizon, n_samples=n_samples, df=df, future_df=future_df,
                                  static_df=static_df, sampler=sampler, steps=steps, eta=eta, seed=seed,
-                                 chunk_size=chunk_size, shard=shard)
+                                 chunk_size=chunk_size, shard=shard, memory_limit=memory_limit)
 
     def _predict(self, horizon: Optional[int] = None, n_samples: int = 100, df: Optional[pd.DataFrame] = None,
                 *, future_df: Optional[pd.DataFrame] = None, static_df: Optional[pd.DataFrame] = None,
                 sampler: Optional[str] = None, steps: Optional[int] = None, eta: float = 0.0,
                 seed: Optional[int] = None, chunk_size: Optional[int] = None,
-                shard: Optional[tuple[int, int]] = None) -> Forecast:
+                shard: Optional[tuple[int, int]] = None, memory_limit: MemoryLimit = None) -> Forecast:
+        plan = self._predict_plan(horizon=horizon, n_samples=n_samples, df=df, future_df=future_df,
+                                  static_df=static_df, sampler=sampler, steps=steps, eta=eta, seed=seed,
+                                  chunk_size=chunk_size, shard=shard, memory_limit=memory_limit)
+        if not plan.series:  # e.g. more shards than series
+            spec = plan.spec
+            return Forecast(np.empty((0, plan.n_samples, plan.horizon), np.float32), [], [], self.freq_,
+                            id_col=spec.id_col if not spec.wide else "item_id",
+                            timestamp_col=spec.timestamp_col if not spec.wide else "timestamp",
+                            info={"seed": int(plan.seed)})
+        return self._forecast_slice(plan, 0, len(plan.series))
+
+    def predict_iter(self, df: Optional[pd.DataFrame] = None, series_per_batch: Optional[int] = None, *,
+                     horizon: Optional[int] = None, n_samples: int = 100,
+                     future_df: Optional[pd.DataFrame] = None, static_df: Optional[pd.DataFrame] = None,
+                     sampler: Optional[str] = None, steps: Optional[int] = None, eta: float = 0.0,
+                     seed: Optional[int] = None, chunk_size: Optional[int] = None,
+                     memory_limit: MemoryLimit = None) -> Iterator[Forecast]:
+        """Forecast batch of series by batch of series, yielding one :class:`Forecast` per batch.
+
+        Memory holds one batch's samples at a time, however many series there
+        are: write each chunk out (``Forecast.to_dataframe``) and drop it.
+        Concatenating the chunks' samples gives exactly ``predict(...)``'s for the
+        same arguments and seed: noise seeds are keyed to each group of series'
+        place in the whole set (``max(1, chunk_size // n_samples)`` series per
+        group), not to the call, and ``series_per_batch`` is rounded up to a
+        whole number of such groups.
+
+        Parameters
+        ----------
+        df : pd.DataFrame, optional
+            Histories to forecast from (default: the end of each fitted series).
+        series_per_batch : int, optional
+            Series per yielded chunk. Default: as many as hold about 64 MiB of samples
+            (``series_per_batch x n_samples x horizon x 4`` bytes).
+        horizon, n_samples, future_df, static_df, sampler, steps, eta, seed, chunk_size
+            As in :meth:`predict`.
+        memory_limit : float or int, optional
+            As in :meth:`predict`, checked for one batch.
+
+        Returns
+        -------
+        Iterator of Forecast
+            Chunks in the series' order, ``samples`` of shape ``(batch, n_samples, horizon)``.
+
+        Raises
+        ------
+        MemoryLimitError
+            At the call (before any sampling), when one batch would exceed the limit.
+        """
+        with _torch_threads(self.num_threads):
+            plan = self._predict_plan(horizon=horizon, n_samples=n_samples, df=df, future_df=future_df,
+                                      static_df=static_df, sampler=sampler, steps=steps, eta=eta, seed=seed,
+                                      chunk_size=chunk_size, shard=None, memory_limit=memory_limit,
+                                      series_per_batch=series_per_batch, iterating=True)
+        return self._iter_forecasts(plan)
+
+    def _iter_forecasts(self, plan: "_PredictPlan") -> Iterator[Forecast]:
+        N = len(plan.series)
+        for lo in range(0, N, plan.series_per_batch):
+            with _torch_threads(self.num_threads):
+                fc = self._forecast_slice(plan, lo, min(N, lo + plan.series_per_batch))
+            yield fc
+
+    def _predict_bytes(self, plan: "_PredictPlan", n_series: int) -> tuple[float, str]:
+        """Estimated peak bytes of forecasting ``n_series`` series of ``plan``, and how it was computed."""
+        cfg = self.config_
+        S, H, total = plan.n_samples, cfg.prediction_length, plan.total
+        samples = 4.0 * n_series * S * total
+        block0 = 2 * 4.0 * n_series * S * H  # the first block's tensor and its numpy copy
+        channels = 1 + cfg.num_time_features + cfg.num_known_covariates + cfg.num_past_covariates
+        inputs = 4.0 * n_series * (cfg.context_length + total) * channels + 8.0 * n_series * plan.horizon
+        seq_channels = 3 + 2 * len(cfg.lags) + cfg.num_time_features + cfg.num_known_covariates
+        rows = min(n_series * S, plan.chunk * plan.workers)
+        working = 4.0 * rows * cfg.window_length * (seq_channels + 8 * cfg.hidden_channels * max(cfg.channel_mults))
+        detail = (f"{n_series} series x {S} samples x {total} steps x 4 bytes = {format_bytes(samples)} of samples, "
+                  f"plus {format_bytes(block0 + inputs + working)} of inputs and working memory")
+        return samples + block0 + inputs + working, detail
+
+    def _predict_plan(self, *, horizon: Optional[int], n_samples: int, df: Optional[pd.DataFrame],
+                      future_df: Optional[pd.DataFrame], static_df: Optional[pd.DataFrame],
+                      sampler: Optional[str], steps: Optional[int], eta: float, seed: Optional[int],
+                      chunk_size: Optional[int], shard: Optional[tuple[int, int]], memory_limit: MemoryLimit,
+                      series_per_batch: Optional[int] = None, iterating: bool = False) -> "_PredictPlan":
+        """Validate the arguments, read the histories, check memory: everything before sampling."""
         from .diffusion import make_sampler
 
         self._check_fitted()
@@ -508,6 +605,8 @@ class TSDiff(BaseEstimator):
         H, C = cfg.prediction_length, cfg.context_length
         horizon = H if horizon is None else _check_positive_int("horizon", horizon)
         n_samples = _check_positive_int("n_samples", n_samples)
+        if series_per_batch is not None:
+            series_per_batch = _check_positive_int("series_per_batch", series_per_batch)
         chunk = chunk_size if chunk_size is not None else self.chunk_size
         if chunk is None:
             chunk = default_chunk_size(cfg, self.device_.type)
@@ -548,47 +647,79 @@ class TSDiff(BaseEstimator):
             static_cat = None if static_cat is None else static_cat[keep]
             static_real = None if static_real is None else static_real[keep]
             seed = rank_seed(int(seed), rank, world)
-        if not series:  # e.g. more shards than series
-            return Forecast(np.empty((0, n_samples, horizon), np.float32), [], [], self.freq_,
-                            id_col=spec.id_col if not spec.wide else "item_id",
-                            timestamp_col=spec.timestamp_col if not spec.wide else "timestamp",
-                            info={"seed": int(seed)})
-
-        n_blocks = math.ceil(horizon / H)
-        total = n_blocks * H
-        future_known = None
-        if cfg.num_known_covariates:
+        workers = 1 if self.device_.type == "cuda" else max(1, torch.get_num_threads())
+        group = max(1, chunk // n_samples)  # series sharing one noise seed (see predict_iter)
+        if series_per_batch is None:
+            per_series = 4 * n_samples * math.ceil(horizon / H) * H
+            series_per_batch = max(1, (64 << 20) // per_series)
+        series_per_batch = -(-series_per_batch // group) * group
+        plan = _PredictPlan(series=series, spec=spec, static_cat=static_cat, static_real=static_real,
+                            future_known=None, horizon=horizon, total=math.ceil(horizon / H) * H,
+                            n_samples=n_samples, chunk=chunk, workers=workers, group=group, seed=int(seed),
+                            sampler=diffusion_sampler, shard=shard,
+                            series_per_batch=min(series_per_batch, max(1, len(series))))
+        held = plan.series_per_batch if iterating else len(series)
+        needed, detail = self._predict_bytes(plan, held)
+        call = "predict_iter" if iterating else "predict"
+        check_memory(needed, memory_limit, what=f"{call}(horizon={horizon}, n_samples={n_samples}) on "
+                     f"{held} series{' per batch' if iterating else ''}", detail=detail,
+                     way_out=("Ask for fewer samples (n_samples=) or a shorter horizon, or stream the series in "
+                              "batches with predict_iter(series_per_batch=...) / 'tsdiff predict --out FILE'."))
+        if cfg.num_known_covariates and series:
             if future_df is None:
                 raise DataError(f"this model uses known covariates {self.known_covariates_}: pass their future "
                                 f"values for the {horizon} steps after each series as predict(future_df=...)")
             future_known = read_future_covariates(future_df, series, spec, horizon, self.known_covariates_)
             # The last block may reach past the horizon: hold the covariates at their last value there.
-            future_known = [np.concatenate([f, np.repeat(f[:, -1:], total - horizon, axis=1)], axis=1)
-                            for f in future_known]
-        arrays = self._arrays(series, extra=total, future_known=future_known,
-                              static_cat=static_cat, static_real=static_real)
+            plan.future_known = [np.concatenate([f, np.repeat(f[:, -1:], plan.total - horizon, axis=1)], axis=1)
+                                 for f in future_known]
+        return plan
+
+    def _forecast_slice(self, plan: "_PredictPlan", lo: int, hi: int) -> Forecast:
+        """Sample the series ``lo:hi`` of ``plan`` (``lo`` a multiple of ``plan.group``).
+
+        Noise seed of group ``g`` (``plan.group`` series), diffusion block ``k`` and sample
+        chunk ``j``: :func:`_group_seed` ``(seed, k, g, j)``, so the samples of a series do not
+        depend on which slice it is forecast in.
+        """
+        cfg = self.config_
+        H, C = cfg.prediction_length, cfg.context_length
+        S, chunk, workers, group, seed = plan.n_samples, plan.chunk, plan.workers, plan.group, plan.seed
+        series = plan.series[lo:hi]
+        sl = slice(lo, hi)
+        arrays = self._arrays(series, extra=plan.total,
+                              future_known=None if plan.future_known is None else plan.future_known[sl],
+                              static_cat=None if plan.static_cat is None else plan.static_cat[sl],
+                              static_real=None if plan.static_real is None else plan.static_real[sl])
         device = self.device_
         model = self.model_.to(device).eval()
         autocast_dtype = _autocast_dtype(self.precision, device)
         denoiser = self._compiled_denoiser() if self.compile else None
-        gen = torch.Generator(device=device).manual_seed(int(seed))
-        # On a CPU, chunks run in parallel threads of one torch thread each (see TSDiffModel.sample).
-        workers = 1 if device.type == "cuda" else max(1, torch.get_num_threads())
-        N, S = len(series), n_samples
+        N = len(series)
+        sample_chunk = min(S, chunk)
+        n_sample_chunks = math.ceil(S / sample_chunk)
+        g0 = lo // group
         ends = np.array([len(a) for a in arrays])
-        out = np.empty((N, S, total), dtype=np.float32)
+        out = np.empty((N, S, plan.total), dtype=np.float32)
         base = make_batch(arrays, np.arange(N), ends, C, H, with_target=False)
         base_t = batch_to_tensors(base, device)
-        out[:, :, :H] = model.sample(base_t, S, diffusion_sampler, generator=gen, chunk_size=chunk,
-                                     autocast_dtype=autocast_dtype, denoiser=denoiser,
-                                     workers=workers).cpu().numpy()
-        for k in range(1, n_blocks):
-            # Block k: each sample path conditions on its own previous blocks. Rows (series x samples)
-            # are built and denoised chunk by chunk, so memory stays bounded by chunk_size.
+        seeds0 = [[_group_seed(seed, 0, g0 + g, j) for j in range(n_sample_chunks)]
+                  for g in range(math.ceil(N / group))]
+        out[:, :, :H] = model.sample(base_t, S, plan.sampler, chunk_size=chunk, autocast_dtype=autocast_dtype,
+                                     denoiser=denoiser, workers=workers, chunk_seeds=seeds0).cpu().numpy()
+        # Later blocks: each sample path conditions on its own previous blocks. Rows (series x samples,
+        # series-major) are built and denoised a few seed groups at a time, so memory stays bounded.
+        if n_sample_chunks == 1:   # a group is `group` series x all S samples
+            rows_per_group = group * S
+            calls = [(r0, min(N * S, r0 + rows_per_group * workers), rows_per_group, g0 + r0 // rows_per_group, None)
+                     for r0 in range(0, N * S, rows_per_group * workers)]
+        else:                      # group = one series; its samples come in chunks of `sample_chunk`
+            calls = [(i * S + j0, i * S + min(S, j0 + sample_chunk * workers), sample_chunk, g0 + i,
+                      j0 // sample_chunk) for i in range(N) for j0 in range(0, S, sample_chunk * workers)]
+        for k in range(1, math.ceil(plan.total / H)):
             blk = make_batch(arrays, np.arange(N), ends + k * H, C, H, with_target=False)
-            rows_per_call = chunk * workers  # split again into `workers` chunks by model.sample
-            for r0 in range(0, N * S, rows_per_call):
-                r = np.arange(r0, min(N * S, r0 + rows_per_call))
+            for r0, r1, rows_per_seed, first, j_first in calls:
+                r = np.arange(r0, r1)
                 si, sj = r // S, r % S
                 rows = {key: v[si] for key, v in blk.items()}
                 rows["past_target"] = np.concatenate([base["past_target"][si], out[si, sj, :k * H]], axis=1)[:, -C:]
@@ -599,23 +730,30 @@ class TSDiff(BaseEstimator):
                     pc = base["past_past_cov"][si]
                     held = np.repeat(pc[:, -1:, :], k * H, axis=1)
                     rows["past_past_cov"] = np.concatenate([pc, held], axis=1)[:, -C:]
-                rows_t = batch_to_tensors(rows, device)
-                blk_samples = model.sample(rows_t, 1, diffusion_sampler, generator=gen, chunk_size=chunk,
-                                           autocast_dtype=autocast_dtype, denoiser=denoiser, workers=workers)
+                n_calls = math.ceil(len(r) / rows_per_seed)
+                seeds = ([[_group_seed(seed, k, first + u, 0)] for u in range(n_calls)] if j_first is None
+                         else [[_group_seed(seed, k, first, j_first + u)] for u in range(n_calls)])
+                # A lone chunk runs on the calling thread: give it one torch thread like the workers,
+                # so the numbers do not depend on how the rows fell into calls.
+                with _torch_threads(1 if workers > 1 and n_calls == 1 else None):
+                    blk_samples = model.sample(batch_to_tensors(rows, device), 1, plan.sampler,
+                                               chunk_size=rows_per_seed, autocast_dtype=autocast_dtype,
+                                               denoiser=denoiser, workers=workers, chunk_seeds=seeds)
                 out[si, sj, k * H:(k + 1) * H] = blk_samples[:, 0].cpu().numpy()
-        out = out[:, :, :horizon]
+        out = out[:, :, :plan.horizon]
+        spec = plan.spec
         timestamps = []
         for s in series:
             last = s.start + (len(s) - 1) * pd.tseries.frequencies.to_offset(self.freq_)
-            ts = future_timestamps(last, self.freq_, horizon)
+            ts = future_timestamps(last, self.freq_, plan.horizon)
             if spec.tz is not None:
                 ts = ts.tz_localize(spec.tz)
             timestamps.append(ts)
         return Forecast(out, [s.item_id for s in series], timestamps, self.freq_,
                         id_col=spec.id_col if not spec.wide else "item_id",
                         timestamp_col=spec.timestamp_col if not spec.wide else "timestamp",
-                        info={"sampler": repr(diffusion_sampler), "seed": int(seed),
-                              **({"shard": list(shard)} if shard is not None else {})})
+                        info={"sampler": repr(plan.sampler), "seed": int(seed),
+                              **({"shard": list(plan.shard)} if plan.shard is not None else {})})
 
     def _compiled_denoiser(self) -> Any:
         """``torch.compile`` of the fitted denoiser, built once and cached (not saved)."""
@@ -816,6 +954,34 @@ class TSDiff(BaseEstimator):
             raise ModelFileError(f"{str(file)!r} is a damaged tsdiff model file: {type(exc).__name__}: "
                                  f"{str(exc)[:200]}") from None
         return est
+
+
+@dataclass
+class _PredictPlan:
+    """Everything :meth:`TSDiff._forecast_slice` needs, prepared once per predict / predict_iter call."""
+
+    series: list[SeriesData]
+    spec: FrameSpec
+    static_cat: Optional[np.ndarray]
+    static_real: Optional[np.ndarray]
+    future_known: Optional[list[np.ndarray]]
+    horizon: int
+    total: int             # horizon rounded up to whole prediction_length blocks
+    n_samples: int
+    chunk: int
+    workers: int
+    group: int             # series per noise seed: max(1, chunk // n_samples)
+    seed: int
+    sampler: Any
+    shard: Optional[tuple[int, int]]
+    series_per_batch: int  # a multiple of group (or all the series)
+
+
+def _group_seed(seed: int, block: int, group: int, sample_chunk: int) -> int:
+    """Noise seed of one seed group of series, diffusion block and sample chunk (62 bits)."""
+    state = np.random.SeedSequence([int(seed), int(block), int(group), int(sample_chunk)]).generate_state(
+        2, dtype=np.uint32)
+    return int((int(state[0]) << 30) ^ int(state[1]))
 
 
 def _checksum(payload: dict[str, Any]) -> str:
