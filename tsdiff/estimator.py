@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator
 
 from .config import FORMAT_VERSION, ConfigError, TSDiffConfig
 from .distributed import current_context, rank_seed
-from .errors import DataError, ModelFileError, NotFittedError, TrainingError
+from .errors import CheckpointError, DataError, ModelFileError, NotFittedError, SaveError, TrainingError
 from .forecast import Forecast
 from .frames import (FrameSpec, SeriesData, future_timestamps, read_future_covariates, read_series,
                      read_static)
@@ -338,7 +338,8 @@ class TSDiff(BaseEstimator):
     # --------------------------------------------------------------------- fit
     def fit(self, df: pd.DataFrame, *, known_covariates: Optional[Sequence[str]] = None,
             past_covariates: Optional[Sequence[str]] = None,
-            static_df: Optional[pd.DataFrame] = None) -> "TSDiff":
+            static_df: Optional[pd.DataFrame] = None, checkpoint_dir: Optional[str | os.PathLike] = None,
+            checkpoint_every: Optional[int] = None, resume: bool = False) -> "TSDiff":
         """Train one global model on every series of ``df``.
 
         Parameters
@@ -355,18 +356,46 @@ class TSDiff(BaseEstimator):
         static_df : pd.DataFrame, optional
             One row per item id with static features (object/category columns are
             embedded as categories, numeric columns used as reals).
+        checkpoint_dir : str or path, optional
+            Directory of the training checkpoint ``checkpoint.pt``, written atomically
+            every ``checkpoint_every`` steps (by rank 0 under torchrun): model, EMA,
+            optimizer, step, every random stream (noise generator, training-window
+            sampler, dropout), best-so-far, history, and a fingerprint of the config
+            and the data. It is also a loadable model (``TSDiff.load``) holding the best
+            weights so far.
+        checkpoint_every : int, optional
+            Steps between checkpoints (default ``val_every``).
+        resume : bool, default False
+            Continue from ``checkpoint_dir``'s checkpoint when there is one (start
+            afresh when there is none, e.g. the first launch under ``torchrun
+            --max-restarts``). On a CPU a resumed run gives bit-for-bit the model of an
+            uninterrupted one. ``max_time`` counts the time of the earlier runs.
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        CheckpointError
+            ``resume=True`` with a checkpoint written for another config, other data or
+            another number of processes.
+        SaveError
+            A checkpoint could not be written (e.g. the disk is full); the previous one is kept.
         """
+        if resume and checkpoint_dir is None:
+            raise ValueError("resume=True needs checkpoint_dir= (the directory holding checkpoint.pt)")
+        if checkpoint_every is not None:
+            checkpoint_every = _check_positive_int("checkpoint_every", checkpoint_every)
         with _torch_threads(self.num_threads):
             return self._fit(df, known_covariates=known_covariates, past_covariates=past_covariates,
-                             static_df=static_df)
+                             static_df=static_df, checkpoint_dir=checkpoint_dir,
+                             checkpoint_every=checkpoint_every, resume=resume)
 
     def _fit(self, df: pd.DataFrame, *, known_covariates: Optional[Sequence[str]] = None,
             past_covariates: Optional[Sequence[str]] = None,
-            static_df: Optional[pd.DataFrame] = None) -> "TSDiff":
+            static_df: Optional[pd.DataFrame] = None, checkpoint_dir: Optional[str | os.PathLike] = None,
+            checkpoint_every: Optional[int] = None, resume: bool = False) -> "TSDiff":
         known = list(known_covariates or [])
         past = list(past_covariates or [])
         series, spec = read_series(df, id_col=self.id_col, timestamp_col=self.timestamp_col,
@@ -422,14 +451,22 @@ class TSDiff(BaseEstimator):
         def sample_batch(step: int) -> dict[str, torch.Tensor]:
             return batch_to_tensors(window_sampler.sample(train_rng, cfg.batch_size), device)
 
+        checkpointer = None
+        if checkpoint_dir is not None:
+            checkpointer = _Checkpointer(self, Path(checkpoint_dir), train_rng, dist_ctx,
+                                         _fingerprint(cfg, self.validation, series, static_cat, static_real))
         trainer = Trainer(model, sample_batch, val_batches=val_batches, learning_rate=cfg.learning_rate,
                           weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, ema_decay=cfg.ema_decay,
                           max_steps=cfg.max_steps, max_time=cfg.max_time, val_every=cfg.val_every,
-                          seed=cfg.seed, device=device, progress=self.progress, dist=dist_ctx)
-        logger.info("fitting tsdiff on %d series (%d training windows), freq=%s, context_length=%d, "
-                    "prediction_length=%d", len(series), window_sampler.num_windows, cfg.freq, C, H)
+                          seed=cfg.seed, device=device, progress=self.progress, dist=dist_ctx,
+                          checkpoint_fn=None if checkpointer is None else checkpointer.write,
+                          checkpoint_every=checkpoint_every)
         # Keep only what predict needs: the last context_length points of each series.
         self.series_ = [_tail(s, C, spec.freq) for s in series]
+        if checkpointer is not None and resume:
+            checkpointer.restore(trainer)
+        logger.info("fitting tsdiff on %d series (%d training windows), freq=%s, context_length=%d, "
+                    "prediction_length=%d", len(series), window_sampler.num_windows, cfg.freq, C, H)
         try:
             self.train_result_ = trainer.fit()
         except TrainingError:
@@ -852,13 +889,21 @@ class TSDiff(BaseEstimator):
         self._check_fitted("save")
         directory = Path(path)
         directory.mkdir(parents=True, exist_ok=True)
+        payload = self._payload(self.model_.state_dict(), self.train_result_)
+        target = directory / MODEL_FILE
+        _write_model_file(payload, target)
+        _write_atomic(directory / "config.json", (json.dumps(self.config_.to_dict(), indent=2) + "\n").encode())
+        return target
+
+    def _payload(self, state_dict: dict[str, torch.Tensor], train_result: TrainResult) -> dict[str, Any]:
+        """The model file's contents (plain data and tensors) for the given weights."""
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
         payload = {
             "format_version": FORMAT_VERSION,
             "kind": "tsdiff.TSDiff",
             "config": self.config_.to_dict(),
             "params": params,
-            "state_dict": {k: v.detach().cpu() for k, v in self.model_.state_dict().items()},
+            "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
             "fitted": {
                 "freq": self.freq_,
                 "spec": {k: getattr(self.spec_, k) for k in ("id_col", "timestamp_col", "target_col",
@@ -872,27 +917,13 @@ class TSDiff(BaseEstimator):
                 "static_codes": None if self.static_codes_ is None else torch.from_numpy(self.static_codes_),
                 "static_reals": None if self.static_reals_ is None else torch.from_numpy(self.static_reals_),
                 "series": [_series_to_plain(s) for s in self.series_],
-                "train_result": {"steps": self.train_result_.steps, "best_step": self.train_result_.best_step,
-                                 "best_val_loss": float(self.train_result_.best_val_loss),
-                                 "stopped_reason": self.train_result_.stopped_reason,
-                                 "elapsed": float(self.train_result_.elapsed)},
+                "train_result": {"steps": train_result.steps, "best_step": train_result.best_step,
+                                 "best_val_loss": float(train_result.best_val_loss),
+                                 "stopped_reason": train_result.stopped_reason,
+                                 "elapsed": float(train_result.elapsed)},
             },
         }
-        payload["checksum"] = _checksum(payload)
-        target = directory / MODEL_FILE
-        fd, tmp = tempfile.mkstemp(prefix=MODEL_FILE + ".tmp-", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(payload, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        (directory / "config.json").write_text(json.dumps(self.config_.to_dict(), indent=2) + "\n")
-        return target
+        return payload
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto") -> "TSDiff":
@@ -910,21 +941,7 @@ class TSDiff(BaseEstimator):
         file = p / MODEL_FILE if p.is_dir() else p
         if not file.exists():
             raise ModelFileError(f"no tsdiff model at {str(path)!r} (expected a directory holding {MODEL_FILE})")
-        try:
-            payload = torch.load(file, map_location="cpu", weights_only=True)
-        except Exception as exc:  # pickle errors, zip errors, unsafe globals ...
-            # torch's own message suggests weights_only=False, which would run code from the file: not shown.
-            raise ModelFileError(f"{str(file)!r} is not a readable tsdiff model file (truncated, corrupted, "
-                                 f"or not written by tsdiff; {type(exc).__name__}). Nothing in it was "
-                                 "executed: tsdiff reads model files with torch.load(weights_only=True)") from None
-        if not isinstance(payload, dict) or payload.get("kind") != "tsdiff.TSDiff":
-            raise ModelFileError(f"{str(file)!r} is not a tsdiff model file")
-        version = payload.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise ModelFileError(f"{str(file)!r} has format version {version!r}; this tsdiff reads versions up to "
-                                 f"{FORMAT_VERSION}: upgrade tsdiff to load it")
-        if payload.get("checksum") != _checksum(payload):
-            raise ModelFileError(f"{str(file)!r} is corrupted: its checksum does not match its contents")
+        payload = _read_model_file(file)
         try:
             params = dict(payload["params"])
             params["device"] = device
@@ -956,6 +973,92 @@ class TSDiff(BaseEstimator):
         return est
 
 
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def _fingerprint(cfg: TSDiffConfig, validation: bool, series: Sequence[SeriesData],
+                 static_cat: Optional[np.ndarray], static_real: Optional[np.ndarray]) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: the config (but ``max_time``, a stop) and a data hash."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for s in series:
+        h.update(repr((s.item_id, pd.Timestamp(s.start).isoformat(), len(s))).encode())
+        for arr in (s.target, s.known_covariates, s.past_covariates):
+            if arr is not None:
+                h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+    for arr in (static_cat, static_real):
+        if arr is not None:
+            h.update(np.ascontiguousarray(arr).tobytes())
+    config = {k: v for k, v in cfg.to_dict().items() if k != "max_time"}
+    return {"config": json.loads(json.dumps(config, default=str)), "validation": bool(validation),
+            "data": h.hexdigest(), "n_series": len(series)}
+
+
+class _Checkpointer:
+    """Writes and restores :data:`CHECKPOINT_FILE` for :meth:`TSDiff.fit` (one per fit call)."""
+
+    def __init__(self, est: "TSDiff", directory: Path, train_rng: np.random.Generator, dist: Any,
+                 fingerprint: dict[str, Any]) -> None:
+        self.est, self.directory, self.train_rng, self.dist = est, directory, train_rng, dist
+        self.fingerprint = fingerprint
+        self.file = directory / CHECKPOINT_FILE
+
+    def write(self, trainer: Trainer, step: int) -> None:
+        """``Trainer.checkpoint_fn``: gather every rank's random streams, rank 0 writes the file."""
+        from .distributed import all_gather_object
+
+        mine = dict(trainer.rng_state(), numpy=self.train_rng.bit_generator.state)
+        ranks = all_gather_object(mine, self.dist)  # collective: every rank calls write at the same step
+        if not self.dist.is_main:
+            return
+        state = trainer.state_dict(rng_state={"ranks": ranks})
+        weights = state["best_state"] if state["best_state"] is not None else state["ema"]
+        result = TrainResult(steps=step, best_step=trainer.result.best_step,
+                             best_val_loss=trainer.result.best_val_loss, stopped_reason="checkpoint",
+                             elapsed=state["elapsed"], world_size=self.dist.world_size)
+        payload = self.est._payload(weights, result)
+        payload["checkpoint"] = {"fingerprint": self.fingerprint, "world_size": int(self.dist.world_size),
+                                 "trainer": state}
+        self.directory.mkdir(parents=True, exist_ok=True)
+        _write_model_file(payload, self.file)
+        logger.info("step %d: checkpoint written to %s", step, self.file)
+
+    def restore(self, trainer: Trainer) -> bool:
+        """Load the checkpoint into ``trainer`` and the window sampler; False when there is none."""
+        if not self.file.exists():
+            logger.info("resume: no checkpoint in %s yet, training from the start", self.directory)
+            return False
+        payload = _read_model_file(self.file)
+        ck = payload.get("checkpoint")
+        if not isinstance(ck, dict):
+            raise CheckpointError(f"{str(self.file)!r} is a model file, not a training checkpoint; "
+                                  "resume needs a checkpoint written by fit(checkpoint_dir=...)")
+        theirs, ours = ck["fingerprint"], self.fingerprint
+        if theirs["config"] != ours["config"] or theirs["validation"] != ours["validation"]:
+            keys = sorted(k for k in set(theirs["config"]) | set(ours["config"])
+                          if theirs["config"].get(k) != ours["config"].get(k))
+            diff = ", ".join(f"{k}: checkpoint {theirs['config'].get(k)!r} vs now {ours['config'].get(k)!r}"
+                             for k in keys[:6]) or f"validation: {theirs['validation']} vs {ours['validation']}"
+            raise CheckpointError(f"the checkpoint {str(self.file)!r} was written with another config ({diff}); "
+                                  "use the same parameters to resume, or another checkpoint_dir to start afresh")
+        if theirs["data"] != ours["data"]:
+            raise CheckpointError(f"the checkpoint {str(self.file)!r} was written for other data "
+                                  f"({theirs['n_series']} series then, {ours['n_series']} now, or different "
+                                  "values); resume with the same data, or use another checkpoint_dir")
+        if int(ck["world_size"]) != self.dist.world_size:
+            raise CheckpointError(f"the checkpoint {str(self.file)!r} was written by {ck['world_size']} "
+                                  f"processes but {self.dist.world_size} are resuming it; every process's "
+                                  "random streams are in it: resume with the same number of processes")
+        state = dict(ck["trainer"])
+        mine = state["rng"]["ranks"][self.dist.rank]
+        state["rng"] = {"generator": mine["generator"], "global": mine["global"]}
+        trainer.load_state_dict(state)
+        self.train_rng.bit_generator.state = mine["numpy"]
+        logger.info("resumed from %s at step %d", self.file, trainer.step)
+        return True
+
+
 @dataclass
 class _PredictPlan:
     """Everything :meth:`TSDiff._forecast_slice` needs, prepared once per predict / predict_iter call."""
@@ -984,6 +1087,75 @@ def _group_seed(seed: int, block: int, group: int, sample_chunk: int) -> int:
     return int((int(state[0]) << 30) ^ int(state[1]))
 
 
+def _write_atomic(target: Path, data: Optional[bytes] = None, payload: Optional[dict[str, Any]] = None) -> None:
+    """Write ``data`` (or ``torch.save(payload)``) to ``target`` atomically: temp file, fsync, ``os.replace``.
+
+    A failed write (full disk, no permission ...) raises :class:`~tsdiff.errors.SaveError`
+    naming the file and the cause; the temp file is removed and the previous ``target`` is left as it was.
+    """
+    directory = target.parent
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=target.name + ".tmp-", dir=directory)
+    except OSError as exc:
+        raise _save_error(target, exc) from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if payload is not None:
+                torch.save(payload, fh)
+            else:
+                fh.write(data or b"")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(exc, OSError) or isinstance(exc.__cause__, OSError) or "No space left" in str(exc):
+            raise _save_error(target, exc) from exc
+        raise
+
+
+def _save_error(target: Path, exc: BaseException) -> SaveError:
+    import errno as errno_mod
+
+    os_exc = exc if isinstance(exc, OSError) else exc.__cause__ if isinstance(exc.__cause__, OSError) else None
+    code = getattr(os_exc, "errno", None)
+    if code is None and "No space left" in str(exc):
+        code = errno_mod.ENOSPC
+    cause = (os.strerror(code) if code else str(exc)) + (f" [{errno_mod.errorcode.get(code, code)}]" if code else "")
+    hint = " Free some disk space or write somewhere else." if code == errno_mod.ENOSPC else ""
+    err = SaveError(f"could not write {str(target)!r}: {cause}. Nothing was replaced: the previous file there, "
+                    f"if any, is intact.{hint}")
+    err.errno = code
+    return err
+
+
+def _write_model_file(payload: dict[str, Any], target: Path) -> None:
+    """Add the checksum to ``payload`` and write it atomically to ``target``."""
+    payload["checksum"] = _checksum(payload)
+    _write_atomic(target, payload=payload)
+
+
+def _read_model_file(file: Path) -> dict[str, Any]:
+    """Read and verify a file written by :func:`_write_model_file` (``weights_only=True``, checksum, version)."""
+    try:
+        payload = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors, zip errors, unsafe globals ...
+        # torch's own message suggests weights_only=False, which would run code from the file: not shown.
+        raise ModelFileError(f"{str(file)!r} is not a readable tsdiff model file (truncated, corrupted, "
+                             f"or not written by tsdiff; {type(exc).__name__}). Nothing in it was "
+                             "executed: tsdiff reads model files with torch.load(weights_only=True)") from None
+    if not isinstance(payload, dict) or payload.get("kind") != "tsdiff.TSDiff":
+        raise ModelFileError(f"{str(file)!r} is not a tsdiff model file")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(f"{str(file)!r} has format version {version!r}; this tsdiff reads versions up to "
+                             f"{FORMAT_VERSION}: upgrade tsdiff to load it")
+    if payload.get("checksum") != _checksum(payload):
+        raise ModelFileError(f"{str(file)!r} is corrupted: its checksum does not match its contents")
+    return payload
+
+
 def _checksum(payload: dict[str, Any]) -> str:
     """SHA-256 over the config, parameters, fitted metadata and every weight tensor's bytes.
 
@@ -1008,7 +1180,24 @@ def _checksum(payload: dict[str, Any]) -> str:
             continue
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    if "checkpoint" in payload:  # training state of a checkpoint file (absent from model files)
+        _hash_nested(h, "c", payload["checkpoint"])
     return h.hexdigest()
+
+
+def _hash_nested(h: Any, name: str, obj: Any) -> None:
+    """Feed nested dicts/lists of tensors and plain values into the hash ``h``, keys sorted."""
+    if isinstance(obj, torch.Tensor):
+        h.update(f"{name}:{obj.dtype}:{tuple(obj.shape)}".encode())
+        h.update(obj.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    elif isinstance(obj, dict):
+        for k in sorted(obj, key=str):
+            _hash_nested(h, f"{name}.{k}", obj[k])
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            _hash_nested(h, f"{name}[{i}]", v)
+    else:
+        h.update(f"{name}={obj!r}".encode())
 
 
 def _autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
