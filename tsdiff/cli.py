@@ -846,7 +846,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=_table_path, metavar="FORECAST",
                    help="output file (.csv, .csv.gz or .parquet), written batch of series by batch")
     p.add_argument("--series-per-batch", type=_positive_int, metavar="N",
-                   help="series sampled and written at a time (default: about 64 MiB of samples)")
+                   help="series sampled and written at a time (default: about 16 MiB of samples)")
     p.add_argument("--memory-limit", type=_memory_limit, metavar="BYTES|FRACTION",
                    help="memory one batch may hold: 0.5 (of the available memory), 4G, 512M, inf "
                         "(default: 75%% of the available memory)")

@@ -583,7 +583,7 @@ class TSDiff(BaseEstimator):
         df : pd.DataFrame, optional
             Histories to forecast from (default: the end of each fitted series).
         series_per_batch : int, optional
-            Series per yielded chunk. Default: as many as hold about 64 MiB of samples
+            Series per yielded chunk. Default: as many as hold about 16 MiB of samples
             (``series_per_batch x n_samples x horizon x 4`` bytes).
         horizon, n_samples, future_df, static_df, sampler, steps, eta, seed, chunk_size
             As in :meth:`predict`.
@@ -688,7 +688,7 @@ class TSDiff(BaseEstimator):
         group = max(1, chunk // n_samples)  # series sharing one noise seed (see predict_iter)
         if series_per_batch is None:
             per_series = 4 * n_samples * math.ceil(horizon / H) * H
-            series_per_batch = max(1, (64 << 20) // per_series)
+            series_per_batch = max(1, (16 << 20) // per_series)
         series_per_batch = -(-series_per_batch // group) * group
         plan = _PredictPlan(series=series, spec=spec, static_cat=static_cat, static_real=static_real,
                             future_known=None, horizon=horizon, total=math.ceil(horizon / H) * H,
