@@ -280,7 +280,7 @@ TSDiff(**params).fit(make_long_frame(**data), checkpoint_dir=sys.argv[1], checkp
 """
 
 
-def test_killed_fit_resumes_to_bit_identical_weights(tmp_path):
+def test_killed_fit_resumes_to_bit_identical_weights(tmp_path, monkeypatch):
     """SIGKILL at step 18 (last checkpoint: step 16), resume: the same model as an uninterrupted run."""
     import signal
     import subprocess
@@ -298,7 +298,14 @@ def test_killed_fit_resumes_to_bit_identical_weights(tmp_path):
     assert not [p for p in ckpt.iterdir() if ".tmp" in p.name]
 
     df = make_long_frame(**RESUME_DATA)
-    resumed = TSDiff(**RESUME_PARAMS).fit(df, checkpoint_dir=ckpt, resume=True)
+    import tsdiff.estimator as est_mod
+
+    written: list[int] = []
+    write = est_mod._Checkpointer.write
+    monkeypatch.setattr(est_mod._Checkpointer, "write",
+                        lambda self, trainer, step: written.append(step) or write(self, trainer, step))
+    resumed = TSDiff(**RESUME_PARAMS).fit(df, checkpoint_dir=ckpt, checkpoint_every=4, resume=True)
+    assert written == [20, 24, 28]  # it continued after step 16 (a fresh run would write 4, 8, ...)
     straight = TSDiff(**RESUME_PARAMS).fit(df)
     assert resumed.train_result_.steps == straight.train_result_.steps == 30
     assert resumed.train_result_.history == straight.train_result_.history
