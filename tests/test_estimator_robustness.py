@@ -394,3 +394,21 @@ def test_memory_limit_is_settable(fitted):
     with pytest.raises(MemoryLimitError, match=r"over the limit of 1\.0 KiB \(memory_limit=1\.0 KiB\)"):
         model.predict(n_samples=2, memory_limit=1024)
     assert model.predict(n_samples=2, memory_limit=float("inf")).samples.shape[1] == 2
+
+
+def test_memory_error_suggests_streaming_only_when_it_helps(fitted):
+    from tsdiff.errors import MemoryLimitError
+
+    model, _ = fitted  # chunk_size=50: one series per seed group, so batches of one series are possible
+    plan = model._predict_plan(horizon=None, n_samples=50, df=None, future_df=None, static_df=None, sampler=None,
+                               steps=None, eta=0.0, seed=None, chunk_size=50, shard=None, memory_limit=float("inf"))
+    one, two = model._predict_bytes(plan, 1)[0], model._predict_bytes(plan, 2)[0]
+    assert one < two
+    limit = (one + two) / 2
+    with pytest.raises(MemoryLimitError, match="predict_iter") as info:
+        model.predict(n_samples=50, chunk_size=50, memory_limit=limit)
+    assert "streaming cannot help" not in str(info.value)
+    chunks = list(model.predict_iter(series_per_batch=1, n_samples=50, chunk_size=50, memory_limit=limit))
+    assert [c.samples.shape for c in chunks] == [(1, 50, 4), (1, 50, 4)]
+    with pytest.raises(MemoryLimitError, match="streaming cannot help"):
+        model.predict(n_samples=50, chunk_size=50, memory_limit=0.5 * one)

@@ -28,7 +28,7 @@ from .errors import CheckpointError, DataError, ModelFileError, NotFittedError, 
 from .forecast import Forecast
 from .frames import (FrameSpec, SeriesData, future_timestamps, read_future_covariates, read_series,
                      read_static)
-from .memory import MemoryLimit, check_memory, format_bytes
+from .memory import MemoryLimit, check_memory, format_bytes, resolve_memory_limit
 from .model import TSDiffModel, batch_to_tensors
 from .training import Trainer, TrainResult
 from .windows import SeriesArrays, TrainWindowSampler, make_batch
@@ -698,10 +698,15 @@ class TSDiff(BaseEstimator):
         held = plan.series_per_batch if iterating else len(series)
         needed, detail = self._predict_bytes(plan, held)
         call = "predict_iter" if iterating else "predict"
+        one_series, _ = self._predict_bytes(plan, 1)
+        if one_series > resolve_memory_limit(memory_limit)[0]:
+            way_out = (f"One series alone needs about {format_bytes(one_series)}, so streaming cannot help: ask for "
+                       "fewer samples (n_samples=) or a shorter horizon.")
+        else:
+            way_out = ("Ask for fewer samples (n_samples=) or a shorter horizon, or stream the series in batches "
+                       "with predict_iter(series_per_batch=...) / 'tsdiff predict --out FILE'.")
         check_memory(needed, memory_limit, what=f"{call}(horizon={horizon}, n_samples={n_samples}) on "
-                     f"{held} series{' per batch' if iterating else ''}", detail=detail,
-                     way_out=("Ask for fewer samples (n_samples=) or a shorter horizon, or stream the series in "
-                              "batches with predict_iter(series_per_batch=...) / 'tsdiff predict --out FILE'."))
+                     f"{held} series{' per batch' if iterating else ''}", detail=detail, way_out=way_out)
         if cfg.num_known_covariates and series:
             if future_df is None:
                 raise DataError(f"this model uses known covariates {self.known_covariates_}: pass their future "
