@@ -35,7 +35,7 @@ SECTIONS: list[tuple[str, str, Optional[list[str]], str]] = [
      "`import tsdiff` is cheap: `TSDiff` and `Forecast` are imported on first use. The names below are "
      "documented in the modules that define them."),
     ("tsdiff.estimator", "The estimator", ["TSDiff", "resolve_device"],
-     "The pandas-facing model: `fit`, `predict`, `reverse_trajectory`, `save`, `load`."),
+     "The pandas-facing model: `fit`, `predict`, `predict_iter`, `reverse_trajectory`, `save`, `load`."),
     ("tsdiff.forecast", "Forecasts", ["Forecast", "DEFAULT_QUANTILES"],
      "What `TSDiff.predict` returns."),
     ("tsdiff.config", "Configuration", None,
@@ -51,6 +51,8 @@ SECTIONS: list[tuple[str, str, Optional[list[str]], str]] = [
     ("tsdiff.model", "The torch model", ["TSDiffModel", "batch_to_tensors"],
      "Scaling, lag channels, encoder, denoiser and schedule as one `nn.Module` (tensors only, no pandas)."),
     ("tsdiff.training", "Training loop", None, "The model-agnostic training loop `TSDiff.fit` uses."),
+    ("tsdiff.memory", "Memory checks", None,
+     "The up-front memory estimate and limit of `TSDiff.predict` / `predict_iter`."),
     ("tsdiff.distributed", "Distributed training", None,
      "`torch.distributed` helpers; see [Distributed training](distributed.md)."),
     ("tsdiff.integrations.gluonts", "GluonTS adapter", None,

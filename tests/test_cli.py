@@ -449,3 +449,50 @@ def test_data_errors_use_command_line_words(trained, tmp_path, capsys):
     assert code == 2
     line = _error_line(capsys.readouterr().err)
     assert "daily.csv" in line and "frequency" in line
+
+
+@needs_estimator
+def test_predict_streams_batches_identical_to_one_predict_call(trained, tmp_path, capsys):
+    """--out is written batch by batch (here one series at a time) and holds what predict() returns."""
+    from tsdiff import TSDiff
+
+    paths, train, test = trained
+    out = tmp_path / "fc.csv"
+    code = main(["predict", str(paths["model"]), "--n-samples", "6", "--steps", "4", "--seed", "2",
+                 "--series-per-batch", "1", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "wrote 3 series" in captured.out
+    expected = TSDiff.load(paths["model"]).predict(n_samples=6, steps=4, seed=2).to_dataframe()
+    got = pd.read_csv(out, parse_dates=["timestamp"])
+    assert got.columns.tolist() == expected.columns.tolist()
+    np.testing.assert_allclose(got.drop(columns=["item_id", "timestamp"]).to_numpy(),
+                               expected.drop(columns=["item_id", "timestamp"]).to_numpy(), rtol=1e-6)
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+@needs_estimator
+def test_predict_absurd_sample_count_is_refused_quickly(trained, tmp_path, capsys):
+    import time
+
+    paths, _, _ = trained
+    start = time.perf_counter()
+    code = main(["predict", str(paths["model"]), "--n-samples", str(10**9), "--out", str(tmp_path / "f.csv")])
+    err = _error_line(capsys.readouterr().err)
+    assert code == 2 and time.perf_counter() - start < 10  # includes loading torch and the model
+    assert "1000000000 samples" in err and "--memory-limit" in err and "--n-samples" in err
+    assert not (tmp_path / "f.csv").exists()
+
+
+@needs_estimator
+def test_fit_checkpoint_dir_and_resume(trained, tmp_path, capsys):
+    paths, _, _ = trained
+    base = ["--quiet", "fit", str(paths["train"]), "--prediction-length", str(H), "--freq", "h",
+            "--max-steps", "4", *TINY, "--out", str(tmp_path / "m")]
+    assert main([*base, "--resume"]) == 2
+    assert "--resume needs --checkpoint-dir" in _error_line(capsys.readouterr().err)
+    assert main([*base, "--checkpoint-dir", str(tmp_path / "ck"), "--checkpoint-every", "2"]) == 0
+    assert (tmp_path / "ck" / "checkpoint.pt").exists()
+    assert main([*base, "--checkpoint-dir", str(tmp_path / "ck"), "--resume"]) == 0
+    assert main([*base, "--checkpoint-dir", str(tmp_path / "ck"), "--resume", "--learning-rate", "0.5"]) == 2
+    assert "another config" in _error_line(capsys.readouterr().err)

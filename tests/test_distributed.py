@@ -158,6 +158,46 @@ def nan_on_one_rank(ctx: DistContext, bad_step: int = 4) -> dict[str, Any]:
     return {"raised": False}
 
 
+def estimator_resume(ctx: DistContext, out_dir: str) -> dict[str, Any]:
+    """TSDiff.fit with checkpoints under the process group; resume from the step-8 checkpoint on every rank."""
+    import shutil
+
+    import tsdiff.estimator as est_mod
+    from conftest import TINY, make_long_frame
+    from tsdiff import TSDiff
+
+    params = dict(TINY, prediction_length=4, context_length=16, max_steps=12, val_every=6, dropout=0.1, device="cpu")
+    df = make_long_frame(3, 80)
+    ck, ck8 = Path(out_dir) / "ck", Path(out_dir) / "ck8"
+    write = est_mod._Checkpointer.write
+
+    def write_and_keep(self: Any, trainer: Trainer, step: int) -> None:
+        write(self, trainer, step)
+        if step == 8 and ctx.is_main:  # the checkpoint a run killed at steps 9-11 would resume from
+            shutil.copytree(ck, ck8)
+
+    est_mod._Checkpointer.write = write_and_keep
+    try:
+        straight = TSDiff(**params).fit(df, checkpoint_dir=ck, checkpoint_every=4)
+    finally:
+        est_mod._Checkpointer.write = write
+    barrier(ctx)
+    steps_written: list[int] = []
+
+    def count(self: Any, trainer: Trainer, step: int) -> None:
+        steps_written.append(step)
+        write(self, trainer, step)
+
+    est_mod._Checkpointer.write = count
+    try:
+        resumed = TSDiff(**params).fit(df, checkpoint_dir=ck8, resume=True)
+    finally:
+        est_mod._Checkpointer.write = write
+    return {"steps_written": steps_written,"straight": {k: v.clone() for k, v in straight.model_.state_dict().items()},
+            "resumed": {k: v.clone() for k, v in resumed.model_.state_dict().items()},
+            "histories_equal": straight.train_result_.history == resumed.train_result_.history}
+
+
 def worker(out_dir: str) -> None:
     ctx = init_from_env(device="cpu")
     assert ctx.is_distributed and ctx.backend == "gloo", ctx
@@ -173,6 +213,7 @@ def worker(out_dir: str) -> None:
     out["tsdiff_again"] = tiny_tsdiff(ctx)
     out["time"] = uneven_time(ctx)
     out["nan"] = nan_on_one_rank(ctx)
+    out["resume"] = estimator_resume(ctx, out_dir)
     barrier(ctx)
     torch.save(out, Path(out_dir) / f"rank{ctx.rank}.pt")
     cleanup(ctx)
@@ -268,6 +309,12 @@ def test_two_process_ddp_training_matches_and_agrees(tmp_path: Path) -> None:
 
     # a non-finite loss on rank 1 only stops both ranks at the same step, with a finite best checkpoint
     assert r0["nan"] == r1["nan"] == {"raised": True, "step": 4, "best_step": 4, "finite": True}
+
+    # checkpoints under torchrun: rank 0 writes every rank's streams, every rank resumes bit-identically
+    for r in (r0, r1):
+        assert _equal_states(r["resume"]["straight"], r["resume"]["resumed"]) and r["resume"]["histories_equal"]
+        assert r["resume"]["steps_written"] == [12]  # it did resume at step 8 (a fresh run writes 4, 8, 12)
+    assert _equal_states(r0["resume"]["resumed"], r1["resume"]["resumed"])
 
 
 def test_init_from_env_without_torchrun_is_single_process(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -439,3 +439,21 @@ def test_static_reals_are_standardized_with_training_statistics(tiny_params, tmp
     again = TSDiff.load(tmp_path / "m", device="cpu")
     np.testing.assert_array_equal(again.static_real_std_, m.static_real_std_)
     np.testing.assert_array_equal(again.predict(n_samples=2).samples, m.predict(n_samples=2).samples)
+
+
+@pytest.mark.parametrize("n_samples, horizon, chunk_size", [(4, 9, 6), (2, 4, 5), (10, 9, 6), (3, 5, 12)])
+def test_predict_iter_chunks_concatenate_to_predict(tiny_params, n_samples, horizon, chunk_size):
+    """Seeds follow each seed group's place in the whole set: any batching gives predict's samples."""
+    df = make_long_frame(n_series=7, length=80)
+    m = TSDiff(prediction_length=4, context_length=16, **tiny_params).fit(df)
+    full = m.predict(horizon=horizon, n_samples=n_samples, seed=3, chunk_size=chunk_size, steps=4)
+    for per_batch in (1, 3, 7):
+        chunks = list(m.predict_iter(series_per_batch=per_batch, horizon=horizon, n_samples=n_samples, seed=3,
+                                     chunk_size=chunk_size, steps=4))
+        assert len(chunks) > 1 or per_batch == 7
+        np.testing.assert_array_equal(np.concatenate([c.samples for c in chunks]), full.samples)
+        assert [i for c in chunks for i in c.item_ids] == full.item_ids
+        pd.testing.assert_frame_equal(pd.concat([c.to_dataframe() for c in chunks], ignore_index=True),
+                                      full.to_dataframe())
+    other = list(m.predict_iter(df=df[df["item_id"] == "s2"], horizon=horizon, n_samples=n_samples, steps=4))
+    assert other[0].samples.shape == (1, n_samples, horizon)

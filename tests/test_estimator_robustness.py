@@ -255,3 +255,162 @@ def test_model_errors_doc_is_current(fitted, tmp_path):
         message = str(info.value).replace(str(tmp_path / "missing"), "PATH").replace(
             repr(str(bad / "model.pt")), "'PATH/model.pt'")
         assert message in doc, f"docs/errors.md lacks: {message}"
+
+
+# ---------------------------------------------------------------- issue 15: checkpoints, resume, full disk, memory
+RESUME_PARAMS = dict(TINY, prediction_length=4, context_length=16, max_steps=30, val_every=6, dropout=0.1)
+RESUME_DATA = dict(n_series=3, length=80)
+
+_KILLED_FIT = r"""
+import os, signal, sys
+sys.path.insert(0, sys.argv[3])
+import tsdiff.training as training
+from conftest import make_long_frame
+from tsdiff import TSDiff
+
+params, data = eval(sys.argv[4]), eval(sys.argv[5])
+kill_at = int(sys.argv[2])
+validate = training.Trainer._checkpoint
+
+def validate_then_die(self, step, train_loss):
+    validate(self, step, train_loss)
+    if step >= kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no atexit: as an OOM kill or a preempted node
+
+training.Trainer._checkpoint = validate_then_die
+TSDiff(**params).fit(make_long_frame(**data), checkpoint_dir=sys.argv[1], checkpoint_every=4)
+"""
+
+
+def test_killed_fit_resumes_to_bit_identical_weights(tmp_path, monkeypatch):
+    """SIGKILL at step 18 (last checkpoint: step 16), resume: the same model as an uninterrupted run."""
+    import signal
+    import subprocess
+    import sys
+
+    ckpt = tmp_path / "ckpt"
+    script = tmp_path / "killed_fit.py"
+    script.write_text(_KILLED_FIT)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.run([sys.executable, str(script), str(ckpt), "18", str(Path(__file__).parent),
+                           repr(RESUME_PARAMS), repr(RESUME_DATA)], env=env, capture_output=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    saved = torch.load(ckpt / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert saved["checkpoint"]["trainer"]["step"] == 16
+    assert not [p for p in ckpt.iterdir() if ".tmp" in p.name]
+
+    df = make_long_frame(**RESUME_DATA)
+    import tsdiff.estimator as est_mod
+
+    written: list[int] = []
+    write = est_mod._Checkpointer.write
+    monkeypatch.setattr(est_mod._Checkpointer, "write",
+                        lambda self, trainer, step: written.append(step) or write(self, trainer, step))
+    resumed = TSDiff(**RESUME_PARAMS).fit(df, checkpoint_dir=ckpt, checkpoint_every=4, resume=True)
+    assert written == [20, 24, 28]  # it continued after step 16 (a fresh run would write 4, 8, ...)
+    straight = TSDiff(**RESUME_PARAMS).fit(df)
+    assert resumed.train_result_.steps == straight.train_result_.steps == 30
+    assert resumed.train_result_.history == straight.train_result_.history
+    assert resumed.train_result_.best_step == straight.train_result_.best_step
+    a, b = resumed.model_.state_dict(), straight.model_.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # The checkpoint is a loadable model too, and resuming a finished run changes nothing.
+    assert TSDiff.load(ckpt / "checkpoint.pt").predict(n_samples=2).samples.shape == (3, 2, 4)
+    again = TSDiff(**RESUME_PARAMS).fit(df, checkpoint_dir=ckpt, resume=True)
+    c = again.model_.state_dict()
+    assert all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_resume_refuses_a_checkpoint_of_another_config_or_data(tmp_path):
+    from tsdiff.errors import CheckpointError
+
+    params = dict(RESUME_PARAMS, max_steps=4)
+    df = make_long_frame(**RESUME_DATA)
+    TSDiff(**params).fit(df, checkpoint_dir=tmp_path, checkpoint_every=2)
+    with pytest.raises(CheckpointError, match=r"another config \(learning_rate: checkpoint 0.001 vs now 0.01"):
+        TSDiff(**dict(params, learning_rate=0.01)).fit(df, checkpoint_dir=tmp_path, resume=True)
+    other = df.assign(target=df["target"] + 1.0)
+    with pytest.raises(CheckpointError, match="other data"):
+        TSDiff(**params).fit(other, checkpoint_dir=tmp_path, resume=True)
+    # max_time is a stop, not part of the fingerprint; no checkpoint yet means a fresh start.
+    TSDiff(**dict(params, max_time=60.0)).fit(df, checkpoint_dir=tmp_path, resume=True)
+    fresh = TSDiff(**params).fit(df, checkpoint_dir=tmp_path / "empty", resume=True)
+    assert fresh.train_result_.steps == 4
+    with pytest.raises(ValueError, match="resume=True needs checkpoint_dir"):
+        TSDiff(**params).fit(df, resume=True)
+
+
+def test_full_disk_save_raises_clear_error_and_keeps_previous_model(fitted, tmp_path, monkeypatch):
+    import errno
+
+    from tsdiff.errors import SaveError
+
+    model, _ = fitted
+    target = tmp_path / "model"
+    model.save(target)
+    before = (target / "model.pt").read_bytes()
+
+    def disk_full(obj, f, *a, **k):
+        f.write(b"the first bytes fit")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(SaveError, match=r"could not write .*model.pt.*No space left on device \[ENOSPC\]\. "
+                                        r"Nothing was replaced.*Free some disk space") as info:
+        model.save(target)
+    assert info.value.errno == errno.ENOSPC and isinstance(info.value, OSError)
+    assert (target / "model.pt").read_bytes() == before
+    assert not [p for p in target.iterdir() if ".tmp" in p.name], "temporary file left behind"
+    # A checkpoint write hitting a full disk stops fit with the same error.
+    with pytest.raises(SaveError, match="No space left"):
+        TSDiff(**dict(RESUME_PARAMS, max_steps=2)).fit(make_long_frame(**RESUME_DATA),
+                                                         checkpoint_dir=tmp_path / "ck", checkpoint_every=1)
+
+
+@pytest.mark.parametrize("kwargs, figure", [
+    (dict(horizon=10**8), r"x 100000000 steps x 4 bytes"),
+    (dict(n_samples=10**9), r"x 1000000000 samples x"),
+])
+def test_absurd_forecast_sizes_fail_fast_with_the_figure_and_a_way_out(fitted, kwargs, figure):
+    import time
+
+    from tsdiff.errors import MemoryLimitError
+
+    model, _ = fitted
+    start = time.perf_counter()
+    with pytest.raises(MemoryLimitError, match=figure) as info:
+        model.predict(**kwargs)
+    assert time.perf_counter() - start < 1.0
+    message = str(info.value)
+    assert "GiB" in message and "over the limit of" in message and "memory_limit=" in message
+    assert "n_samples=" in message
+    assert isinstance(info.value, MemoryError) and isinstance(info.value, ValueError)
+    with pytest.raises(MemoryLimitError):
+        model.predict_iter(**kwargs)  # checked at the call, before the first chunk
+
+
+def test_memory_limit_is_settable(fitted):
+    from tsdiff.errors import MemoryLimitError
+
+    model, _ = fitted
+    with pytest.raises(MemoryLimitError, match=r"over the limit of 1\.0 KiB \(memory_limit=1\.0 KiB\)"):
+        model.predict(n_samples=2, memory_limit=1024)
+    assert model.predict(n_samples=2, memory_limit=float("inf")).samples.shape[1] == 2
+
+
+def test_memory_error_suggests_streaming_only_when_it_helps(fitted):
+    from tsdiff.errors import MemoryLimitError
+
+    model, _ = fitted  # chunk_size=50: one series per seed group, so batches of one series are possible
+    plan = model._predict_plan(horizon=None, n_samples=50, df=None, future_df=None, static_df=None, sampler=None,
+                               steps=None, eta=0.0, seed=None, chunk_size=50, shard=None, memory_limit=float("inf"))
+    one, two = model._predict_bytes(plan, 1)[0], model._predict_bytes(plan, 2)[0]
+    assert one < two
+    limit = (one + two) / 2
+    with pytest.raises(MemoryLimitError, match="predict_iter") as info:
+        model.predict(n_samples=50, chunk_size=50, memory_limit=limit)
+    assert "streaming cannot help" not in str(info.value)
+    chunks = list(model.predict_iter(series_per_batch=1, n_samples=50, chunk_size=50, memory_limit=limit))
+    assert [c.samples.shape for c in chunks] == [(1, 50, 4), (1, 50, 4)]
+    with pytest.raises(MemoryLimitError, match="streaming cannot help"):
+        model.predict(n_samples=50, chunk_size=50, memory_limit=0.5 * one)

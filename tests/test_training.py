@@ -266,3 +266,73 @@ def test_loss_module_forwards_to_loss() -> None:
     adapter = LossModule(model)
     assert list(adapter.parameters()) == list(model.parameters())
     assert torch.equal(adapter(batch), model.loss(batch))
+
+
+class DropoutRegression(Regression):
+    """Regression with dropout: its masks come from torch's global RNG, which the trainer forks."""
+
+    def __init__(self) -> None:
+        super().__init__(noise=0.3)
+        self.drop = nn.Dropout(0.2)
+
+    def loss(self, batch: dict[str, torch.Tensor], generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        return super().loss({"x": self.drop(batch["x"]), "y": batch["y"]}, generator)
+
+
+def test_learning_rate_depends_on_the_step_only() -> None:
+    """max_time is a stop, not an input of the schedule: a slow run gets the same LR at each step."""
+    def lrs(max_time: Optional[float], delay: float) -> list[float]:
+        seen: list[float] = []
+        batches = regression_batches()
+
+        def slow_batch(step: int) -> dict[str, torch.Tensor]:
+            time.sleep(delay)
+            if step:
+                seen.append(trainer.optimizer.param_groups[0]["lr"])
+            return batches(step)
+
+        trainer = Trainer(make_model(), slow_batch, max_steps=12, warmup_steps=2, max_time=max_time,
+                          val_every=100, progress=False)
+        trainer.fit()
+        return seen
+
+    assert lrs(max_time=0.2, delay=0.01) == lrs(max_time=None, delay=0.0)
+
+
+def test_state_dict_resume_equals_uninterrupted_run() -> None:
+    """Stop at step 7 (KeyboardInterrupt), restore the step-5 state into fresh objects, finish: same weights."""
+    def run(stop_at: Optional[int] = None, state: Optional[dict] = None) -> tuple[Trainer, list]:
+        rng = np.random.default_rng(0)
+        saved: list = []
+
+        def sample_batch(step: int) -> dict[str, torch.Tensor]:
+            if step == stop_at:
+                raise KeyboardInterrupt
+            x = rng.normal(size=(16, D)).astype(np.float32)
+            return {"x": torch.from_numpy(x), "y": torch.from_numpy(x @ W_TRUE)}
+
+        def checkpoint(trainer: Trainer, step: int) -> None:
+            saved.append(copy.deepcopy((trainer.state_dict(), rng.bit_generator.state)))
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(1)
+            model = DropoutRegression()
+        trainer = Trainer(model, sample_batch, val_batches=[fixed_batch(5, 32)], max_steps=20, val_every=3,
+                          warmup_steps=2, seed=4, progress=False, checkpoint_fn=checkpoint, checkpoint_every=5)
+        if state is not None:
+            trainer.load_state_dict(state[0])
+            rng.bit_generator.state = state[1]
+        trainer.fit()
+        return trainer, saved
+
+    straight, _ = run()
+    _, saved = run(stop_at=7)
+    assert [s[0]["step"] for s in saved] == [5]
+    resumed, _ = run(state=saved[0])
+    assert resumed.result.steps == 20 and resumed.result.history == straight.result.history
+    for a, b in ((straight.model, resumed.model), (straight.best_module(), resumed.best_module())):
+        assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    # The caller's global RNG is untouched by the forked one.
+    before = torch.get_rng_state()
+    run()
+    assert torch.equal(before, torch.get_rng_state())

@@ -302,6 +302,75 @@ def _cli_wording(message: str, frames: dict[str, str]) -> str:
     return msg
 
 
+def _memory_limit(text: str) -> float:
+    """``0.5`` (a fraction of the available memory), ``4G``, ``512M``, ``1e9`` (bytes) or ``inf``."""
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}.get(t[-1:], 1)
+    try:
+        value = float(t[:-1] if scale > 1 else t) * scale
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a memory limit: use a fraction such as 0.5, "
+                                         "a size such as 4G or 512M, or inf")
+    return value
+
+
+def write_table_chunks(frames: Any, path: str) -> tuple[int, int]:
+    """Write an iterable of frames to one CSV / CSV.gz / Parquet file, one frame at a time.
+
+    Only one frame is in memory at a time. The file is written under a
+    temporary name next to ``path`` and renamed at the end, so an interrupted
+    run never leaves a truncated ``path``. Parquet needs pyarrow.
+
+    Returns
+    -------
+    (number of series, number of rows) written.
+    """
+    import os
+    import tempfile
+
+    p = Path(path)
+    if p.parent and not p.parent.exists():
+        p.parent.mkdir(parents=True, exist_ok=True)
+    name = p.name.lower()
+    parquet = name.endswith((".parquet", ".pq"))
+    if parquet:
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise CLIError(f"{path}: writing parquet needs pyarrow (pip install pyarrow), or use --out FILE.csv") from None
+    elif not name.endswith((".csv", ".csv.gz")):
+        raise CLIError(f"{path}: the output file must end in .csv, .csv.gz or .parquet")
+    fd, tmp = tempfile.mkstemp(prefix=p.name + ".tmp-", dir=p.parent or ".")
+    os.close(fd)
+    writer, n_series, n_rows = None, 0, 0
+    try:
+        for i, frame in enumerate(frames):
+            if parquet:
+                table = pa.Table.from_pandas(frame, preserve_index=False,
+                                             schema=None if writer is None else writer.schema)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+            else:
+                frame.to_csv(tmp, index=False, mode="w" if i == 0 else "a", header=i == 0,
+                             compression="gzip" if name.endswith(".gz") else None)
+            n_series += frame.iloc[:, 0].nunique() if len(frame) else 0
+            n_rows += len(frame)
+        if writer is not None:
+            writer.close()
+            writer = None
+        os.replace(tmp, p)
+    finally:
+        if writer is not None:
+            writer.close()
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return n_series, n_rows
+
+
 def _data_errors() -> tuple[type[BaseException], ...]:
     try:
         from .errors import DataError
@@ -334,6 +403,11 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         fit_kwargs["past_covariates"] = args.past_covariates
     if static_df is not None:
         fit_kwargs["static_df"] = static_df
+    if args.resume and not args.checkpoint_dir:
+        raise CLIError("--resume needs --checkpoint-dir DIR (the directory holding checkpoint.pt)")
+    if args.checkpoint_dir:
+        fit_kwargs.update(checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
+                          resume=args.resume)
     from .distributed import barrier, cleanup, init_from_env
 
     # Under torchrun: join the process group (gloo on CPU, NCCL on CUDA); otherwise a no-op.
@@ -372,19 +446,27 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     model = TSDiff.load(str(model_dir), device=args.device)
     model.set_params(progress=not args.quiet, num_threads=args.threads)
     try:
-        forecast = model.predict(horizon=args.horizon, n_samples=args.n_samples, df=history, future_df=future,
-                                 static_df=static_df, sampler=args.sampler, steps=args.steps, eta=args.eta,
-                                 spacing=args.spacing, variance=args.variance,
-                                 calibrated=False if args.raw else None, seed=args.seed)
+        chunks = model.predict_iter(df=history, series_per_batch=args.series_per_batch, horizon=args.horizon,
+                                    n_samples=args.n_samples, future_df=future, static_df=static_df,
+                                    sampler=args.sampler, steps=args.steps, eta=args.eta, spacing=args.spacing,
+                                    variance=args.variance, calibrated=False if args.raw else None, seed=args.seed,
+                                    memory_limit=args.memory_limit)
+        frames = (fc.to_dataframe(quantiles=args.quantiles, include_samples=args.include_samples) for fc in chunks)
+        n_series, _ = write_table_chunks(frames, args.out)
+    except MemoryError as exc:  # tsdiff's MemoryLimitError: say it in command-line words
+        message = _one_line(exc).replace("predict_iter(series_per_batch=...) / 'tsdiff predict --out FILE'",
+                                         "a smaller --series-per-batch").replace(
+            "memory_limit= (bytes, or a fraction of the available memory; float('inf') turns the check off)",
+            "--memory-limit (4G, 0.9 of the available memory, or inf)").replace("(n_samples=)", "(--n-samples)")
+        raise CLIError(message) from exc
     except _data_errors() as exc:
-        frames = {"df": args.history or "the history", "future_df": args.future_covariates or "the future covariates",
-                  "static_df": args.static_features or "the static features"}
-        raise CLIError(_cli_wording(_one_line(exc), frames)) from exc
-    frame = forecast.to_dataframe(quantiles=args.quantiles, include_samples=args.include_samples)
-    write_table(frame, args.out)
+        frames_named = {"df": args.history or "the history",
+                        "future_df": args.future_covariates or "the future covariates",
+                        "static_df": args.static_features or "the static features"}
+        raise CLIError(_cli_wording(_one_line(exc), frames_named)) from exc
     if not args.quiet:
-        print(f"wrote {forecast.n_series} series x {forecast.horizon} steps "
-              f"({forecast.n_samples} samples each) to {args.out}")
+        horizon = args.horizon or model.config_.prediction_length
+        print(f"wrote {n_series} series x {horizon} steps ({args.n_samples} samples each) to {args.out}")
     return 0
 
 
@@ -729,6 +811,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=_positive_int, metavar="N", help="training batch size")
     g.add_argument("--diffusion-steps", type=_positive_int, metavar="T", help="number of diffusion steps")
     g.add_argument("--learning-rate", type=_positive_float, metavar="LR", help="AdamW learning rate")
+    g = p.add_argument_group("checkpoints (long runs)")
+    g.add_argument("--checkpoint-dir", metavar="DIR",
+                   help="write a resumable training checkpoint (checkpoint.pt) here, atomically")
+    g.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
+                   help="steps between checkpoints (default: the validation interval, 200)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue from --checkpoint-dir's checkpoint if there is one (for torchrun --max-restarts)")
     p.set_defaults(func=_cmd_fit)
 
     # predict ---------------------------------------------------------------
@@ -763,7 +852,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--static-features", metavar="DATA",
                    help="static features of series the model has not seen (one row per series)")
     p.add_argument("--out", required=True, type=_table_path, metavar="FORECAST",
-                   help="output file (.csv, .csv.gz or .parquet)")
+                   help="output file (.csv, .csv.gz or .parquet), written batch of series by batch")
+    p.add_argument("--series-per-batch", type=_positive_int, metavar="N",
+                   help="series sampled and written at a time (default: about 16 MiB of samples)")
+    p.add_argument("--memory-limit", type=_memory_limit, metavar="BYTES|FRACTION",
+                   help="memory one batch may hold: 0.5 (of the available memory), 4G, 512M, inf "
+                        "(default: 75%% of the available memory)")
     p.set_defaults(func=_cmd_predict)
 
     # plot ------------------------------------------------------------------

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-__all__ = ["TSDiffError", "DataError", "NotFittedError", "ModelFileError", "TrainingError"]
+__all__ = ["TSDiffError", "DataError", "NotFittedError", "ModelFileError", "TrainingError", "CheckpointError",
+           "SaveError", "MemoryLimitError"]
 
 
 class TSDiffError(Exception):
@@ -52,3 +53,22 @@ class TrainingError(TSDiffError, RuntimeError):
 
     def __reduce__(self):  # keep ``step`` when pickled (e.g. across worker processes)
         return (type(self), (str(self), self.step))
+
+
+class CheckpointError(TSDiffError, ValueError):
+    """A training checkpoint that cannot be resumed: written for another config, data or process count."""
+
+
+class SaveError(TSDiffError, OSError):
+    """Writing a model or checkpoint file failed (disk full, no permission ...); the previous file is kept.
+
+    ``errno`` is the operating system's error number (e.g. ``errno.ENOSPC``).
+    """
+
+
+class MemoryLimitError(TSDiffError, ValueError, MemoryError):
+    """A forecast would hold more memory than the limit; raised before anything large is allocated.
+
+    Derives from ``MemoryError`` (what the allocation would have raised) and
+    ``ValueError`` (the request's sizes are the input at fault).
+    """

@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Hashable, Iterator, Optional, Sequence
 
@@ -23,13 +24,14 @@ from sklearn.base import BaseEstimator
 
 from .config import FORMAT_VERSION, LEGACY_VALUES, ConfigError, TSDiffConfig
 from .distributed import current_context, rank_seed
-from .errors import DataError, ModelFileError, NotFittedError, TrainingError
+from .errors import CheckpointError, DataError, ModelFileError, NotFittedError, SaveError, TrainingError
 from .forecast import Forecast
 from .frames import (FrameSpec, SeriesData, future_timestamps, read_future_covariates, read_series,
                      read_static)
 from .calibration import IntervalCalibrator
 from .diffusion import DiffusionSchedule, make_sampler
 from .metrics import weighted_quantile_loss
+from .memory import MemoryLimit, check_memory, format_bytes, resolve_memory_limit
 from .model import TSDiffModel, batch_to_tensors
 from .training import Trainer, TrainResult
 from .windows import SeriesArrays, TrainWindowSampler, make_batch
@@ -483,7 +485,8 @@ class TSDiff(BaseEstimator):
     # --------------------------------------------------------------------- fit
     def fit(self, df: pd.DataFrame, *, known_covariates: Optional[Sequence[str]] = None,
             past_covariates: Optional[Sequence[str]] = None,
-            static_df: Optional[pd.DataFrame] = None) -> "TSDiff":
+            static_df: Optional[pd.DataFrame] = None, checkpoint_dir: Optional[str | os.PathLike] = None,
+            checkpoint_every: Optional[int] = None, resume: bool = False) -> "TSDiff":
         """Train one global model on every series of ``df``.
 
         Parameters
@@ -500,18 +503,46 @@ class TSDiff(BaseEstimator):
         static_df : pd.DataFrame, optional
             One row per item id with static features (object/category columns are
             embedded as categories, numeric columns used as reals).
+        checkpoint_dir : str or path, optional
+            Directory of the training checkpoint ``checkpoint.pt``, written atomically
+            every ``checkpoint_every`` steps (by rank 0 under torchrun): model, EMA,
+            optimizer, step, every random stream (noise generator, training-window
+            sampler, dropout), best-so-far, history, and a fingerprint of the config
+            and the data. It is also a loadable model (``TSDiff.load``) holding the best
+            weights so far.
+        checkpoint_every : int, optional
+            Steps between checkpoints (default ``val_every``).
+        resume : bool, default False
+            Continue from ``checkpoint_dir``'s checkpoint when there is one (start
+            afresh when there is none, e.g. the first launch under ``torchrun
+            --max-restarts``). On a CPU a resumed run gives bit-for-bit the model of an
+            uninterrupted one. ``max_time`` counts the time of the earlier runs.
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        CheckpointError
+            ``resume=True`` with a checkpoint written for another config, other data or
+            another number of processes.
+        SaveError
+            A checkpoint could not be written (e.g. the disk is full); the previous one is kept.
         """
+        if resume and checkpoint_dir is None:
+            raise ValueError("resume=True needs checkpoint_dir= (the directory holding checkpoint.pt)")
+        if checkpoint_every is not None:
+            checkpoint_every = _check_positive_int("checkpoint_every", checkpoint_every)
         with _torch_threads(self.num_threads):
             return self._fit(df, known_covariates=known_covariates, past_covariates=past_covariates,
-                             static_df=static_df)
+                             static_df=static_df, checkpoint_dir=checkpoint_dir,
+                             checkpoint_every=checkpoint_every, resume=resume)
 
     def _fit(self, df: pd.DataFrame, *, known_covariates: Optional[Sequence[str]] = None,
             past_covariates: Optional[Sequence[str]] = None,
-            static_df: Optional[pd.DataFrame] = None) -> "TSDiff":
+            static_df: Optional[pd.DataFrame] = None, checkpoint_dir: Optional[str | os.PathLike] = None,
+            checkpoint_every: Optional[int] = None, resume: bool = False) -> "TSDiff":
         known = list(known_covariates or [])
         past = list(past_covariates or [])
         series, spec = read_series(df, id_col=self.id_col, timestamp_col=self.timestamp_col,
@@ -589,14 +620,22 @@ class TSDiff(BaseEstimator):
         def sample_batch(step: int) -> dict[str, torch.Tensor]:
             return batch_to_tensors(window_sampler.sample(train_rng, cfg.batch_size), device)
 
+        checkpointer = None
+        if checkpoint_dir is not None:
+            checkpointer = _Checkpointer(self, Path(checkpoint_dir), train_rng, dist_ctx,
+                                         _fingerprint(cfg, self.validation, series, static_cat, static_real))
         trainer = Trainer(model, sample_batch, learning_rate=cfg.learning_rate,
                           weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, ema_decay=cfg.ema_decay,
                           max_steps=cfg.max_steps, max_time=cfg.max_time, val_every=cfg.val_every,
-                          seed=cfg.seed, device=device, progress=self.progress, dist=dist_ctx, val_fn=val_fn)
-        logger.info("fitting tsdiff on %d series (%d training windows), freq=%s, context_length=%d, "
-                    "prediction_length=%d", len(series), window_sampler.num_windows, cfg.freq, C, H)
+                          seed=cfg.seed, device=device, progress=self.progress, dist=dist_ctx,
+                          checkpoint_fn=None if checkpointer is None else checkpointer.write,
+                          checkpoint_every=checkpoint_every, val_fn=val_fn)
         # Keep only what predict needs: the last context_length points of each series.
         self.series_ = [_tail(s, C, spec.freq) for s in series]
+        if checkpointer is not None and resume:
+            checkpointer.restore(trainer)
+        logger.info("fitting tsdiff on %d series (%d training windows), freq=%s, context_length=%d, "
+                    "prediction_length=%d", len(series), window_sampler.num_windows, cfg.freq, C, H)
         try:
             self.train_result_ = trainer.fit()
         except TrainingError:
@@ -640,8 +679,8 @@ class TSDiff(BaseEstimator):
                 *, future_df: Optional[pd.DataFrame] = None, static_df: Optional[pd.DataFrame] = None,
                 sampler: Optional[str] = None, steps: Optional[int] = None, eta: float = 0.0,
                 spacing: Optional[str] = None, variance: Optional[str] = None,
-                calibrated: Optional[bool] = None, seed: Optional[int] = None,
-                chunk_size: Optional[int] = None, shard: Optional[tuple[int, int]] = None) -> Forecast:
+                calibrated: Optional[bool] = None, seed: Optional[int] = None, chunk_size: Optional[int] = None,
+                shard: Optional[tuple[int, int]] = None, memory_limit: MemoryLimit = None) -> Forecast:
         """Sample ``n_samples`` future paths of ``horizon`` steps for every series.
 
         Parameters
@@ -687,29 +726,131 @@ class TSDiff(BaseEstimator):
             order for the whole set. Shard ``r`` samples with the seed
             ``tsdiff.distributed.rank_seed(seed, r, world_size)``: reproducible for a given
             ``(seed, world_size)``, but not the samples of an unsharded call.
+        memory_limit : float or int, optional
+            Memory the call may hold, estimated before sampling
+            (``n_series x n_samples x horizon x 4`` bytes plus inputs and working memory):
+            a fraction in (0, 1] of the memory available now (default
+            ``tsdiff.memory.DEFAULT_MEMORY_FRACTION``), a number of bytes, or ``float("inf")``.
 
         Returns
         -------
         Forecast
             ``samples`` of shape ``(n_series, n_samples, horizon)``.
+
+        Raises
+        ------
+        MemoryLimitError
+            Before sampling, when the estimate exceeds the limit; the message gives the
+            figure and the ways out (fewer samples, :meth:`predict_iter`, ``tsdiff predict --out``).
         """
         with _torch_threads(self.num_threads):
             return self._predict(horizon=horizon, n_samples=n_samples, df=df, future_df=future_df,
                                  static_df=static_df, sampler=sampler, steps=steps, eta=eta, spacing=spacing,
                                  variance=variance, calibrated=calibrated, seed=seed,
-                                 chunk_size=chunk_size, shard=shard)
+                                 chunk_size=chunk_size, shard=shard, memory_limit=memory_limit)
 
     def _predict(self, horizon: Optional[int] = None, n_samples: int = 100, df: Optional[pd.DataFrame] = None,
                 *, future_df: Optional[pd.DataFrame] = None, static_df: Optional[pd.DataFrame] = None,
                 sampler: Optional[str] = None, steps: Optional[int] = None, eta: float = 0.0,
                 spacing: Optional[str] = None, variance: Optional[str] = None,
-                calibrated: Optional[bool] = None, seed: Optional[int] = None,
-                chunk_size: Optional[int] = None, shard: Optional[tuple[int, int]] = None) -> Forecast:
+                calibrated: Optional[bool] = None, seed: Optional[int] = None, chunk_size: Optional[int] = None,
+                shard: Optional[tuple[int, int]] = None, memory_limit: MemoryLimit = None) -> Forecast:
+        plan = self._predict_plan(horizon=horizon, n_samples=n_samples, df=df, future_df=future_df,
+                                  static_df=static_df, sampler=sampler, steps=steps, eta=eta, spacing=spacing,
+                                  variance=variance, calibrated=calibrated, seed=seed,
+                                  chunk_size=chunk_size, shard=shard, memory_limit=memory_limit)
+        if not plan.series:  # e.g. more shards than series
+            spec = plan.spec
+            return Forecast(np.empty((0, plan.n_samples, plan.horizon), np.float32), [], [], self.freq_,
+                            id_col=spec.id_col if not spec.wide else "item_id",
+                            timestamp_col=spec.timestamp_col if not spec.wide else "timestamp",
+                            info={"seed": int(plan.seed)})
+        return self._forecast_slice(plan, 0, len(plan.series))
+
+    def predict_iter(self, df: Optional[pd.DataFrame] = None, series_per_batch: Optional[int] = None, *,
+                     horizon: Optional[int] = None, n_samples: int = 100,
+                     future_df: Optional[pd.DataFrame] = None, static_df: Optional[pd.DataFrame] = None,
+                     sampler: Optional[str] = None, steps: Optional[int] = None, eta: float = 0.0,
+                     spacing: Optional[str] = None, variance: Optional[str] = None,
+                     calibrated: Optional[bool] = None, seed: Optional[int] = None, chunk_size: Optional[int] = None,
+                     memory_limit: MemoryLimit = None) -> Iterator[Forecast]:
+        """Forecast batch of series by batch of series, yielding one :class:`Forecast` per batch.
+
+        Memory holds one batch's samples at a time, however many series there
+        are: write each chunk out (``Forecast.to_dataframe``) and drop it.
+        Concatenating the chunks' samples gives exactly ``predict(...)``'s for the
+        same arguments and seed: noise seeds are keyed to each group of series'
+        place in the whole set (``max(1, chunk_size // n_samples)`` series per
+        group), not to the call, and ``series_per_batch`` is rounded up to a
+        whole number of such groups.
+
+        Parameters
+        ----------
+        df : pd.DataFrame, optional
+            Histories to forecast from (default: the end of each fitted series).
+        series_per_batch : int, optional
+            Series per yielded chunk. Default: as many as hold about 16 MiB of samples
+            (``series_per_batch x n_samples x horizon x 4`` bytes).
+        horizon, n_samples, future_df, static_df, sampler, steps, eta, spacing, variance, calibrated, seed, chunk_size
+            As in :meth:`predict`.
+        memory_limit : float or int, optional
+            As in :meth:`predict`, checked for one batch.
+
+        Returns
+        -------
+        Iterator of Forecast
+            Chunks in the series' order, ``samples`` of shape ``(batch, n_samples, horizon)``.
+
+        Raises
+        ------
+        MemoryLimitError
+            At the call (before any sampling), when one batch would exceed the limit.
+        """
+        with _torch_threads(self.num_threads):
+            plan = self._predict_plan(horizon=horizon, n_samples=n_samples, df=df, future_df=future_df,
+                                      static_df=static_df, sampler=sampler, steps=steps, eta=eta, seed=seed,
+                                      spacing=spacing, variance=variance, calibrated=calibrated,
+                                      chunk_size=chunk_size, shard=None, memory_limit=memory_limit,
+                                      series_per_batch=series_per_batch, iterating=True)
+        return self._iter_forecasts(plan)
+
+    def _iter_forecasts(self, plan: "_PredictPlan") -> Iterator[Forecast]:
+        N = len(plan.series)
+        for lo in range(0, N, plan.series_per_batch):
+            with _torch_threads(self.num_threads):
+                fc = self._forecast_slice(plan, lo, min(N, lo + plan.series_per_batch))
+            yield fc
+
+    def _predict_bytes(self, plan: "_PredictPlan", n_series: int) -> tuple[float, str]:
+        """Estimated peak bytes of forecasting ``n_series`` series of ``plan``, and how it was computed."""
+        cfg = self.config_
+        S, H, total = plan.n_samples, cfg.prediction_length, plan.total
+        samples = 4.0 * n_series * S * total
+        block0 = 2 * 4.0 * n_series * S * H  # the first block's tensor and its numpy copy
+        channels = 1 + cfg.num_time_features + cfg.num_known_covariates + cfg.num_past_covariates
+        inputs = 4.0 * n_series * (cfg.context_length + total) * channels + 8.0 * n_series * plan.horizon
+        seq_channels = 3 + 2 * len(cfg.lags) + cfg.num_time_features + cfg.num_known_covariates
+        rows = min(n_series * S, plan.chunk * plan.workers)
+        working = 4.0 * rows * cfg.window_length * (seq_channels + 8 * cfg.hidden_channels * max(cfg.channel_mults))
+        detail = (f"{n_series} series x {S} samples x {total} steps x 4 bytes = {format_bytes(samples)} of samples, "
+                  f"plus {format_bytes(block0 + inputs + working)} of inputs and working memory")
+        return samples + block0 + inputs + working, detail
+
+    def _predict_plan(self, *, horizon: Optional[int], n_samples: int, df: Optional[pd.DataFrame],
+                      future_df: Optional[pd.DataFrame], static_df: Optional[pd.DataFrame],
+                      sampler: Optional[str], steps: Optional[int], eta: float, seed: Optional[int],
+                      chunk_size: Optional[int], shard: Optional[tuple[int, int]], memory_limit: MemoryLimit,
+                      spacing: Optional[str] = None, variance: Optional[str] = None,
+                      calibrated: Optional[bool] = None,
+                      series_per_batch: Optional[int] = None, iterating: bool = False) -> "_PredictPlan":
+        """Validate the arguments, read the histories, check memory: everything before sampling."""
         self._check_fitted()
         cfg = self.config_
         H, C = cfg.prediction_length, cfg.context_length
         horizon = H if horizon is None else _check_positive_int("horizon", horizon)
         n_samples = _check_positive_int("n_samples", n_samples)
+        if series_per_batch is not None:
+            series_per_batch = _check_positive_int("series_per_batch", series_per_batch)
         chunk = chunk_size if chunk_size is not None else self.chunk_size
         if chunk is None:
             chunk = default_chunk_size(cfg, self.device_.type)
@@ -760,50 +901,98 @@ class TSDiff(BaseEstimator):
             static_cat = None if static_cat is None else static_cat[keep]
             static_real = None if static_real is None else static_real[keep]
             seed = rank_seed(int(seed), rank, world)
-        if not series:  # e.g. more shards than series
-            return Forecast(np.empty((0, n_samples, horizon), np.float32), [], [], self.freq_,
-                            id_col=spec.id_col if not spec.wide else "item_id",
-                            timestamp_col=spec.timestamp_col if not spec.wide else "timestamp",
-                            info={"seed": int(seed)})
-
-        n_blocks = math.ceil(horizon / H)
-        total = n_blocks * H
-        future_known = None
-        if cfg.num_known_covariates:
+        workers = 1 if self.device_.type == "cuda" else max(1, torch.get_num_threads())
+        group = max(1, chunk // n_samples)  # series sharing one noise seed (see predict_iter)
+        if series_per_batch is None:
+            per_series = 4 * n_samples * math.ceil(horizon / H) * H
+            series_per_batch = max(1, (16 << 20) // per_series)
+        series_per_batch = -(-series_per_batch // group) * group
+        plan = _PredictPlan(series=series, spec=spec, static_cat=static_cat, static_real=static_real,
+                            future_known=None, horizon=horizon, total=math.ceil(horizon / H) * H,
+                            n_samples=n_samples, chunk=chunk, workers=workers, group=group, seed=int(seed),
+                            sampler=diffusion_sampler, shard=shard,
+                            series_per_batch=min(series_per_batch, max(1, len(series))),
+                            floors=floors, nonneg=nonneg, calibrated=bool(calibrated))
+        held = plan.series_per_batch if iterating else len(series)
+        needed, detail = self._predict_bytes(plan, held)
+        call = "predict_iter" if iterating else "predict"
+        one_series, _ = self._predict_bytes(plan, 1)
+        if one_series > resolve_memory_limit(memory_limit)[0]:
+            way_out = (f"One series alone needs about {format_bytes(one_series)}, so streaming cannot help: ask for "
+                       "fewer samples (n_samples=) or a shorter horizon.")
+        else:
+            way_out = ("Ask for fewer samples (n_samples=) or a shorter horizon, or stream the series in batches "
+                       "with predict_iter(series_per_batch=...) / 'tsdiff predict --out FILE'.")
+        check_memory(needed, memory_limit, what=f"{call}(horizon={horizon}, n_samples={n_samples}) on "
+                     f"{held} series{' per batch' if iterating else ''}", detail=detail, way_out=way_out)
+        if cfg.num_known_covariates and series:
             if future_df is None:
                 raise DataError(f"this model uses known covariates {self.known_covariates_}: pass their future "
                                 f"values for the {horizon} steps after each series as predict(future_df=...)")
             future_known = read_future_covariates(future_df, series, spec, horizon, self.known_covariates_)
             # The last block may reach past the horizon: hold the covariates at their last value there.
-            future_known = [np.concatenate([f, np.repeat(f[:, -1:], total - horizon, axis=1)], axis=1)
-                            for f in future_known]
-        arrays = self._arrays(series, extra=total, future_known=future_known,
-                              static_cat=static_cat, static_real=static_real, scale_floors=floors)
+            plan.future_known = [np.concatenate([f, np.repeat(f[:, -1:], plan.total - horizon, axis=1)], axis=1)
+                                 for f in future_known]
+        return plan
+
+    def _forecast_slice(self, plan: "_PredictPlan", lo: int, hi: int) -> Forecast:
+        """Sample the series ``lo:hi`` of ``plan`` (``lo`` a multiple of ``plan.group``).
+
+        Noise seed of group ``g`` (``plan.group`` series), diffusion block ``k`` and sample
+        chunk ``j``: :func:`_group_seed` ``(seed, k, g, j)``, so the samples of a series do not
+        depend on which slice it is forecast in.
+        """
+        cfg = self.config_
+        H, C = cfg.prediction_length, cfg.context_length
+        S, chunk, workers, group, seed = plan.n_samples, plan.chunk, plan.workers, plan.group, plan.seed
+        series = plan.series[lo:hi]
+        sl = slice(lo, hi)
+        arrays = self._arrays(series, extra=plan.total,
+                              future_known=None if plan.future_known is None else plan.future_known[sl],
+                              static_cat=None if plan.static_cat is None else plan.static_cat[sl],
+                              static_real=None if plan.static_real is None else plan.static_real[sl],
+                              scale_floors=None if plan.floors is None else plan.floors[sl])
+        nonneg = None if plan.nonneg is None else plan.nonneg[sl]
+        clip = None if nonneg is None or not nonneg.any() else np.flatnonzero(nonneg)
+
+        def finish_block(k: int) -> None:
+            # Calibrate, then clip, block k before later blocks condition on it.
+            blk = out[:, :, k * H:(k + 1) * H]
+            if plan.calibrated:
+                blk[...] = self.calibrator_.apply(blk)
+            if clip is not None:
+                blk[clip] = np.maximum(blk[clip], 0.0)
+
         device = self.device_
         model = self.model_.to(device).eval()
         autocast_dtype = _autocast_dtype(self.precision, device)
         denoiser = self._compiled_denoiser() if self.compile else None
-        gen = torch.Generator(device=device).manual_seed(int(seed))
-        # On a CPU, chunks run in parallel threads of one torch thread each (see TSDiffModel.sample).
-        workers = 1 if device.type == "cuda" else max(1, torch.get_num_threads())
-        N, S = len(series), n_samples
+        N = len(series)
+        sample_chunk = min(S, chunk)
+        n_sample_chunks = math.ceil(S / sample_chunk)
+        g0 = lo // group
         ends = np.array([len(a) for a in arrays])
-        out = np.empty((N, S, total), dtype=np.float32)
+        out = np.empty((N, S, plan.total), dtype=np.float32)
         base = make_batch(arrays, np.arange(N), ends, C, H, with_target=False)
         base_t = batch_to_tensors(base, device)
-        out[:, :, :H] = model.sample(base_t, S, diffusion_sampler, generator=gen, chunk_size=chunk,
-                                     autocast_dtype=autocast_dtype, denoiser=denoiser,
-                                     workers=workers).cpu().numpy()
-        clip = None if nonneg is None or not nonneg.any() else np.flatnonzero(nonneg)
-        if clip is not None:  # before later blocks condition on this one
-            out[clip, :, :H] = np.maximum(out[clip, :, :H], 0.0)
-        for k in range(1, n_blocks):
-            # Block k: each sample path conditions on its own previous blocks. Rows (series x samples)
-            # are built and denoised chunk by chunk, so memory stays bounded by chunk_size.
+        seeds0 = [[_group_seed(seed, 0, g0 + g, j) for j in range(n_sample_chunks)]
+                  for g in range(math.ceil(N / group))]
+        out[:, :, :H] = model.sample(base_t, S, plan.sampler, chunk_size=chunk, autocast_dtype=autocast_dtype,
+                                     denoiser=denoiser, workers=workers, chunk_seeds=seeds0).cpu().numpy()
+        finish_block(0)
+        # Later blocks: each sample path conditions on its own previous blocks. Rows (series x samples,
+        # series-major) are built and denoised a few seed groups at a time, so memory stays bounded.
+        if n_sample_chunks == 1:   # a group is `group` series x all S samples
+            rows_per_group = group * S
+            calls = [(r0, min(N * S, r0 + rows_per_group * workers), rows_per_group, g0 + r0 // rows_per_group, None)
+                     for r0 in range(0, N * S, rows_per_group * workers)]
+        else:                      # group = one series; its samples come in chunks of `sample_chunk`
+            calls = [(i * S + j0, i * S + min(S, j0 + sample_chunk * workers), sample_chunk, g0 + i,
+                      j0 // sample_chunk) for i in range(N) for j0 in range(0, S, sample_chunk * workers)]
+        for k in range(1, math.ceil(plan.total / H)):
             blk = make_batch(arrays, np.arange(N), ends + k * H, C, H, with_target=False)
-            rows_per_call = chunk * workers  # split again into `workers` chunks by model.sample
-            for r0 in range(0, N * S, rows_per_call):
-                r = np.arange(r0, min(N * S, r0 + rows_per_call))
+            for r0, r1, rows_per_seed, first, j_first in calls:
+                r = np.arange(r0, r1)
                 si, sj = r // S, r % S
                 rows = {key: v[si] for key, v in blk.items()}
                 rows["past_target"] = np.concatenate([base["past_target"][si], out[si, sj, :k * H]], axis=1)[:, -C:]
@@ -814,29 +1003,31 @@ class TSDiff(BaseEstimator):
                     pc = base["past_past_cov"][si]
                     held = np.repeat(pc[:, -1:, :], k * H, axis=1)
                     rows["past_past_cov"] = np.concatenate([pc, held], axis=1)[:, -C:]
-                rows_t = batch_to_tensors(rows, device)
-                blk_samples = model.sample(rows_t, 1, diffusion_sampler, generator=gen, chunk_size=chunk,
-                                           autocast_dtype=autocast_dtype, denoiser=denoiser, workers=workers)
+                n_calls = math.ceil(len(r) / rows_per_seed)
+                seeds = ([[_group_seed(seed, k, first + u, 0)] for u in range(n_calls)] if j_first is None
+                         else [[_group_seed(seed, k, first, j_first + u)] for u in range(n_calls)])
+                # A lone chunk runs on the calling thread: give it one torch thread like the workers,
+                # so the numbers do not depend on how the rows fell into calls.
+                with _torch_threads(1 if workers > 1 and n_calls == 1 else None):
+                    blk_samples = model.sample(batch_to_tensors(rows, device), 1, plan.sampler,
+                                               chunk_size=rows_per_seed, autocast_dtype=autocast_dtype,
+                                               denoiser=denoiser, workers=workers, chunk_seeds=seeds)
                 out[si, sj, k * H:(k + 1) * H] = blk_samples[:, 0].cpu().numpy()
-            if clip is not None:
-                out[clip, :, k * H:(k + 1) * H] = np.maximum(out[clip, :, k * H:(k + 1) * H], 0.0)
-        out = out[:, :, :horizon]
-        if calibrated:
-            out = calibrator.apply(out)
-            if clip is not None:  # widening below the median must not undo the non-negativity
-                out[clip] = np.maximum(out[clip], 0.0)
+            finish_block(k)
+        out = out[:, :, :plan.horizon]
+        spec = plan.spec
         timestamps = []
         for s in series:
             last = s.start + (len(s) - 1) * pd.tseries.frequencies.to_offset(self.freq_)
-            ts = future_timestamps(last, self.freq_, horizon)
+            ts = future_timestamps(last, self.freq_, plan.horizon)
             if spec.tz is not None:
                 ts = ts.tz_localize(spec.tz)
             timestamps.append(ts)
         return Forecast(out, [s.item_id for s in series], timestamps, self.freq_,
                         id_col=spec.id_col if not spec.wide else "item_id",
                         timestamp_col=spec.timestamp_col if not spec.wide else "timestamp",
-                        info={"sampler": repr(diffusion_sampler), "seed": int(seed), "calibrated": bool(calibrated),
-                              **({"shard": list(shard)} if shard is not None else {})})
+                        info={"sampler": repr(plan.sampler), "seed": int(seed), "calibrated": bool(plan.calibrated),
+                              **({"shard": list(plan.shard)} if plan.shard is not None else {})})
 
     def _compiled_denoiser(self) -> Any:
         """``torch.compile`` of the fitted denoiser, built once and cached (not saved)."""
@@ -870,7 +1061,7 @@ class TSDiff(BaseEstimator):
         timestamps : pd.DatetimeIndex
             Timestamps of the forecast window.
         """
-        from .diffusion import make_sampler, sample_loop
+        from .diffusion import sample_loop
 
         self._check_fitted("reverse_trajectory")
         cfg = self.config_
@@ -934,13 +1125,21 @@ class TSDiff(BaseEstimator):
         self._check_fitted("save")
         directory = Path(path)
         directory.mkdir(parents=True, exist_ok=True)
+        payload = self._payload(self.model_.state_dict(), self.train_result_)
+        target = directory / MODEL_FILE
+        _write_model_file(payload, target)
+        _write_atomic(directory / "config.json", (json.dumps(self.config_.to_dict(), indent=2) + "\n").encode())
+        return target
+
+    def _payload(self, state_dict: dict[str, torch.Tensor], train_result: TrainResult) -> dict[str, Any]:
+        """The model file's contents (plain data and tensors) for the given weights."""
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
         payload = {
             "format_version": FORMAT_VERSION,
             "kind": "tsdiff.TSDiff",
             "config": self.config_.to_dict(),
             "params": params,
-            "state_dict": {k: v.detach().cpu() for k, v in self.model_.state_dict().items()},
+            "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
             "fitted": {
                 "freq": self.freq_,
                 "spec": {k: getattr(self.spec_, k) for k in ("id_col", "timestamp_col", "target_col",
@@ -960,27 +1159,13 @@ class TSDiff(BaseEstimator):
                 "nonnegative": _optional_tensor(self.nonnegative_),
                 "static_real_mean": _optional_tensor(self.static_real_mean_),
                 "static_real_std": _optional_tensor(self.static_real_std_),
-                "train_result": {"steps": self.train_result_.steps, "best_step": self.train_result_.best_step,
-                                 "best_val_loss": float(self.train_result_.best_val_loss),
-                                 "stopped_reason": self.train_result_.stopped_reason,
-                                 "elapsed": float(self.train_result_.elapsed)},
+                "train_result": {"steps": train_result.steps, "best_step": train_result.best_step,
+                                 "best_val_loss": float(train_result.best_val_loss),
+                                 "stopped_reason": train_result.stopped_reason,
+                                 "elapsed": float(train_result.elapsed)},
             },
         }
-        payload["checksum"] = _checksum(payload)
-        target = directory / MODEL_FILE
-        fd, tmp = tempfile.mkstemp(prefix=MODEL_FILE + ".tmp-", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(payload, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        (directory / "config.json").write_text(json.dumps(self.config_.to_dict(), indent=2) + "\n")
-        return target
+        return payload
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto") -> "TSDiff":
@@ -998,21 +1183,7 @@ class TSDiff(BaseEstimator):
         file = p / MODEL_FILE if p.is_dir() else p
         if not file.exists():
             raise ModelFileError(f"no tsdiff model at {str(path)!r} (expected a directory holding {MODEL_FILE})")
-        try:
-            payload = torch.load(file, map_location="cpu", weights_only=True)
-        except Exception as exc:  # pickle errors, zip errors, unsafe globals ...
-            # torch's own message suggests weights_only=False, which would run code from the file: not shown.
-            raise ModelFileError(f"{str(file)!r} is not a readable tsdiff model file (truncated, corrupted, "
-                                 f"or not written by tsdiff; {type(exc).__name__}). Nothing in it was "
-                                 "executed: tsdiff reads model files with torch.load(weights_only=True)") from None
-        if not isinstance(payload, dict) or payload.get("kind") != "tsdiff.TSDiff":
-            raise ModelFileError(f"{str(file)!r} is not a tsdiff model file")
-        version = payload.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise ModelFileError(f"{str(file)!r} has format version {version!r}; this tsdiff reads versions up to "
-                                 f"{FORMAT_VERSION}: upgrade tsdiff to load it")
-        if payload.get("checksum") != _checksum(payload):
-            raise ModelFileError(f"{str(file)!r} is corrupted: its checksum does not match its contents")
+        payload = _read_model_file(file)
         try:
             params = dict(payload["params"])
             params["device"] = device
@@ -1052,6 +1223,192 @@ class TSDiff(BaseEstimator):
         return est
 
 
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def _fingerprint(cfg: TSDiffConfig, validation: bool, series: Sequence[SeriesData],
+                 static_cat: Optional[np.ndarray], static_real: Optional[np.ndarray]) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: the config (but ``max_time``, a stop) and a data hash."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for s in series:
+        h.update(repr((s.item_id, pd.Timestamp(s.start).isoformat(), len(s))).encode())
+        for arr in (s.target, s.known_covariates, s.past_covariates):
+            if arr is not None:
+                h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
+    for arr in (static_cat, static_real):
+        if arr is not None:
+            h.update(np.ascontiguousarray(arr).tobytes())
+    config = {k: v for k, v in cfg.to_dict().items() if k != "max_time"}
+    return {"config": json.loads(json.dumps(config, default=str)), "validation": bool(validation),
+            "data": h.hexdigest(), "n_series": len(series)}
+
+
+class _Checkpointer:
+    """Writes and restores :data:`CHECKPOINT_FILE` for :meth:`TSDiff.fit` (one per fit call)."""
+
+    def __init__(self, est: "TSDiff", directory: Path, train_rng: np.random.Generator, dist: Any,
+                 fingerprint: dict[str, Any]) -> None:
+        self.est, self.directory, self.train_rng, self.dist = est, directory, train_rng, dist
+        self.fingerprint = fingerprint
+        self.file = directory / CHECKPOINT_FILE
+
+    def write(self, trainer: Trainer, step: int) -> None:
+        """``Trainer.checkpoint_fn``: gather every rank's random streams, rank 0 writes the file."""
+        from .distributed import all_gather_object
+
+        mine = dict(trainer.rng_state(), numpy=self.train_rng.bit_generator.state)
+        ranks = all_gather_object(mine, self.dist)  # collective: every rank calls write at the same step
+        if not self.dist.is_main:
+            return
+        state = trainer.state_dict(rng_state={"ranks": ranks})
+        weights = state["best_state"] if state["best_state"] is not None else state["ema"]
+        result = TrainResult(steps=step, best_step=trainer.result.best_step,
+                             best_val_loss=trainer.result.best_val_loss, stopped_reason="checkpoint",
+                             elapsed=state["elapsed"], world_size=self.dist.world_size)
+        payload = self.est._payload(weights, result)
+        payload["checkpoint"] = {"fingerprint": self.fingerprint, "world_size": int(self.dist.world_size),
+                                 "trainer": state}
+        self.directory.mkdir(parents=True, exist_ok=True)
+        _write_model_file(payload, self.file)
+        logger.info("step %d: checkpoint written to %s", step, self.file)
+
+    def restore(self, trainer: Trainer) -> bool:
+        """Load the checkpoint into ``trainer`` and the window sampler; False when there is none."""
+        if not self.file.exists():
+            logger.info("resume: no checkpoint in %s yet, training from the start", self.directory)
+            return False
+        payload = _read_model_file(self.file)
+        ck = payload.get("checkpoint")
+        if not isinstance(ck, dict):
+            raise CheckpointError(f"{str(self.file)!r} is a model file, not a training checkpoint; "
+                                  "resume needs a checkpoint written by fit(checkpoint_dir=...)")
+        theirs, ours = ck["fingerprint"], self.fingerprint
+        if theirs["config"] != ours["config"] or theirs["validation"] != ours["validation"]:
+            keys = sorted(k for k in set(theirs["config"]) | set(ours["config"])
+                          if theirs["config"].get(k) != ours["config"].get(k))
+            diff = ", ".join(f"{k}: checkpoint {theirs['config'].get(k)!r} vs now {ours['config'].get(k)!r}"
+                             for k in keys[:6]) or f"validation: {theirs['validation']} vs {ours['validation']}"
+            raise CheckpointError(f"the checkpoint {str(self.file)!r} was written with another config ({diff}); "
+                                  "use the same parameters to resume, or another checkpoint_dir to start afresh")
+        if theirs["data"] != ours["data"]:
+            raise CheckpointError(f"the checkpoint {str(self.file)!r} was written for other data "
+                                  f"({theirs['n_series']} series then, {ours['n_series']} now, or different "
+                                  "values); resume with the same data, or use another checkpoint_dir")
+        if int(ck["world_size"]) != self.dist.world_size:
+            raise CheckpointError(f"the checkpoint {str(self.file)!r} was written by {ck['world_size']} "
+                                  f"processes but {self.dist.world_size} are resuming it; every process's "
+                                  "random streams are in it: resume with the same number of processes")
+        state = dict(ck["trainer"])
+        mine = state["rng"]["ranks"][self.dist.rank]
+        state["rng"] = {"generator": mine["generator"], "global": mine["global"]}
+        trainer.load_state_dict(state)
+        self.train_rng.bit_generator.state = mine["numpy"]
+        logger.info("resumed from %s at step %d", self.file, trainer.step)
+        return True
+
+
+@dataclass
+class _PredictPlan:
+    """Everything :meth:`TSDiff._forecast_slice` needs, prepared once per predict / predict_iter call."""
+
+    series: list[SeriesData]
+    spec: FrameSpec
+    static_cat: Optional[np.ndarray]
+    static_real: Optional[np.ndarray]
+    future_known: Optional[list[np.ndarray]]
+    horizon: int
+    total: int             # horizon rounded up to whole prediction_length blocks
+    n_samples: int
+    chunk: int
+    workers: int
+    group: int             # series per noise seed: max(1, chunk // n_samples)
+    seed: int
+    sampler: Any
+    shard: Optional[tuple[int, int]]
+    series_per_batch: int  # a multiple of group (or all the series)
+    floors: Optional[np.ndarray] = None   # per-series scale floors
+    nonneg: Optional[np.ndarray] = None   # per-series non-negativity flags
+    calibrated: bool = False              # apply the fitted calibration block by block
+
+
+def _group_seed(seed: int, block: int, group: int, sample_chunk: int) -> int:
+    """Noise seed of one seed group of series, diffusion block and sample chunk (62 bits)."""
+    state = np.random.SeedSequence([int(seed), int(block), int(group), int(sample_chunk)]).generate_state(
+        2, dtype=np.uint32)
+    return int((int(state[0]) << 30) ^ int(state[1]))
+
+
+def _write_atomic(target: Path, data: Optional[bytes] = None, payload: Optional[dict[str, Any]] = None) -> None:
+    """Write ``data`` (or ``torch.save(payload)``) to ``target`` atomically: temp file, fsync, ``os.replace``.
+
+    A failed write (full disk, no permission ...) raises :class:`~tsdiff.errors.SaveError`
+    naming the file and the cause; the temp file is removed and the previous ``target`` is left as it was.
+    """
+    directory = target.parent
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=target.name + ".tmp-", dir=directory)
+    except OSError as exc:
+        raise _save_error(target, exc) from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if payload is not None:
+                torch.save(payload, fh)
+            else:
+                fh.write(data or b"")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(exc, OSError) or isinstance(exc.__cause__, OSError) or "No space left" in str(exc):
+            raise _save_error(target, exc) from exc
+        raise
+
+
+def _save_error(target: Path, exc: BaseException) -> SaveError:
+    import errno as errno_mod
+
+    os_exc = exc if isinstance(exc, OSError) else exc.__cause__ if isinstance(exc.__cause__, OSError) else None
+    code = getattr(os_exc, "errno", None)
+    if code is None and "No space left" in str(exc):
+        code = errno_mod.ENOSPC
+    cause = (os.strerror(code) if code else str(exc)) + (f" [{errno_mod.errorcode.get(code, code)}]" if code else "")
+    hint = " Free some disk space or write somewhere else." if code == errno_mod.ENOSPC else ""
+    err = SaveError(f"could not write {str(target)!r}: {cause}. Nothing was replaced: the previous file there, "
+                    f"if any, is intact.{hint}")
+    err.errno = code
+    return err
+
+
+def _write_model_file(payload: dict[str, Any], target: Path) -> None:
+    """Add the checksum to ``payload`` and write it atomically to ``target``."""
+    payload["checksum"] = _checksum(payload)
+    _write_atomic(target, payload=payload)
+
+
+def _read_model_file(file: Path) -> dict[str, Any]:
+    """Read and verify a file written by :func:`_write_model_file` (``weights_only=True``, checksum, version)."""
+    try:
+        payload = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors, zip errors, unsafe globals ...
+        # torch's own message suggests weights_only=False, which would run code from the file: not shown.
+        raise ModelFileError(f"{str(file)!r} is not a readable tsdiff model file (truncated, corrupted, "
+                             f"or not written by tsdiff; {type(exc).__name__}). Nothing in it was "
+                             "executed: tsdiff reads model files with torch.load(weights_only=True)") from None
+    if not isinstance(payload, dict) or payload.get("kind") != "tsdiff.TSDiff":
+        raise ModelFileError(f"{str(file)!r} is not a tsdiff model file")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(f"{str(file)!r} has format version {version!r}; this tsdiff reads versions up to "
+                             f"{FORMAT_VERSION}: upgrade tsdiff to load it")
+    if payload.get("checksum") != _checksum(payload):
+        raise ModelFileError(f"{str(file)!r} is corrupted: its checksum does not match its contents")
+    return payload
+
+
 def _checksum(payload: dict[str, Any]) -> str:
     """SHA-256 over the config, parameters, fitted metadata and every weight tensor's bytes.
 
@@ -1076,7 +1433,24 @@ def _checksum(payload: dict[str, Any]) -> str:
             continue
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    if "checkpoint" in payload:  # training state of a checkpoint file (absent from model files)
+        _hash_nested(h, "c", payload["checkpoint"])
     return h.hexdigest()
+
+
+def _hash_nested(h: Any, name: str, obj: Any) -> None:
+    """Feed nested dicts/lists of tensors and plain values into the hash ``h``, keys sorted."""
+    if isinstance(obj, torch.Tensor):
+        h.update(f"{name}:{obj.dtype}:{tuple(obj.shape)}".encode())
+        h.update(obj.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    elif isinstance(obj, dict):
+        for k in sorted(obj, key=str):
+            _hash_nested(h, f"{name}.{k}", obj[k])
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            _hash_nested(h, f"{name}[{i}]", v)
+    else:
+        h.update(f"{name}={obj!r}".encode())
 
 
 def _autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:

@@ -18,7 +18,7 @@ for any ``context_length``.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -178,7 +178,8 @@ class TSDiffModel(nn.Module):
                generator: Optional[torch.Generator] = None, chunk_size: int = 4096,
                callback: Optional[Callable[[int, int, Tensor], None]] = None,
                autocast_dtype: Optional[torch.dtype] = None,
-               denoiser: Optional[Callable[..., Tensor]] = None, workers: int = 1) -> Tensor:
+               denoiser: Optional[Callable[..., Tensor]] = None, workers: int = 1,
+               chunk_seeds: Optional[Sequence[Sequence[int]]] = None) -> Tensor:
         """Draw ``n_samples`` paths per series, in the original units.
 
         Series are processed in chunks of at most ``chunk_size`` rows
@@ -199,6 +200,12 @@ class TSDiffModel(nn.Module):
         stays in float32. ``denoiser`` replaces ``self.denoiser`` (e.g. a
         ``torch.compile``-d copy).
 
+        ``chunk_seeds[i][j]``, when given, is the noise seed of series chunk
+        ``i`` (``max(1, chunk_size // n_samples)`` series each) and sample chunk
+        ``j`` (``min(n_samples, chunk_size)`` samples each) instead of a draw
+        from ``generator``: the caller can then key seeds to the chunks' place
+        in a larger set of series (see ``TSDiff.predict_iter``).
+
         Returns
         -------
         Tensor, shape (B, n_samples, prediction_length)
@@ -216,8 +223,14 @@ class TSDiffModel(nn.Module):
         sample_chunks = [(j0, min(n_samples, j0 + sample_chunk)) for j0 in range(0, n_samples, sample_chunk)]
         # One seed per (series chunk, sample chunk), drawn in order: the result does not depend on
         # the order in which chunks run.
-        seeds = torch.randint(0, 2**62, (len(series_chunks), len(sample_chunks)), generator=generator,
-                              device=generator.device if generator is not None else "cpu").tolist()
+        if chunk_seeds is None:
+            seeds = torch.randint(0, 2**62, (len(series_chunks), len(sample_chunks)), generator=generator,
+                                  device=generator.device if generator is not None else "cpu").tolist()
+        else:
+            seeds = [[int(v) for v in row] for row in chunk_seeds]
+            if len(seeds) != len(series_chunks) or any(len(r) != len(sample_chunks) for r in seeds):
+                raise ValueError(f"chunk_seeds must be {len(series_chunks)} x {len(sample_chunks)} "
+                                 "(series chunks x sample chunks)")
 
         def run(i: int) -> None:
             s0, s1 = series_chunks[i]

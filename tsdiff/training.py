@@ -5,7 +5,15 @@ The loop knows nothing about time series or pandas: it gets a module with a
 batches, and optional fixed validation batches. It does AdamW, gradient
 clipping, an exponential moving average (EMA) of the weights, periodic
 validation of the EMA weights with checkpoint selection, and stops at
-``max_steps`` or ``max_time`` seconds, whichever comes first.
+``max_steps`` or ``max_time`` seconds, whichever comes first. The learning-rate
+schedule depends on the step only (``max_time`` is a stop, never an input), so
+with ``max_steps`` and a seed a run is reproducible bit-for-bit on a CPU.
+
+Resumable training: :meth:`Trainer.state_dict` holds everything the loop's
+future depends on (weights, EMA, optimizer, step, the noise generator's and the
+forked global RNG's states, best-so-far, history), :meth:`Trainer.load_state_dict`
+restores it, and ``checkpoint_fn`` is called every ``checkpoint_every`` steps
+so the caller can write it; a resumed run is identical to an uninterrupted one.
 
 Data-parallel training: given a multi-process :class:`~tsdiff.distributed.DistContext`
 (see :func:`tsdiff.distributed.init_from_env` and ``docs/distributed.md``), the
@@ -15,14 +23,14 @@ gradients over processes. Each process draws its own batches (``sample_batch``
 should use a per-rank random stream), and every decision that ends or shapes
 the run is agreed over processes with one small all-reduce per step: the mean
 loss (so a non-finite loss on any process stops all of them at the same step),
-and the mean elapsed time (so the ``max_time`` stop and the time-based learning
-rate are the same everywhere). Validation shards the rows of each validation
+and the mean elapsed time (so the ``max_time`` stop is the same everywhere). Validation shards the rows of each validation
 batch over processes and all-reduces the sums, so the best-step decision is
 identical on every process. Only rank 0 shows the progress bar and logs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
@@ -148,8 +156,8 @@ class Trainer:
     val_every : int
         Validate (and maybe checkpoint) every this many steps and at the end.
     warmup_steps : int
-        Linear learning-rate warm-up; afterwards a cosine decay to 10% over the
-        budget (the larger of the step and the time fraction used).
+        Linear learning-rate warm-up; afterwards a cosine decay to 10% at
+        ``max_steps``. The schedule depends on the step only.
     seed : int
         Seed of the torch generator that draws diffusion steps and noise
         (process ``r`` of several uses :func:`tsdiff.distributed.rank_seed`).
@@ -166,6 +174,12 @@ class Trainer:
         process of the group must build its ``Trainer`` and call :meth:`fit`
         together (construction broadcasts rank 0's weights), and every parameter
         must get a gradient at every step (DDP's ``find_unused_parameters=False``).
+    checkpoint_fn : callable, optional
+        ``checkpoint_fn(trainer, step)`` every ``checkpoint_every`` steps (after
+        that step's validation, if any), on every process; it typically writes
+        :meth:`state_dict` to disk from rank 0.
+    checkpoint_every : int, optional
+        Steps between calls of ``checkpoint_fn`` (default: ``val_every``).
     """
 
     def __init__(self, model: nn.Module, sample_batch: Callable[[int], Batch], *,
@@ -175,6 +189,8 @@ class Trainer:
                  warmup_steps: int = 100, seed: int = 0, device: torch.device | str = "cpu",
                  progress: bool = True, callbacks: Sequence[Callable[..., Any]] = (),
                  dist: Optional[DistContext] = None,
+                 checkpoint_fn: Optional[Callable[["Trainer", int], None]] = None,
+                 checkpoint_every: Optional[int] = None,
                  val_fn: Optional[Callable[[nn.Module], float]] = None) -> None:
         self.model = model
         self.sample_batch = sample_batch
@@ -206,13 +222,23 @@ class Trainer:
         self.ema = EMA(model, ema_decay)
         self.best_state: Optional[dict[str, torch.Tensor]] = None
         self.result = TrainResult(world_size=self.dist.world_size)
+        self.checkpoint_fn = checkpoint_fn
+        self.checkpoint_every = val_every if checkpoint_every is None else int(checkpoint_every)
+        if self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every!r}")
+        # Loop state, set by fit() as it runs and by load_state_dict() before a resumed fit().
+        self.step = 0
+        self.running_loss = float("nan")
+        self.elapsed_before = 0.0
+        self.generator: Optional[torch.Generator] = None
+        self._rng_state: Optional[dict[str, Any]] = None
+        self._global_rng: Optional[torch.Tensor] = None
 
-    def _lr(self, step: int, elapsed: float) -> float:
+    def _lr(self, step: int) -> float:
+        """Learning rate of ``step``: linear warm-up, then cosine decay to 10% at ``max_steps`` (step-only)."""
         if step < self.warmup_steps:
             return self.learning_rate * (step + 1) / self.warmup_steps
         frac = step / self.max_steps
-        if self.max_time:
-            frac = max(frac, elapsed / self.max_time)
         return self.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
 
     def _shard(self, batch: Batch) -> Optional[Batch]:
@@ -275,6 +301,87 @@ class Trainer:
         for cb in self.callbacks:
             cb(self, step, logs)
 
+    @contextlib.contextmanager
+    def _forked_global_rng(self) -> Any:
+        """Fork torch's global CPU (and this device's CUDA) RNG for the loop; restored on exit."""
+        cuda = self.device.type == "cuda"
+        index = (self.device.index if self.device.index is not None else torch.cuda.current_device()) if cuda else None
+        with torch.random.fork_rng(devices=[index] if cuda else []):
+            if self._global_rng is not None:
+                torch.set_rng_state(self._global_rng["cpu"])
+                if cuda and self._global_rng.get("cuda") is not None:
+                    torch.cuda.set_rng_state(self._global_rng["cuda"], index)
+            else:
+                s = rank_seed(self.seed + 2, self.dist.rank, self.dist.world_size)
+                torch.default_generator.manual_seed(s)
+                if cuda:
+                    with torch.cuda.device(index):
+                        torch.cuda.manual_seed(s)
+            self._global_rng_device = index
+            yield
+
+    def rng_state(self) -> dict[str, Any]:
+        """This process's random streams now: the noise generator's and the forked global RNG's.
+
+        Only meaningful while :meth:`fit` runs (e.g. in ``checkpoint_fn``).
+        """
+        gen = self.generator
+        index = getattr(self, "_global_rng_device", None)
+        return {"generator": None if gen is None else gen.get_state(),
+                "global": {"cpu": torch.get_rng_state(),
+                           "cuda": torch.cuda.get_rng_state(index) if index is not None else None}}
+
+    def state_dict(self, rng_state: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+        """Everything a resumed :meth:`fit` needs to continue as if never stopped.
+
+        Parameters
+        ----------
+        rng_state : dict, optional
+            This process's random streams (default :meth:`rng_state`); under
+            several processes the caller may gather each rank's and store them all.
+
+        Returns
+        -------
+        dict of tensors and plain data (safe for ``torch.load(weights_only=True)``):
+        ``model``, ``ema``, ``ema_num_updates``, ``optimizer``, ``step``, ``running_loss``,
+        ``elapsed``, ``rng``, ``best_state``, ``best_step``, ``best_val_loss``, ``history``.
+        """
+        def cpu(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return {k: v.detach().cpu().clone() for k, v in sd.items()}
+
+        return {
+            "model": cpu(self.model.state_dict()),
+            "ema": cpu(self.ema.module.state_dict()),
+            "ema_num_updates": int(self.ema.num_updates),
+            "optimizer": self.optimizer.state_dict(),
+            "step": int(self.step),
+            "running_loss": float(self.running_loss),
+            "elapsed": float(self.elapsed_before),
+            "rng": self.rng_state() if rng_state is None else rng_state,
+            "best_state": None if self.best_state is None else cpu(self.best_state),
+            "best_step": int(self.result.best_step),
+            "best_val_loss": float(self.result.best_val_loss),
+            "history": [dict(h) for h in self.result.history],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` before calling :meth:`fit` (which then resumes at ``state["step"]``)."""
+        self.model.load_state_dict(state["model"])
+        self.ema.module.load_state_dict(state["ema"])
+        self.ema.num_updates = int(state["ema_num_updates"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.running_loss = float(state["running_loss"])
+        self.elapsed_before = float(state["elapsed"])
+        rng = state.get("rng")
+        self._rng_state = rng if rng is not None and rng.get("generator") is not None else None
+        self._global_rng = None if rng is None else rng.get("global")
+        best = state.get("best_state")
+        self.best_state = None if best is None else {k: v.to(self.device) for k, v in best.items()}
+        self.result.best_step = int(state["best_step"])
+        self.result.best_val_loss = float(state["best_val_loss"])
+        self.result.history = [dict(h) for h in state["history"]]
+
     def best_module(self) -> nn.Module:
         """The EMA module holding the selected checkpoint's weights."""
         if self.best_state is not None:
@@ -301,17 +408,25 @@ class Trainer:
         distributed = self.dist.is_distributed
         world = self.dist.world_size
         gen = torch.Generator(device=self.device).manual_seed(rank_seed(self.seed, self.dist.rank, world))
+        if self._rng_state is not None:  # resumed: continue the noise stream where the checkpoint left it
+            gen.set_state(self._rng_state["generator"])
+        self.generator = gen
         forward = self._ddp if self._ddp is not None else LossModule(self.model)
         self.model.train()
         if distributed:
             barrier(self.dist)  # start the clocks together: max_time is measured from here on every rank
-        start = time.perf_counter()
+        # A resumed run counts the time already spent towards max_time.
+        start = time.perf_counter() - self.elapsed_before
         # With a time budget the step total is only an upper bound: show steps and rate, not a percentage.
-        bar = tqdm(total=self.max_steps if self.max_time is None else None,
+        bar = tqdm(total=self.max_steps if self.max_time is None else None, initial=self.step,
                    disable=not (self.progress and self.dist.is_main),
                    desc="tsdiff fit", leave=False)
-        step, running = 0, float("nan")
+        step, running = self.step, self.running_loss
         reason = "max_steps"
+        # Dropout draws from torch's global RNG: fork it, seeded from the run's seed (or restored
+        # from the checkpoint), so training is reproducible and the caller's RNG state is untouched.
+        own_rng = contextlib.ExitStack()
+        own_rng.enter_context(self._forked_global_rng())
         try:
             while step < self.max_steps:
                 elapsed = time.perf_counter() - start
@@ -335,7 +450,7 @@ class Trainer:
                         f"(step {self.result.best_step}) is kept. Try a lower learning_rate or check the "
                         "data for extreme values.", step=step)
                 for g in self.optimizer.param_groups:
-                    g["lr"] = self._lr(step, elapsed)
+                    g["lr"] = self._lr(step)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
@@ -347,6 +462,10 @@ class Trainer:
                 bar.set_postfix(loss=f"{running:.4f}")
                 if step % self.val_every == 0:
                     self._checkpoint(step, running)
+                if self.checkpoint_fn is not None and step % self.checkpoint_every == 0:
+                    self.step, self.running_loss = step, running
+                    self.elapsed_before = time.perf_counter() - start
+                    self.checkpoint_fn(self, step)
         except KeyboardInterrupt:
             reason = "interrupted"
             if self.dist.is_main:
@@ -358,6 +477,8 @@ class Trainer:
             raise
         finally:
             bar.close()
+            own_rng.close()
+            self.step, self.running_loss = step, running
         if step > 0 and (not self.result.history or self.result.history[-1]["step"] != step):
             if distributed and reason == "interrupted":
                 if self.best_state is None:  # no collective here: other processes may be gone
