@@ -386,16 +386,19 @@ class TSDiff(BaseEstimator):
                 scale_floor=None if scale_floors is None else float(scale_floors[i])))
         return out
 
-    def _series_stats(self, series: Sequence[SeriesData]) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+    def _series_stats(self, series: Sequence[SeriesData], ends: Optional[np.ndarray] = None
+                      ) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
         """Per-series scale floors (N,) float32 and non-negative flags (N,) bool from the given values.
 
-        The floor is ``scale_floor`` times the std of the observed values (None when
-        the config has no floor); the flag follows the ``nonnegative`` parameter (None
-        when it is False).
+        The floor is ``scale_floor`` times the std of the observed values before ``ends[i]``
+        (default: all; at fit time the held-out windows are left out) (None when the config
+        has no floor); the flag follows the ``nonnegative`` parameter (None when it is False).
         """
         floors = None
         if self.config_.scale_floor > 0:
-            floors = np.array([np.nanstd(s.target) if np.isfinite(s.target).any() else 0.0 for s in series],
+            heads = [s.target if ends is None else s.target[:int(e)] for s, e in
+                     zip(series, ends if ends is not None else [None] * len(series))]
+            floors = np.array([np.nanstd(t) if np.isfinite(t).any() else 0.0 for t in heads],
                               dtype=np.float64) * self.config_.scale_floor
             floors = floors.astype(np.float32)
         mode = self.nonnegative
@@ -566,7 +569,14 @@ class TSDiff(BaseEstimator):
         H, C = cfg.prediction_length, cfg.context_length
         if (np.array([len(s) for s in series]) >= 2).any():
             self._check_lengths(series)
-        self.scale_floors_, self.nonnegative_ = self._series_stats(series)
+        lengths = np.array([len(s) for s in series])
+        # Held-out windows (validation and calibration, never gradient steps): the last K blocks of H
+        # points of each series that keeps at least one block of history before them.
+        K = _check_positive_int("calibration_windows", self.calibration_windows) \
+            if (self.validation or self.calibrate) else 0
+        n_held = np.minimum(K, np.maximum(0, (lengths - H) // H))
+        ends = lengths - n_held * H
+        self.scale_floors_, self.nonnegative_ = self._series_stats(series, ends=ends)
         self.static_real_mean_ = self.static_real_std_ = None
         if static_real is not None:
             self.static_real_mean_ = static_real.mean(axis=0).astype(np.float32)
@@ -575,16 +585,9 @@ class TSDiff(BaseEstimator):
 
         arrays = self._arrays(series, static_cat=static_cat, static_real=static_real,
                               scale_floors=self.scale_floors_)
-        lengths = np.array([len(a) for a in arrays])
         if (lengths < 2).all():
             raise DataError(f"every series in df has fewer than 2 time steps (items {self.item_ids_[:5]}); "
                             "tsdiff needs at least one series with 2 or more steps to train")
-        # Held-out windows (validation and calibration, never gradient steps): the last K blocks of H
-        # points of each series that keeps at least one block of history before them.
-        K = _check_positive_int("calibration_windows", self.calibration_windows) \
-            if (self.validation or self.calibrate) else 0
-        n_held = np.minimum(K, np.maximum(0, (lengths - H) // H))
-        ends = lengths - n_held * H
         held_series = np.repeat(np.arange(len(arrays)), n_held)
         held_splits = np.concatenate([lengths[i] - H * np.arange(1, n + 1) for i, n in enumerate(n_held)]
                                      ).astype(np.int64) if n_held.any() else np.zeros(0, np.int64)
@@ -623,7 +626,9 @@ class TSDiff(BaseEstimator):
         checkpointer = None
         if checkpoint_dir is not None:
             checkpointer = _Checkpointer(self, Path(checkpoint_dir), train_rng, dist_ctx,
-                                         _fingerprint(cfg, self.validation, series, static_cat, static_real))
+                                         _fingerprint(cfg, [bool(self.validation), bool(self.calibrate), int(K),
+                                                     int(self.num_val_windows), int(self.val_samples),
+                                                     int(self.val_steps)], series, static_cat, static_real))
         trainer = Trainer(model, sample_batch, learning_rate=cfg.learning_rate,
                           weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, ema_decay=cfg.ema_decay,
                           max_steps=cfg.max_steps, max_time=cfg.max_time, val_every=cfg.val_every,
@@ -1226,7 +1231,7 @@ class TSDiff(BaseEstimator):
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
-def _fingerprint(cfg: TSDiffConfig, validation: bool, series: Sequence[SeriesData],
+def _fingerprint(cfg: TSDiffConfig, validation: Any, series: Sequence[SeriesData],
                  static_cat: Optional[np.ndarray], static_real: Optional[np.ndarray]) -> dict[str, Any]:
     """What a checkpoint must match to be resumed: the config (but ``max_time``, a stop) and a data hash."""
     import hashlib
@@ -1241,7 +1246,7 @@ def _fingerprint(cfg: TSDiffConfig, validation: bool, series: Sequence[SeriesDat
         if arr is not None:
             h.update(np.ascontiguousarray(arr).tobytes())
     config = {k: v for k, v in cfg.to_dict().items() if k != "max_time"}
-    return {"config": json.loads(json.dumps(config, default=str)), "validation": bool(validation),
+    return {"config": json.loads(json.dumps(config, default=str)), "validation": validation,
             "data": h.hexdigest(), "n_series": len(series)}
 
 
