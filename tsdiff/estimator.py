@@ -844,7 +844,7 @@ class TSDiff(BaseEstimator):
         if missing:
             raise DataError(f"the model uses static features; pass static_df= with rows for the items {missing[:5]}")
         rows = [known[i] for i in item_ids]
-        data: dict[str, Any] = {self.spec_.id_col: list(item_ids)}
+        data: dict[str, Any] = {_long_spec(self.spec_, None).id_col: list(item_ids)}
         for j, name in enumerate(self.static_categorical_):
             vocab = self.static_vocab_[j]
             data[name] = [vocab[c - 1] if c > 0 else None for c in self.static_codes_[rows, j]]
@@ -865,8 +865,7 @@ class TSDiff(BaseEstimator):
                 pseudo.append(_window_series(s, max(0, c - C), c, self.freq_, item_id=i * K + k))
                 if known:
                     fut.append(s.known_covariates[:, c:c + horizon])
-        pseudo_spec = FrameSpec(id_col=self.spec_.id_col, timestamp_col=self.spec_.timestamp_col,
-                                target_col=self.spec_.target_col, freq=self.freq_, tz=None, wide=False)
+        pseudo_spec = _long_spec(self.spec_, tz=None)
         hist_df = _series_frame(pseudo, pseudo_spec, known, past)
         future_df = _future_frame(pseudo, fut, pseudo_spec, horizon, known) if known else None
         static = None
@@ -874,7 +873,7 @@ class TSDiff(BaseEstimator):
             id_col = self._spec_id_col(static_df) or "item_id"
             lookup = static_df.set_index(id_col)
             static = lookup.reindex([s.item_id for s in series for _ in range(K)]).reset_index(drop=True)
-            static.insert(0, self.spec_.id_col, np.arange(N * K))
+            static.insert(0, pseudo_spec.id_col, np.arange(N * K))
         fc = self.predict(horizon=horizon, n_samples=n_samples, df=hist_df, future_df=future_df,
                           static_df=static, **predict_kwargs)
         order = np.argsort(np.asarray(fc.item_ids, dtype=np.int64), kind="stable")
@@ -888,10 +887,7 @@ class TSDiff(BaseEstimator):
 
         N, K = cuts.shape
         out = np.empty((N, K, n_samples, horizon), dtype=np.float32)
-        names = FrameSpec(id_col=spec.id_col if not spec.wide else "item_id",
-                          timestamp_col=spec.timestamp_col if not spec.wide else "timestamp",
-                          target_col=spec.target_col if not spec.wide else "target",
-                          freq=spec.freq, tz=None, wide=False)
+        names = _long_spec(spec, tz=None)
         for k in range(K):
             hist = [_window_series(s, 0, int(cuts[i, k]), spec.freq) for i, s in enumerate(series)]
             est = clone(self).set_params(id_col=names.id_col, timestamp_col=names.timestamp_col,
@@ -1123,6 +1119,15 @@ def _cutoff_positions(series: Sequence[SeriesData], n_windows: int, horizon: int
     return cuts
 
 
+def _long_spec(spec: FrameSpec, tz: Optional[str]) -> FrameSpec:
+    """The column names of a long frame for data read with ``spec`` (wide frames get the defaults)."""
+    if spec.wide:
+        return FrameSpec(id_col="item_id", timestamp_col="timestamp", target_col="target", freq=spec.freq, tz=tz,
+                         wide=False)
+    return FrameSpec(id_col=spec.id_col, timestamp_col=spec.timestamp_col, target_col=spec.target_col,
+                     freq=spec.freq, tz=tz, wide=False)
+
+
 def _stamp(s: SeriesData, pos: int, freq: str) -> pd.Timestamp:
     """tz-naive timestamp of ``s.target[pos]``."""
     return s.start + pos * pd.tseries.frequencies.to_offset(freq)
@@ -1184,10 +1189,41 @@ def _cv_frame(series: Sequence[SeriesData], spec: FrameSpec, cuts: np.ndarray, h
     if include_samples:
         for j in range(S):
             columns[f"sample_{j}"] = list(flat[:, j])
-    out_spec = FrameSpec(id_col=spec.id_col if not spec.wide else "item_id",
-                         timestamp_col=spec.timestamp_col if not spec.wide else "timestamp",
-                         target_col=spec.target_col, freq=spec.freq, tz=spec.tz, wide=False)
-    frame = to_long_frame(ids, stamps, columns, out_spec)
+    frame = to_long_frame(ids, stamps, columns, _long_spec(spec, spec.tz))
     frame.insert(2, "cutoff", _localize(pd.DatetimeIndex(np.repeat(np.array(cutoffs, dtype="M8[ns]"), horizon)),
                                         spec.tz))
     return frame
+
+
+def history_before_windows(df: pd.DataFrame, n_windows: int, horizon: int, step_size: Optional[int] = None, *,
+                           id_col: Optional[str] = None, timestamp_col: Optional[str] = None,
+                           target_col: Optional[str] = None, freq: Optional[str] = None,
+                           known_covariates: Sequence[str] = (), past_covariates: Sequence[str] = ()) -> pd.DataFrame:
+    """Each series of ``df`` up to the first cut-off of :meth:`TSDiff.cross_validation`'s windows.
+
+    Fit on this frame and backtest on ``df`` with ``refit=False``: no window's future (nor any
+    later value) was seen in training.
+
+    Parameters
+    ----------
+    df : pd.DataFrame
+        Any frame :meth:`TSDiff.fit` reads.
+    n_windows, horizon, step_size
+        As in :meth:`TSDiff.cross_validation` (``step_size`` defaults to ``horizon``).
+    id_col, timestamp_col, target_col, freq, known_covariates, past_covariates
+        As in :meth:`TSDiff.fit`.
+
+    Returns
+    -------
+    pd.DataFrame
+        Long frame (id, timestamp, target, covariates) named as ``df``'s columns.
+    """
+    n_windows = _check_positive_int("n_windows", n_windows)
+    horizon = _check_positive_int("horizon", horizon)
+    step = horizon if step_size is None else _check_positive_int("step_size", step_size)
+    known, past = list(known_covariates), list(past_covariates)
+    series, spec = read_series(df, id_col=id_col, timestamp_col=timestamp_col, target_col=target_col, freq=freq,
+                               known_covariates=known, past_covariates=past, arg_name="df")
+    cuts = _cutoff_positions(series, n_windows, horizon, step)
+    hist = [_window_series(s, 0, int(cuts[i, 0]), spec.freq) for i, s in enumerate(series)]
+    return _series_frame(hist, _long_spec(spec, spec.tz), known, past)

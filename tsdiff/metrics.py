@@ -686,6 +686,8 @@ def evaluate_backtest(cv: Any, actuals: Any = None, *, history: Any = None, seas
     levels = [_check_level(v, "levels") for v in levels]
     frame = _backtest_frame(cv, actuals)
     id_col, ts_col = forecast_frame_columns(frame)
+    if not pd.api.types.is_datetime64_any_dtype(frame["cutoff"]):
+        frame = frame.assign(cutoff=pd.to_datetime(frame["cutoff"]))
     frame = frame.sort_values([id_col, "cutoff", ts_col], kind="stable").reset_index(drop=True)
     keys = frame[id_col].astype(str) + "\x00" + frame["cutoff"].astype(str)
     unit_codes, _ = pd.factorize(keys, sort=False)
@@ -749,7 +751,7 @@ def evaluate_backtest(cv: Any, actuals: Any = None, *, history: Any = None, seas
     naive_wql_window = np.full(n_windows, np.nan)
     naive_overall = float("nan")
     if history is not None:
-        insample, freq = _histories_at_cutoffs(history, unit_ids, unit_cut)
+        insample, freq = _histories_at_cutoffs(history, unit_ids, unit_cut, id_col, ts_col)
         if season is None:
             from .integrations.gluonts import seasonality
 
@@ -873,13 +875,16 @@ def _backtest_frame(cv: Any, actuals: Any) -> Any:
     return frame
 
 
-def _histories_at_cutoffs(history: Any, unit_ids: np.ndarray, cutoffs: Any) -> tuple[list[np.ndarray], str]:
+def _histories_at_cutoffs(history: Any, unit_ids: np.ndarray, cutoffs: Any, id_col: str,
+                          ts_col: str) -> tuple[list[np.ndarray], str]:
     """Each unit's target values up to and including its cut-off, read from ``history``."""
     import pandas as pd
 
     from .frames import read_series
 
-    series, spec = read_series(history, arg_name="history")
+    cols = set(getattr(history, "columns", ()))
+    series, spec = read_series(history, id_col=id_col if id_col in cols else None,
+                               timestamp_col=ts_col if ts_col in cols else None, arg_name="history")
     by_id = {s.item_id: s for s in series}
     by_str = {str(s.item_id): s for s in series}
     cut = pd.DatetimeIndex(cutoffs)
