@@ -538,6 +538,9 @@ def _infer_season(frame: Any, id_col: str, timestamp_col: str) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.actuals is None and not Path(args.forecast).is_file():
+        raise CLIError(f"forecast file not found: {args.forecast}; and --actuals is missing (required unless "
+                       "FORECAST is a backtest frame written by 'tsdiff backtest')")
     fc, id_col, ts_col = _forecast_frame(args.forecast, args.id_col, args.timestamp_col)
     if "cutoff" in fc.columns:  # a backtest frame (tsdiff backtest / TSDiff.cross_validation)
         return _evaluate_backtest_frame(fc, id_col, ts_col, args)
