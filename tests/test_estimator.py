@@ -346,3 +346,19 @@ def test_cross_validation_refit_and_errors(fitted):
         m.cross_validation(df, n_windows=2, future_df=df)
     with pytest.raises(NotFittedError):
         TSDiff(prediction_length=6).cross_validation(df, n_windows=2)
+
+
+def test_cross_validation_covariates_never_leak(tiny_params):
+    """Past covariates stop at the cut-off; known covariates are read for the window's horizon only."""
+    df = make_long_frame(n_series=2, length=150)
+    df["hour"] = df["timestamp"].dt.hour.astype(float)
+    df["lagged"] = np.random.default_rng(0).normal(size=len(df))
+    m = TSDiff(prediction_length=6, context_length=48, **tiny_params).fit(
+        df, known_covariates=["hour"], past_covariates=["lagged"])
+    _, clean = m.cross_validation(df, 3, n_samples=4, return_samples="array")
+    cut = df["item_id"].map(df.groupby("item_id")["timestamp"].max()) - pd.Timedelta(hours=18)  # window 0
+    after, beyond = df["timestamp"] > cut, df["timestamp"] > cut + pd.Timedelta(hours=6)
+    poisoned = df.assign(target=np.where(after, 1e9, df["target"]), lagged=np.where(after, 1e9, df["lagged"]),
+                         hour=np.where(beyond, 1e9, df["hour"]))
+    _, dirty = m.cross_validation(poisoned, 3, n_samples=4, return_samples="array")
+    assert np.array_equal(dirty[:, 0], clean[:, 0]) and not np.array_equal(dirty[:, 2], clean[:, 2])
