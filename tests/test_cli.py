@@ -32,7 +32,7 @@ needs_estimator = pytest.mark.skipif(not _estimator_available(), reason="tsdiff.
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 H = 12
-COMMANDS = ["fit", "predict", "plot", "evaluate", "demo", "bench"]
+COMMANDS = ["fit", "predict", "plot", "evaluate", "backtest", "demo", "bench"]
 
 
 def _error_line(err: str) -> str:
@@ -496,3 +496,38 @@ def test_fit_checkpoint_dir_and_resume(trained, tmp_path, capsys):
     assert main([*base, "--checkpoint-dir", str(tmp_path / "ck"), "--resume"]) == 0
     assert main([*base, "--checkpoint-dir", str(tmp_path / "ck"), "--resume", "--learning-rate", "0.5"]) == 2
     assert "another config" in _error_line(capsys.readouterr().err)
+
+
+def test_backtest_matches_cross_validation(tmp_path, capsys, _one_torch_thread):
+    """``tsdiff backtest`` = fit before the first cut-off + TSDiff.cross_validation, same seed, same numbers."""
+    from tsdiff import TSDiff
+    from tsdiff.estimator import history_before_windows
+    from tsdiff.metrics import evaluate_backtest
+
+    df = _sine_frame(n_series=2, length=160)
+    data, out, png = tmp_path / "data.csv", tmp_path / "cv.csv", tmp_path / "report.png"
+    df.to_csv(data, index=False)
+    code = main(["backtest", str(data), "--prediction-length", "6", "--n-windows", "3", "--n-samples", "8",
+                 "--seed", "2", "--threads", "1", "--json", *TINY, "--out", str(out), "--report", str(png)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    printed = json.loads(captured.out)["overall"]
+    assert png.read_bytes()[:8] == PNG_MAGIC
+    model = TSDiff(prediction_length=6, context_length=48, max_steps=20, hidden_channels=8, batch_size=16,
+                   diffusion_steps=20, device="cpu", seed=2, progress=False, num_threads=1)
+    model.fit(history_before_windows(df, 3, 6))
+    cv = model.cross_validation(df, 3, n_samples=8, seed=2, include_samples=True)
+    written = pd.read_csv(out, parse_dates=["timestamp", "cutoff"])
+    assert len(written) == len(cv) == 2 * 3 * 6
+    np.testing.assert_allclose(written[["actual", "mean", "0.1", "0.9"]].to_numpy(),
+                               cv[["actual", "mean", "0.1", "0.9"]].to_numpy(), rtol=1e-6)
+    report = evaluate_backtest(cv, history=df, seed=2).overall
+    for key in ("wql_mean", "crps", "mase", "coverage_90", "coverage_90_low"):
+        assert printed[key] == pytest.approx(report[key], rel=1e-6)
+    # tsdiff evaluate prints the same report from the written frame (no samples there: no exact CRPS)
+    assert main(["evaluate", str(out), "--history", str(data), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)["overall"]
+    assert again["wql_mean"] == pytest.approx(printed["wql_mean"], rel=1e-6)
+    assert again["mase"] == pytest.approx(printed["mase"], rel=1e-6)
+    assert main(["backtest", str(data), "--n-windows", "3", "--out", str(out)]) == 2
+    assert "--prediction-length" in _error_line(capsys.readouterr().err)

@@ -457,3 +457,81 @@ def test_predict_iter_chunks_concatenate_to_predict(tiny_params, n_samples, hori
                                       full.to_dataframe())
     other = list(m.predict_iter(df=df[df["item_id"] == "s2"], horizon=horizon, n_samples=n_samples, steps=4))
     assert other[0].samples.shape == (1, n_samples, horizon)
+
+
+# --------------------------------------------------------------------------- cross_validation
+def test_cross_validation_never_sees_the_future(fitted):
+    """Huge values after each cut-off change no sample; they equal predict on the truncated frame."""
+    m, df = fitted
+    end = df["item_id"].map(df.groupby("item_id")["timestamp"].max())
+    _, clean = m.cross_validation(df, n_windows=3, n_samples=4, seed=7, return_samples="array")
+    for k in range(3):
+        cut = end - pd.Timedelta(hours=6 * (3 - k))  # cut-off of window k
+        poisoned = df.assign(target=np.where(df["timestamp"] > cut, 1e9, df["target"]))
+        _, dirty = m.cross_validation(poisoned, n_windows=3, n_samples=4, seed=7, return_samples="array")
+        assert np.array_equal(dirty[:, k], clean[:, k])
+    # one window: identical to predict(df=the frame truncated at its cut-off), same seed
+    cut = end - pd.Timedelta(hours=6)
+    poisoned = df.assign(target=np.where(df["timestamp"] > cut, 1e9, df["target"]))
+    cv, one = m.cross_validation(poisoned, n_windows=1, n_samples=4, seed=7, return_samples="array")
+    ref = m.predict(df=df[df["timestamp"] <= cut], n_samples=4, seed=7)
+    assert np.array_equal(one[:, 0], ref.samples)
+    assert (cv["actual"] == 1e9).all()  # the actuals are the (poisoned) values after the cut-off
+
+
+def test_cross_validation_frame_actuals_cutoffs_and_one_predict_call(fitted, monkeypatch):
+    m, df = fitted
+    calls = []
+    original = TSDiff._predict
+
+    def spy(self, *a, **k):
+        calls.append(k)
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(TSDiff, "_predict", spy)
+    cv, fcs = m.cross_validation(df, n_windows=4, step_size=3, n_samples=5, seed=1, return_samples="forecasts",
+                                 eta=0.5)
+    assert len(calls) == 1 and calls[0]["eta"] == 0.5  # all windows in one call; predict kwargs pass through
+    assert list(cv.columns[:5]) == ["item_id", "timestamp", "cutoff", "actual", "mean"]
+    assert len(cv) == 3 * 4 * 6 and len(fcs) == 4 and fcs[0].samples.shape == (3, 5, 6)
+    merged = cv.merge(df, on=["item_id", "timestamp"], how="left")
+    np.testing.assert_allclose(merged["actual"], merged["target"].astype(np.float32), rtol=0)
+    for _, rows in cv.groupby("item_id"):
+        cut = np.sort(rows["cutoff"].unique())
+        assert (np.diff(cut) == np.timedelta64(3, "h")).all()
+        assert rows["timestamp"].max() == df["timestamp"].max()
+        first = rows.groupby("cutoff")["timestamp"].min()
+        assert ((first - first.index) == pd.Timedelta(hours=1)).all()
+    from tsdiff.metrics import sample_quantile
+    np.testing.assert_allclose(cv["0.9"].to_numpy().reshape(3, 4, 6)[:, 1],
+                               sample_quantile(fcs[1].samples, 0.9), rtol=1e-6)
+
+
+def test_cross_validation_refit_and_errors(fitted):
+    m, df = fitted
+    cv = m.cross_validation(df, n_windows=2, n_samples=3, refit=True)
+    assert len(cv) == 3 * 2 * 6 and np.isfinite(cv["mean"]).all()
+    with pytest.raises(ValueError, match="n_windows"):
+        m.cross_validation(df, n_windows=0)
+    with pytest.raises(ValueError, match="need at least"):
+        m.cross_validation(df, n_windows=40)
+    with pytest.raises(ValueError, match="horizon"):
+        m.cross_validation(df, n_windows=2, future_df=df)
+    with pytest.raises(NotFittedError):
+        TSDiff(prediction_length=6).cross_validation(df, n_windows=2)
+
+
+def test_cross_validation_covariates_never_leak(tiny_params):
+    """Past covariates stop at the cut-off; known covariates are read for the window's horizon only."""
+    df = make_long_frame(n_series=2, length=150)
+    df["hour"] = df["timestamp"].dt.hour.astype(float)
+    df["lagged"] = np.random.default_rng(0).normal(size=len(df))
+    m = TSDiff(prediction_length=6, context_length=48, **tiny_params).fit(
+        df, known_covariates=["hour"], past_covariates=["lagged"])
+    _, clean = m.cross_validation(df, 3, n_samples=4, return_samples="array")
+    cut = df["item_id"].map(df.groupby("item_id")["timestamp"].max()) - pd.Timedelta(hours=18)  # window 0
+    after, beyond = df["timestamp"] > cut, df["timestamp"] > cut + pd.Timedelta(hours=6)
+    poisoned = df.assign(target=np.where(after, 1e9, df["target"]), lagged=np.where(after, 1e9, df["lagged"]),
+                         hour=np.where(beyond, 1e9, df["hour"]))
+    _, dirty = m.cross_validation(poisoned, 3, n_samples=4, return_samples="array")
+    assert np.array_equal(dirty[:, 0], clean[:, 0]) and not np.array_equal(dirty[:, 2], clean[:, 2])

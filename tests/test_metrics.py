@@ -228,3 +228,75 @@ def test_input_validation_names_argument():
         metrics.coverage(y, np.zeros((3, 5, 4)), 1.5)
     with pytest.raises(ValueError, match="season"):
         metrics.seasonal_error([np.ones(5)], 0)
+
+
+# --------------------------------------------------------------------------- backtest reports
+def _backtest_case(seed: int = 0, n: int = 3, k: int = 5, s: int = 40, h: int = 4):
+    """``k`` windows of ``n`` series as Forecasts, the actuals and the whole history."""
+    from tsdiff import Forecast
+
+    rng = np.random.default_rng(seed)
+    T = 48 + k * h
+    t = pd.date_range("2021-01-01", periods=T, freq="h")
+    values = 10 + rng.normal(0, 1, (n, T)) + 3 * np.sin(2 * np.pi * np.arange(T) / 24)
+    history = pd.concat([pd.DataFrame({"item_id": f"s{i}", "timestamp": t, "target": values[i]}) for i in range(n)])
+    fcs, ys, ss = [], [], []
+    for w in range(k):
+        c = 48 + w * h
+        samples = values[:, None, c:c + h] + rng.normal(0.3, 1.0, (n, 1, h)) + rng.normal(0, 0.8, (n, s, h))
+        fcs.append(Forecast(samples, [f"s{i}" for i in range(n)], [t[c:c + h]] * n, "h"))
+        ys.append(values[:, c:c + h])
+        ss.append(samples)
+    return fcs, history, np.concatenate(ys), np.concatenate(ss)
+
+
+def test_evaluate_backtest_matches_the_array_metrics():
+    fcs, history, y, samples = _backtest_case()
+    rep = metrics.evaluate(fcs, history, history=history, seed=3)
+    assert isinstance(rep, metrics.BacktestReport)
+    o = rep.overall
+    assert o["wql_mean"] == pytest.approx(metrics.weighted_quantile_loss(y, samples), rel=1e-9)
+    assert o["crps"] == pytest.approx(metrics.normalized_crps(y, samples), rel=1e-9)
+    for level in (50, 80, 90, 95):
+        assert o[f"coverage_{level}"] == pytest.approx(metrics.coverage(y, samples, level / 100))
+        assert o[f"coverage_{level}_low"] <= o[f"coverage_{level}"] <= o[f"coverage_{level}_high"]
+    assert (o["n_series"], o["n_windows"], o["n_points"]) == (3, 5, y.size)
+    # MASE per (series, window) from the history up to the cut-off only
+    per_unit = []
+    for w in range(5):
+        for i in range(3):
+            past = history[history.item_id == f"s{i}"].target.to_numpy()[:48 + w * 4]
+            per_unit.append(metrics.mase(y[w * 3 + i], metrics.sample_quantile(samples[w * 3 + i], 0.5), [past], 24))
+    assert o["mase"] == pytest.approx(np.mean(per_unit), rel=1e-6)  # history read as float32
+    # seasonal naive: the value one season (24 h) before each forecast step
+    first = rep.per_window.iloc[0]
+    past0 = np.stack([history[history.item_id == f"s{i}"].target.to_numpy()[24:28] for i in range(3)])
+    assert first["wql_mean_seasonal_naive"] == pytest.approx(
+        metrics.weighted_quantile_loss(y[:3], past0[:, None, :]), rel=1e-6)
+    assert rep.per_window["wql_mean"].iloc[2] == pytest.approx(
+        metrics.weighted_quantile_loss(y[6:9], samples[6:9]), rel=1e-9)
+    assert rep.pit_counts.sum() == y.size and len(rep.pit_edges) == 11
+    assert list(rep.per_series["item_id"]) == ["s0", "s1", "s2"]
+    assert "wQL" in rep.to_text() and "CRPS (exact" in rep.to_text()
+
+
+def test_evaluate_backtest_bootstrap_is_seeded_and_frames_work():
+    fcs, history, y, samples = _backtest_case(seed=1)
+    a = metrics.evaluate_backtest(fcs, history, seed=5).overall
+    b = metrics.evaluate_backtest(fcs, history, seed=5).overall
+    c = metrics.evaluate_backtest(fcs, history, seed=6).overall
+    assert a["coverage_50_low"] == b["coverage_50_low"] and a["coverage_90_high"] == b["coverage_90_high"]
+    assert (a["coverage_50_low"], a["coverage_50_high"]) != (c["coverage_50_low"], c["coverage_50_high"])
+    # the same report from a frame without samples: wQL and coverage kept, CRPS and PIT need samples
+    from tsdiff.metrics import _backtest_frame
+    from tsdiff.plotting import sample_columns
+
+    frame = _backtest_frame(fcs, history)
+    no_samples = frame.drop(columns=sample_columns(frame))
+    d = metrics.evaluate(no_samples, seed=5)
+    assert d.overall["wql_mean"] == pytest.approx(a["wql_mean"], rel=1e-12)
+    assert np.isnan(d.overall["crps"]) and len(d.pit) == 0 and "needs samples" in d.notes["crps"]
+    with pytest.raises(ValueError, match="cutoff"):
+        metrics.evaluate_backtest(no_samples.drop(columns="cutoff"))
+    with pytest.raises(ValueError, match="actuals"):
+        metrics.evaluate_backtest(fcs)

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from tsdiff.forecast import Forecast  # noqa: E402
 from tsdiff.plotting import (  # noqa: E402
+    plot_backtest_report,
     central_intervals,
     interval_coverage,
     pit_values,
@@ -242,3 +243,23 @@ def test_reverse_diffusion(tmp_path):
     assert len(fig2.axes) == 4
     with pytest.raises(ValueError, match="step labels"):
         plot_reverse_diffusion(traj, [1, 2])
+
+
+def test_plot_backtest_report_draws_reliability_pit_and_wql_per_window():
+    from tsdiff.metrics import evaluate_backtest
+
+    rng = np.random.default_rng(0)
+    t = pd.date_range("2021-01-01", periods=60, freq="h")
+    history = pd.DataFrame({"item_id": "a", "timestamp": t, "target": 5 + rng.normal(size=60)})
+    fcs = [Forecast(5 + rng.normal(size=(1, 30, 4)), ["a"], [t[c:c + 4]], "h") for c in (48, 52, 56)]
+    report = evaluate_backtest(fcs, history, history=history)
+    fig = plot_backtest_report(report)
+    rel, pit, wql = fig.axes[:3]
+    x, y = rel.lines[1].get_data()
+    np.testing.assert_allclose(x, np.round(np.arange(1, 10) / 10, 10))
+    np.testing.assert_allclose(y, report.reliability["observed"].to_numpy())
+    assert sum(p.get_height() for p in pit.patches) == 12
+    labels = [ln.get_label() for ln in wql.lines]
+    assert labels == ["tsdiff", "seasonal naive"]
+    np.testing.assert_allclose(wql.lines[0].get_ydata(), report.per_window["wql_mean"])
+    plt.close(fig)

@@ -1,4 +1,4 @@
-"""The ``tsdiff`` command line: fit, predict, plot, evaluate, demo, bench.
+"""The ``tsdiff`` command line: fit, predict, plot, evaluate, backtest, demo, bench.
 
 Every sub-command reads and writes plain files (CSV, CSV.gz or Parquet long
 frames: one row per series and timestamp), so the command line needs no
@@ -621,7 +621,15 @@ def _infer_season(frame: Any, id_col: str, timestamp_col: str) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.actuals is None and not Path(args.forecast).is_file():
+        raise CLIError(f"forecast file not found: {args.forecast}; and --actuals is missing (required unless "
+                       "FORECAST is a backtest frame written by 'tsdiff backtest')")
     fc, id_col, ts_col = _forecast_frame(args.forecast, args.id_col, args.timestamp_col)
+    if "cutoff" in fc.columns:  # a backtest frame (tsdiff backtest / TSDiff.cross_validation)
+        return _evaluate_backtest_frame(fc, id_col, ts_col, args)
+    if args.actuals is None:
+        raise CLIError("the following arguments are required: --actuals (unless FORECAST is a backtest frame "
+                       "written by 'tsdiff backtest')")
     actuals = _long_frame(args.actuals, "actuals", id_col, ts_col, args.target_col)
     history = _long_frame(args.history, "history", id_col, ts_col, args.target_col) if args.history else None
     results = evaluate_frame(fc, actuals, id_col, ts_col, history=history, season=args.season)
@@ -635,6 +643,85 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"{'metric':<{w0}}  {'value':>{w1}}  note")
     for name, value, note in rows:
         print(f"{name:<{w0}}  {value:>{w1}}  {note}".rstrip())
+    return 0
+
+
+def _evaluate_backtest_frame(fc: Any, id_col: str, ts_col: str, args: argparse.Namespace) -> int:
+    """``tsdiff evaluate`` of a backtest frame: the report of :func:`tsdiff.metrics.evaluate_backtest`."""
+    from .metrics import evaluate_backtest
+
+    fc["cutoff"] = _parse_timestamps(fc["cutoff"], f"forecast file {args.forecast}")
+    actuals = _long_frame(args.actuals, "actuals", id_col, ts_col, args.target_col) if args.actuals else None
+    history = _long_frame(args.history, "history", id_col, ts_col, args.target_col) if args.history else None
+    report = evaluate_backtest(fc, actuals, history=history, season=args.season)
+    _print_report(report, args)
+    return 0
+
+
+def _print_report(report: Any, args: argparse.Namespace) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+    elif not args.quiet:
+        print(report.to_text())
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    df = read_table(args.data, "data")
+    static_df = read_table(args.static_features, "static features") if args.static_features else None
+    from .estimator import TSDiff, history_before_windows
+    from .metrics import evaluate_backtest
+
+    if args.model is not None:
+        model = TSDiff.load(args.model, device=args.device)
+        model.set_params(progress=not args.quiet, num_threads=args.threads)
+    else:
+        if args.prediction_length is None:
+            raise CLIError("--prediction-length is required (or --model MODEL_DIR to backtest a saved model)")
+        kwargs: dict[str, Any] = dict(
+            prediction_length=args.prediction_length, context_length=args.context_length, freq=args.freq,
+            max_time=args.max_time, seed=args.seed or 0, progress=not args.quiet, device=args.device,
+            num_threads=args.threads, id_col=args.id_col, timestamp_col=args.timestamp_col,
+            target_col=args.target_col)
+        for name in ("max_steps", "hidden_channels", "batch_size", "diffusion_steps", "learning_rate"):
+            if getattr(args, name) is not None:
+                kwargs[name] = getattr(args, name)
+        model = TSDiff(**kwargs)
+    horizon = args.horizon or model.prediction_length
+    covariates = {"known_covariates": args.known_covariates, "past_covariates": args.past_covariates}
+    predict_kwargs = {k: getattr(args, k) for k in ("sampler", "steps", "seed") if getattr(args, k) is not None}
+    try:
+        if args.model is None and not args.refit:
+            # Train on what precedes the first cut-off: no window's future is seen.
+            train = history_before_windows(df, args.n_windows, horizon, args.step_size, id_col=args.id_col,
+                                           timestamp_col=args.timestamp_col, target_col=args.target_col,
+                                           freq=args.freq, known_covariates=args.known_covariates or (),
+                                           past_covariates=args.past_covariates or ())
+            model.fit(train, static_df=static_df, **covariates)
+        frame = model.cross_validation(df, args.n_windows, args.step_size, horizon=horizon, refit=args.refit,
+                                       n_samples=args.n_samples, static_df=static_df, include_samples=True,
+                                       **covariates, **predict_kwargs)
+    except _data_errors() as exc:
+        frames = {"df": args.data, "static_df": args.static_features or "the static features"}
+        raise CLIError(_cli_wording(_one_line(exc), frames)) from exc
+    from .plotting import sample_columns
+
+    write_table(frame if args.include_samples else frame.drop(columns=sample_columns(frame)), args.out)
+    id_col, ts_col = frame.columns[0], frame.columns[1]
+    history = df if (id_col in df.columns and ts_col in df.columns) else None
+    report = evaluate_backtest(frame, history=history, season=args.season,
+                               seed=args.seed if args.seed is not None else 0)
+    if args.report:
+        from .plotting import plot_backtest_report
+
+        fig = plot_backtest_report(report)
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(args.report, dpi=110)
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    _print_report(report, args)
+    if not args.quiet and not args.json:
+        print(f"wrote {args.out}" + (f" and {args.report}" if args.report else ""))
     return 0
 
 
@@ -702,6 +789,7 @@ Examples:
   tsdiff predict model/ --history train.csv --n-samples 100 --out forecast.csv
   tsdiff plot forecast.csv --history train.csv --actuals test.csv --out fan.png
   tsdiff evaluate forecast.csv --actuals test.csv --history train.csv
+  tsdiff backtest data.csv --prediction-length 24 --n-windows 14 --out cv.csv --report report.png
   tsdiff demo --quick
 
 Data files are long frames (CSV, CSV.gz or Parquet): one row per series and
@@ -741,6 +829,18 @@ Example:
 Metrics: wql_mean (GluonTS mean weighted quantile loss over the quantile columns),
 coverage of each central interval, nd, mase (needs --history), crps (exact
 ensemble CRPS / sum|y|, needs a forecast written with --include-samples).
+""",
+    "backtest": """\
+Example:
+  tsdiff backtest data.csv --prediction-length 24 --n-windows 14 --max-time 5m \\
+      --out cv.csv --report report.png
+
+Trains on what precedes the first cut-off (or, with --refit, on each cut-off's
+history), forecasts every window from its own history and writes one row per
+series, cut-off and timestamp: cutoff, actual, mean, quantile columns. Prints
+wQL (GluonTS mean_wQuantileLoss), exact CRPS, MASE, seasonal naive's wQL on the
+same windows and the 50/80/90/95% coverage with bootstrap CIs over windows.
+'tsdiff evaluate cv.csv --history data.csv' prints the same report from the file.
 """,
     "demo": """\
 Example:
@@ -883,13 +983,53 @@ def build_parser() -> argparse.ArgumentParser:
     # evaluate --------------------------------------------------------------
     p = add("evaluate", "score a forecast file against the actual values")
     p.add_argument("forecast", metavar="FORECAST", help="file written by 'tsdiff predict'")
-    p.add_argument("--actuals", required=True, metavar="DATA", help="true values over the forecast horizon")
+    p.add_argument("--actuals", metavar="DATA",
+                   help="true values over the forecast horizon (required unless FORECAST is a backtest frame)")
     p.add_argument("--history", metavar="DATA", help="past values, for MASE")
     p.add_argument("--season", type=_positive_int, metavar="M",
                    help="seasonal period for MASE (default: from the frequency, e.g. 24 for hourly)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     _column_options(p)
     p.set_defaults(func=_cmd_evaluate)
+
+    # backtest --------------------------------------------------------------
+    p = add("backtest", "rolling-window backtest: forecast the last windows of every series from its own history")
+    p.add_argument("data", metavar="DATA", help="the series with their last windows (.csv, .csv.gz or .parquet)")
+    p.add_argument("--prediction-length", type=_positive_int, metavar="H",
+                   help="horizon the model is trained for (required without --model)")
+    p.add_argument("--model", metavar="MODEL_DIR", help="backtest a saved model instead of training one")
+    p.add_argument("--n-windows", type=_positive_int, required=True, metavar="N", help="cut-offs per series")
+    p.add_argument("--step-size", type=_positive_int, metavar="S", help="steps between cut-offs (default: horizon)")
+    p.add_argument("--horizon", type=_positive_int, metavar="H", help="steps forecast per window (default: H)")
+    p.add_argument("--refit", action="store_true",
+                   help="fit a model on each cut-off's history (default: fit once, before the first cut-off)")
+    p.add_argument("--n-samples", type=_positive_int, default=100, metavar="S",
+                   help="sample paths per window (default: %(default)s)")
+    p.add_argument("--context-length", type=_positive_int, metavar="N", help="history length the model reads")
+    p.add_argument("--freq", metavar="FREQ", help="pandas frequency (default: inferred)")
+    p.add_argument("--max-time", type=parse_duration, metavar="DURATION", help="training time budget per fit")
+    p.add_argument("--max-steps", type=_positive_int, metavar="N", help="maximum optimizer steps per fit")
+    p.add_argument("--seed", type=_non_negative_int, help="random seed of training and sampling (default: 0)")
+    p.add_argument("--sampler", choices=("ddpm", "ddim"), help="default: the model's (ddim)")
+    p.add_argument("--steps", type=_positive_int, metavar="N", help="DDIM denoising steps")
+    p.add_argument("--season", type=_positive_int, metavar="M",
+                   help="seasonal period of MASE and seasonal naive (default: from the frequency)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda ... (default: %(default)s)")
+    p.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for torch (default: torch's)")
+    p.add_argument("--include-samples", action="store_true", help="also write sample_* columns")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--out", required=True, type=_table_path, metavar="CV", help="output frame (.csv, .parquet)")
+    p.add_argument("--report", metavar="IMAGE", help="one-page figure: reliability, PIT, wQL per window")
+    _column_options(p)
+    g = p.add_argument_group("covariates and model")
+    g.add_argument("--known-covariates", type=_name_list, metavar="A,B", help="columns known in advance")
+    g.add_argument("--past-covariates", type=_name_list, metavar="C,D", help="columns only observed in the past")
+    g.add_argument("--static-features", metavar="DATA", help="file with one row of static features per series")
+    g.add_argument("--hidden-channels", type=_positive_int, metavar="N", help="width of the denoising U-Net")
+    g.add_argument("--batch-size", type=_positive_int, metavar="N", help="training batch size")
+    g.add_argument("--diffusion-steps", type=_positive_int, metavar="T", help="number of diffusion steps")
+    g.add_argument("--learning-rate", type=_positive_float, metavar="LR", help="AdamW learning rate")
+    p.set_defaults(func=_cmd_backtest)
 
     # demo ------------------------------------------------------------------
     p = add("demo", "train on a built-in dataset, forecast, and write plots")

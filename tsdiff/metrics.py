@@ -33,7 +33,8 @@ No torch and no gluonts are imported here.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -61,6 +62,9 @@ __all__ = [
     "coverage",
     "energy_score",
     "evaluate",
+    "BACKTEST_LEVELS",
+    "BacktestReport",
+    "evaluate_backtest",
 ]
 
 
@@ -482,12 +486,19 @@ def energy_score(y: np.ndarray, samples: np.ndarray) -> float:
 # --------------------------------------------------------------------------- all at once
 def evaluate(
     y: np.ndarray,
-    samples: np.ndarray,
+    samples: Optional[np.ndarray] = None,
     insample: Sequence[np.ndarray] | np.ndarray | None = None,
-    season: int = 1,
+    season: Optional[int] = None,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    **backtest_options: Any,
 ) -> dict[str, float]:
     """Every metric of this module for one set of forecasts.
+
+    Given a backtest instead, ``evaluate(cv_frame_or_forecasts, actuals, history)`` returns
+    :func:`evaluate_backtest`'s :class:`BacktestReport` (``cv_frame_or_forecasts``: the frame
+    of :meth:`tsdiff.TSDiff.cross_validation` or a list of Forecast; ``actuals``: None or a long
+    frame; ``history``: the series, for MASE and seasonal naive; ``season``: default from the
+    frequency).
 
     Parameters
     ----------
@@ -498,8 +509,8 @@ def evaluate(
     insample : sequence of N 1-D arrays, optional
         Each series' history before the forecast start, for MASE. Without it
         ``mase`` is NaN.
-    season : int
-        Seasonal period for MASE (GluonTS: ``get_seasonality(freq)``).
+    season : int, optional
+        Seasonal period for MASE (GluonTS: ``get_seasonality(freq)``); default 1.
     quantiles : sequence of float
         Levels of ``wql_mean`` (default 0.1, ..., 0.9 as GluonTS).
 
@@ -525,6 +536,14 @@ def evaluate(
             energy score over the horizon, mean over series, in units of ``y``
             (:func:`energy_score`).
     """
+    if not isinstance(y, np.ndarray) and _is_backtest(y):
+        history = backtest_options.pop("history", insample)
+        return evaluate_backtest(y, samples, history=history, season=season,  # type: ignore[return-value]
+                                 **backtest_options)
+    if backtest_options:
+        raise TypeError(f"evaluate() got unexpected keyword arguments {sorted(backtest_options)} (only backtests "
+                        "take evaluate_backtest's options)")
+    season = 1 if season is None else season
     y_arr, s_arr = _as_y_samples(y, samples)
     median = sample_quantile(s_arr, 0.5)
     mean = s_arr.mean(axis=1)
@@ -542,3 +561,342 @@ def evaluate(
         "coverage_90": coverage(y_arr, s_arr, 0.9),
         "energy_score": energy_score(y_arr, s_arr),
     }
+
+
+# --------------------------------------------------------------------------- backtests
+#: Central-interval levels whose coverage a backtest report gives (with bootstrap CIs).
+BACKTEST_LEVELS: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95)
+
+
+@dataclass
+class BacktestReport:
+    """Scores of a rolling-window backtest (see :func:`evaluate_backtest`).
+
+    Attributes
+    ----------
+    overall : dict
+        ``wql_mean`` (GluonTS ``mean_wQuantileLoss`` over 0.1 ... 0.9), ``crps`` (exact
+        ensemble CRPS / sum |y|; NaN without samples), ``mase`` (of the median; NaN without
+        history), ``wql_mean_seasonal_naive`` (NaN without history), for each level ``L`` of
+        ``levels`` ``coverage_L`` with ``coverage_L_low``/``coverage_L_high`` (bootstrap CI
+        over windows), ``n_series``, ``n_windows``, ``n_points``.
+    per_series : pd.DataFrame
+        One row per series: ``n_windows``, ``wql_mean``, ``crps``, ``mase``, ``coverage_L``.
+    per_window : pd.DataFrame
+        One row per window (0 = oldest): latest ``cutoff``, ``wql_mean``,
+        ``wql_mean_seasonal_naive``, ``crps``, ``n_points``.
+    coverage : pd.DataFrame
+        ``level``, ``observed``, ``ci_low``, ``ci_high``.
+    reliability : pd.DataFrame
+        ``quantile`` (every quantile column) and ``observed``: the share of actuals at or below it.
+    pit : np.ndarray
+        PIT value of every observed point (empty without samples).
+    pit_counts, pit_edges : np.ndarray
+        PIT histogram.
+    notes : dict
+        What each overall number is.
+    """
+
+    overall: dict
+    per_series: Any
+    per_window: Any
+    coverage: Any
+    reliability: Any
+    pit: np.ndarray
+    pit_counts: np.ndarray
+    pit_edges: np.ndarray
+    notes: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Plain data (JSON-ready): overall numbers, per-series and per-window rows, the PIT histogram."""
+        return {"overall": dict(self.overall), "per_series": self.per_series.to_dict(orient="records"),
+                "per_window": self.per_window.to_dict(orient="records"),
+                "reliability": self.reliability.to_dict(orient="records"),
+                "pit_histogram": {"counts": self.pit_counts.tolist(), "edges": self.pit_edges.tolist()}}
+
+    def to_text(self) -> str:
+        """The report as a few aligned lines of text (what ``tsdiff evaluate`` prints)."""
+        o = self.overall
+        lines = [f"backtest: {o['n_series']} series x {o['n_windows']} windows, {o['n_points']} scored points"]
+        rows = [(k, o[k], self.notes.get(k, "")) for k in ("wql_mean", "crps", "mase", "wql_mean_seasonal_naive")]
+        width = max(len(r[0]) for r in rows)
+        for name, value, note in rows:
+            lines.append(f"  {name:<{width}}  {value:8.4f}  {note}".rstrip())
+        lines.append(f"  coverage (central interval, {self.notes.get('ci', '')}):")
+        for r in self.coverage.itertuples(index=False):
+            lines.append(f"    {r.level:4.0%}  observed {r.observed:6.3f}  CI [{r.ci_low:.3f}, {r.ci_high:.3f}]")
+        if len(self.pit):
+            lines.append(f"  PIT histogram ({len(self.pit)} points, {len(self.pit_counts)} bins; flat = calibrated): "
+                         + " ".join(str(int(c)) for c in self.pit_counts))
+        lines.append("  per series:")
+        lines.append("    " + self.per_series.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+                     .replace("\n", "\n    "))
+        return "\n".join(lines)
+
+
+def evaluate_backtest(cv: Any, actuals: Any = None, *, history: Any = None, season: Optional[int] = None,
+                      levels: Sequence[float] = BACKTEST_LEVELS, n_bootstrap: int = 1000, ci: float = 0.95,
+                      n_bins: int = 10, seed: int = 0) -> BacktestReport:
+    """Score a backtest: wQL, exact CRPS, MASE, interval coverage with bootstrap CIs, PIT, per series and overall.
+
+    Parameters
+    ----------
+    cv : pd.DataFrame or list of Forecast
+        The frame of :meth:`tsdiff.TSDiff.cross_validation` (id, timestamp, ``cutoff``,
+        ``actual``, ``mean``, quantile columns, optional ``sample_*`` columns), or one
+        :class:`~tsdiff.forecast.Forecast` per window (then ``actuals`` is required).
+    actuals : pd.DataFrame, optional
+        Long frame (id, timestamp, target) of the true values; needed for forecasts,
+        and for a frame without an ``actual`` column.
+    history : pd.DataFrame, optional
+        The series (any format :meth:`~tsdiff.TSDiff.fit` reads); enables MASE and the seasonal
+        naive reference, each computed from the values up to each window's cut-off only.
+    season : int, optional
+        Seasonal period of MASE and seasonal naive (default: GluonTS's for the frequency).
+    levels : sequence of float
+        Central-interval levels whose coverage is reported.
+    n_bootstrap : int
+        Bootstrap resamples of the windows (cut-offs, drawn with replacement) for the CIs.
+    ci : float
+        Level of the bootstrap confidence intervals.
+    n_bins : int
+        PIT histogram bins.
+    seed : int
+        Seed of the bootstrap and of the PIT's tie randomization (a numpy Generator).
+
+    Returns
+    -------
+    BacktestReport
+
+    Notes
+    -----
+    wQL and coverage use the frame's quantile columns, which ``cross_validation`` computes
+    with :func:`sample_quantile` (GluonTS's rule), so they equal :func:`weighted_quantile_loss`
+    and :func:`coverage` on the samples. The exact CRPS and the PIT need the samples
+    (``sample_*`` columns or forecasts).
+    """
+    import pandas as pd
+
+    from .plotting import forecast_frame_columns, pit_values, quantile_columns, sample_columns
+
+    if not 0.0 < float(ci) < 1.0:
+        raise ValueError(f"ci must lie strictly between 0 and 1, got {ci}")
+    if int(n_bootstrap) < 1 or int(n_bins) < 1:
+        raise ValueError(f"n_bootstrap and n_bins must be >= 1, got {n_bootstrap}, {n_bins}")
+    levels = [_check_level(v, "levels") for v in levels]
+    frame = _backtest_frame(cv, actuals)
+    id_col, ts_col = forecast_frame_columns(frame)
+    if not pd.api.types.is_datetime64_any_dtype(frame["cutoff"]):
+        frame = frame.assign(cutoff=pd.to_datetime(frame["cutoff"]))
+    frame = frame.sort_values([id_col, "cutoff", ts_col], kind="stable").reset_index(drop=True)
+    keys = frame[id_col].astype(str) + "\x00" + frame["cutoff"].astype(str)
+    unit_codes, _ = pd.factorize(keys, sort=False)
+    n_units = int(unit_codes.max()) + 1 if len(frame) else 0
+    if n_units == 0:
+        raise ValueError("the backtest frame is empty")
+    h_per_unit = np.bincount(unit_codes)
+    if (h_per_unit != h_per_unit[0]).any():
+        raise ValueError(f"every (series, cutoff) window must have the same horizon; got lengths "
+                         f"{sorted(set(h_per_unit.tolist()))}")
+    H = int(h_per_unit[0])
+    Y = frame["actual"].to_numpy(np.float64).reshape(n_units, H)
+    unit_rows = frame.iloc[::H]
+    unit_ids = unit_rows[id_col].to_numpy()
+    unit_cut = pd.DatetimeIndex(unit_rows["cutoff"])
+    # window index aligned at the end: the latest cut-off of every series is the last window
+    rank_from_end = unit_rows.groupby(id_col, sort=False)["cutoff"].rank(ascending=False, method="first")
+    n_windows = int(rank_from_end.max())
+    window = (n_windows - rank_from_end.to_numpy(np.int64)).astype(np.int64)
+    qcols = quantile_columns(frame)
+    Q = {lv: frame[c].to_numpy(np.float64).reshape(n_units, H) for lv, c in qcols.items()}
+    scols = sample_columns(frame)
+    S = (frame[scols].to_numpy(np.float64).reshape(n_units, H, len(scols)).transpose(0, 2, 1) if scols else None)
+
+    def q_of(level: float) -> Optional[np.ndarray]:
+        match = [lv for lv in Q if abs(lv - level) < 1e-9]
+        if match:
+            return Q[match[0]]
+        return None if S is None else sample_quantile(S, level)
+
+    median = q_of(0.5)
+    if median is None:
+        median = frame["mean"].to_numpy(np.float64).reshape(n_units, H)
+
+    def wql(mask: np.ndarray) -> float:
+        qs = [q_of(q) for q in DEFAULT_QUANTILES]
+        if any(q is None for q in qs):
+            return float("nan")
+        obs = _observed(Y[mask])
+        denom = np.sum(np.abs(Y[mask][obs])) if obs.any() else np.nan
+        losses = [quantile_loss(Y[mask], qv[mask][:, None, :], q) for q, qv in zip(DEFAULT_QUANTILES, qs)]
+        return _ratio(np.mean(losses), denom)
+
+    def crps(mask: np.ndarray) -> float:
+        return float("nan") if S is None else normalized_crps(Y[mask], S[mask])
+
+    # coverage hits per unit
+    obs_all = _observed(Y)
+    n_obs_unit = obs_all.sum(axis=1)
+    hits: dict[float, np.ndarray] = {}
+    for level in levels:
+        lo, hi = q_of(round((1 - level) / 2, 12)), q_of(round((1 + level) / 2, 12))
+        if lo is None or hi is None:
+            hits[level] = np.full(n_units, np.nan)
+            continue
+        with np.errstate(invalid="ignore"):
+            hits[level] = np.sum(obs_all & (Y >= lo) & (Y <= hi), axis=1).astype(np.float64)
+
+    # MASE and seasonal naive from the history up to each cut-off
+    mase_unit = np.full(n_units, np.nan)
+    naive_wql_window = np.full(n_windows, np.nan)
+    naive_overall = float("nan")
+    if history is not None:
+        insample, freq = _histories_at_cutoffs(history, unit_ids, unit_cut, id_col, ts_col)
+        if season is None:
+            from .integrations.gluonts import seasonality
+
+            season = seasonality(freq)
+        naive = np.empty_like(Y)
+        for u, past in enumerate(insample):
+            mase_unit[u] = mase(Y[u:u + 1], median[u:u + 1], [past], season)
+            m = season if season <= len(past) else 1
+            naive[u] = past[len(past) - m:][np.arange(H) % m]
+            if not np.isfinite(naive[u]).all():  # missing history values: fall back to the past's mean
+                fill = np.nanmean(past) if np.isfinite(past).any() else 0.0
+                naive[u] = np.where(np.isfinite(naive[u]), naive[u], fill)
+        for w in range(n_windows):
+            sel = window == w
+            naive_wql_window[w] = weighted_quantile_loss(Y[sel], naive[sel][:, None, :])
+        naive_overall = weighted_quantile_loss(Y, naive[:, None, :])
+
+    everything = np.ones(n_units, bool)
+    overall: dict[str, Any] = {"wql_mean": wql(everything), "crps": crps(everything), "mase": _nanmean(mase_unit),
+                               "wql_mean_seasonal_naive": naive_overall}
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_windows, size=(int(n_bootstrap), n_windows))
+    lo_p, hi_p = 100 * (1 - ci) / 2, 100 * (1 + ci) / 2
+    cov_rows = []
+    for level in levels:
+        hit_w = np.bincount(window, weights=hits[level], minlength=n_windows)
+        n_w = np.bincount(window, weights=n_obs_unit, minlength=n_windows)
+        value = _ratio(hit_w.sum(), n_w.sum())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            boot = hit_w[draws].sum(axis=1) / n_w[draws].sum(axis=1)
+        low, high = (np.nanpercentile(boot, [lo_p, hi_p]) if np.isfinite(boot).any() else (np.nan, np.nan))
+        name = f"coverage_{level * 100:g}"
+        overall[name], overall[f"{name}_low"], overall[f"{name}_high"] = value, float(low), float(high)
+        cov_rows.append({"level": level, "observed": value, "ci_low": float(low), "ci_high": float(high)})
+    overall.update(n_series=int(len(pd.unique(unit_ids))), n_windows=n_windows, n_points=int(obs_all.sum()))
+
+    series_rows = []
+    for item in pd.unique(unit_ids):
+        sel = unit_ids == item
+        row = {id_col: item, "n_windows": int(sel.sum()), "wql_mean": wql(sel), "crps": crps(sel),
+               "mase": _nanmean(mase_unit[sel])}
+        for level in levels:
+            row[f"coverage_{level * 100:g}"] = _ratio(np.sum(hits[level][sel]), np.sum(n_obs_unit[sel]))
+        series_rows.append(row)
+    window_rows = []
+    for w in range(n_windows):
+        sel = window == w
+        window_rows.append({"window": w, "cutoff": unit_cut[sel].max(), "wql_mean": wql(sel),
+                            "wql_mean_seasonal_naive": naive_wql_window[w], "crps": crps(sel),
+                            "n_points": int(obs_all[sel].sum())})
+    rel = []
+    for lv in Q:
+        with np.errstate(invalid="ignore"):
+            rel.append({"quantile": lv, "observed": float(np.mean(Y[obs_all] <= Q[lv][obs_all]))
+                        if obs_all.any() else float("nan")})
+    pit = pit_values(Y, S, randomize=True, seed=seed) if S is not None else np.zeros(0)
+    counts, edges = np.histogram(pit, bins=int(n_bins), range=(0.0, 1.0))
+    notes = {"wql_mean": "wQL: GluonTS mean_wQuantileLoss over 0.1..0.9 (quantile columns)",
+             "crps": "CRPS (exact ensemble, properscoring) / sum|y|" if S is not None
+             else "CRPS (exact): needs samples (cross_validation(include_samples=True))",
+             "mase": f"MASE of the median, season {season}" if history is not None else "MASE: needs history",
+             "wql_mean_seasonal_naive": "wQL of seasonal naive on the same windows" if history is not None
+             else "seasonal naive: needs history",
+             "ci": f"{ci:.0%} bootstrap CI over {n_windows} windows, {int(n_bootstrap)} resamples, seed {seed}"}
+    return BacktestReport(overall=overall, per_series=pd.DataFrame(series_rows), per_window=pd.DataFrame(window_rows),
+                          coverage=pd.DataFrame(cov_rows), reliability=pd.DataFrame(rel, columns=["quantile", "observed"]),
+                          pit=pit, pit_counts=counts, pit_edges=edges, notes=notes)
+
+
+def _is_backtest(obj: Any) -> bool:
+    """A cross_validation frame, a Forecast or a list of them (not numpy-like input)."""
+    import pandas as pd
+
+    from .forecast import Forecast
+
+    if isinstance(obj, (pd.DataFrame, Forecast)):
+        return True
+    return isinstance(obj, (list, tuple)) and bool(obj) and all(isinstance(f, Forecast) for f in obj)
+
+
+def _backtest_frame(cv: Any, actuals: Any) -> Any:
+    """A cross-validation frame (with an ``actual`` column) from a frame or from per-window forecasts."""
+    import pandas as pd
+
+    from .forecast import Forecast, _quantile_name
+
+    if isinstance(cv, Forecast):
+        cv = [cv]
+    if isinstance(cv, (list, tuple)) and cv and all(isinstance(f, Forecast) for f in cv):
+        parts = []
+        for f in cv:
+            part = f.to_dataframe(quantiles=(), include_samples=True)
+            first = part.groupby(f.id_col, sort=False)[f.timestamp_col].transform("min")
+            part.insert(2, "cutoff", first - pd.tseries.frequencies.to_offset(f.freq))
+            for q in DEFAULT_QUANTILES:
+                part[_quantile_name(q)] = sample_quantile(f.samples, q).reshape(-1)
+            parts.append(part)
+        frame = pd.concat(parts, ignore_index=True)
+        if actuals is None:
+            raise ValueError("evaluating forecasts needs actuals= (a long frame with id, timestamp and target)")
+    elif isinstance(cv, pd.DataFrame):
+        frame = cv
+        if "cutoff" not in frame.columns:
+            raise ValueError(f"the backtest frame has no 'cutoff' column (columns: {list(frame.columns)[:8]}); "
+                             "is it the output of TSDiff.cross_validation?")
+    else:
+        raise TypeError(f"expected a cross_validation frame or a list of Forecast, got {type(cv).__name__}")
+    if actuals is not None:
+        from .plotting import forecast_frame_columns
+
+        id_col, ts_col = forecast_frame_columns(frame)
+        target = "target" if "target" in actuals.columns else "y" if "y" in actuals.columns else None
+        if target is None or id_col not in actuals.columns or ts_col not in actuals.columns:
+            raise ValueError(f"actuals need the columns {id_col!r}, {ts_col!r} and 'target' (or 'y'); "
+                             f"got {list(actuals.columns)[:8]}")
+        act = actuals[[id_col, ts_col, target]].drop_duplicates([id_col, ts_col], keep="last")
+        act = act.rename(columns={target: "actual"})
+        frame = frame.drop(columns=["actual"], errors="ignore").merge(act, how="left", on=[id_col, ts_col])
+    if "actual" not in frame.columns:
+        raise ValueError("the backtest frame has no 'actual' column; pass actuals=")
+    return frame
+
+
+def _histories_at_cutoffs(history: Any, unit_ids: np.ndarray, cutoffs: Any, id_col: str,
+                          ts_col: str) -> tuple[list[np.ndarray], str]:
+    """Each unit's target values up to and including its cut-off, read from ``history``."""
+    import pandas as pd
+
+    from .frames import read_series
+
+    cols = set(getattr(history, "columns", ()))
+    series, spec = read_series(history, id_col=id_col if id_col in cols else None,
+                               timestamp_col=ts_col if ts_col in cols else None, arg_name="history")
+    by_id = {s.item_id: s for s in series}
+    by_str = {str(s.item_id): s for s in series}
+    cut = pd.DatetimeIndex(cutoffs)
+    if cut.tz is not None:
+        cut = cut.tz_convert(spec.tz or "UTC").tz_localize(None)
+    out = []
+    for item, c in zip(unit_ids, cut):
+        s = by_id.get(item, by_str.get(str(item)))
+        if s is None:
+            raise ValueError(f"history has no series {item!r} (it has {list(by_id)[:5]})")
+        pos = s.timestamps(spec.freq).get_indexer([c])[0]
+        if pos < 0:
+            raise ValueError(f"history of series {item!r} does not contain its cut-off {c}")
+        out.append(np.asarray(s.target[:pos + 1], dtype=np.float64))
+    return out, spec.freq

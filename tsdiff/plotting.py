@@ -684,6 +684,81 @@ def plot_reverse_diffusion(trajectory: np.ndarray, steps: Sequence[int], timesta
     return fig
 
 
+# ---------------------------------------------------------------------------
+# backtest report
+# ---------------------------------------------------------------------------
+def plot_backtest_report(report: Any, title: Optional[str] = None, color: str = "C0") -> "Figure":
+    """One-page figure of a backtest: reliability diagram, PIT histogram, wQL per window.
+
+    Left: observed share of actuals at or below each quantile forecast against its nominal
+    level (10% ... 90%), with the diagonal. Middle: PIT histogram with the uniform
+    reference (needs samples; left empty with a note otherwise). Right: wQL (GluonTS
+    mean weighted quantile loss) of every window, with seasonal naive on the same
+    windows when the report has it.
+
+    Parameters
+    ----------
+    report : tsdiff.metrics.BacktestReport
+        From :func:`tsdiff.metrics.evaluate_backtest` (or ``evaluate(cv_frame, ...)``).
+    title : str, optional
+        Figure title; default a summary of the overall scores.
+    color : str
+        Matplotlib color of tsdiff's marks.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, axes = _subplots(1, 3, figsize=(15, 4.2))
+    ax_rel, ax_pit, ax_wql = axes[0, 0], axes[0, 1], axes[0, 2]
+    rel = report.reliability
+    rel = rel[(rel["quantile"] >= 0.1 - 1e-9) & (rel["quantile"] <= 0.9 + 1e-9)]
+    ax_rel.plot([0, 1], [0, 1], color="k", ls="--", lw=1.0, label="ideal")
+    ax_rel.plot(rel["quantile"], rel["observed"], color=color, marker="o", label="tsdiff")
+    ax_rel.set_xlim(0.0, 1.0)
+    ax_rel.set_ylim(0.0, 1.0)
+    ax_rel.set_xlabel("nominal level of the quantile forecast")
+    ax_rel.set_ylabel("observed share of actuals below it")
+    ax_rel.set_title("Reliability (10%-90%)")
+    ax_rel.grid(True, alpha=0.3)
+    ax_rel.legend(loc="upper left", fontsize="small")
+    counts, edges = np.asarray(report.pit_counts), np.asarray(report.pit_edges)
+    if counts.sum() > 0:
+        ax_pit.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=color, alpha=0.7,
+                   edgecolor="white", label="PIT")
+        ax_pit.axhline(counts.sum() / len(counts), color="k", ls="--", lw=1.0, label="uniform")
+        ax_pit.legend(loc="upper center", fontsize="small")
+    else:
+        ax_pit.text(0.5, 0.5, "PIT needs samples\n(include_samples=True)", ha="center", va="center",
+                    transform=ax_pit.transAxes)
+    ax_pit.set_xlim(0.0, 1.0)
+    ax_pit.set_xlabel("PIT value")
+    ax_pit.set_ylabel("count")
+    ax_pit.set_title(f"PIT histogram ({int(counts.sum())} points)")
+    win = report.per_window
+    ax_wql.plot(win["window"], win["wql_mean"], color=color, marker="o", label="tsdiff")
+    if np.isfinite(win["wql_mean_seasonal_naive"].to_numpy(dtype=float)).any():
+        ax_wql.plot(win["window"], win["wql_mean_seasonal_naive"], color="0.4", marker="s", ls="--",
+                    label="seasonal naive")
+    from matplotlib.ticker import MaxNLocator
+
+    ax_wql.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_wql.set_xlabel("window (0 = oldest cut-off)")
+    ax_wql.set_ylabel("wQL (GluonTS mean_wQuantileLoss)")
+    ax_wql.set_title("wQL per window")
+    ax_wql.set_ylim(bottom=0.0)
+    ax_wql.grid(True, alpha=0.3)
+    ax_wql.legend(loc="best", fontsize="small")
+    o = report.overall
+    if title is None:
+        title = (f"{o['n_series']} series x {o['n_windows']} windows: wQL {o['wql_mean']:.4f} "
+                 f"(seasonal naive {o['wql_mean_seasonal_naive']:.4f}), CRPS (exact) {o['crps']:.4f}, "
+                 f"90% coverage {o.get('coverage_90', float('nan')):.2f}")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 __all__ = [
     "DEFAULT_INTERVALS",
     "plot_forecast",
@@ -691,6 +766,7 @@ __all__ = [
     "plot_forecast_frame",
     "plot_calibration",
     "plot_reverse_diffusion",
+    "plot_backtest_report",
     "pit_values",
     "interval_coverage",
     "quantile_columns",
