@@ -203,20 +203,29 @@ def run_one(name: str, model: str, seed: int, args: argparse.Namespace, ds: Any)
         train = list(ds.train)
         if args.quick:
             train = train[:args.quick_entries]
-        estimator = TSDiffEstimator(freq=freq, prediction_length=H, context_length=ctx, max_time=args.budget_seconds,
-                                    max_steps=10**9, seed=seed, progress=False, device=args.device,
-                                    **dict(args.tsdiff_param))
+        # A step budget (reproducible) when --max-steps is given, with --budget-seconds as a cap only.
+        budget = ({"max_steps": args.max_steps, "max_time": args.cap_seconds} if args.max_steps
+                  else {"max_steps": 10**9, "max_time": args.budget_seconds})
+        estimator = TSDiffEstimator(freq=freq, prediction_length=H, context_length=ctx, seed=seed, progress=False,
+                                    device=args.device, **budget, **dict(args.tsdiff_param))
         predictor = estimator.train(train)
         train_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        forecasts = list(predictor.predict(inputs, num_samples=args.n_samples, seed=seed))
+        forecasts = list(predictor.predict(inputs, num_samples=args.n_samples, seed=seed,
+                                           **dict(args.predict_param)))
+        if args.also_raw:  # the same fitted model's raw diffusion ensemble, scored as its own row
+            raw = list(predictor.predict(inputs, num_samples=args.n_samples, seed=seed,
+                                         **{**dict(args.predict_param), "calibrated": False}))
+            row["raw_scores"] = score(tss, raw, H)
         m = predictor.model
         row.update(context_length=m.config_.context_length, budget_seconds=args.budget_seconds,
                    train_steps=m.train_result_.steps, device=str(m.device_),
+                   **({"budget_seconds": f"steps={args.max_steps}"} if args.max_steps else {}),
                    note=(f"sampler={m.sampler} steps={m.sampler_steps}; patch_size={m.config_.patch_size}; "
                          f"tail_length={m.config_.tail_length}; best_step={m.train_result_.best_step}; "
                          f"stopped={m.train_result_.stopped_reason}"
-                         + "".join(f"; {k}={v}" for k, v in args.tsdiff_param)))
+                         + "".join(f"; {k}={v}" for k, v in args.tsdiff_param)
+                         + "".join(f"; predict {k}={v}" for k, v in args.predict_param)))
     elif model == "deepar":
         train = list(ds.train)
         if args.quick:
@@ -309,7 +318,13 @@ def run_table(args: argparse.Namespace) -> None:
                 row.update(dataset=name, model=_label(model, args), seed=seed, git_sha=sha, torch=torch.__version__,
                            threads=args.threads, command=command, machine=machine,
                            finished_at=_dt.datetime.now().isoformat(timespec="seconds"))
+                raw_scores = row.pop("raw_scores", None)
                 write_row(out, row)
+                if raw_scores is not None:
+                    base = _label(model, args)
+                    write_row(out, {**row, **raw_scores, "model": (base[:-1] + ",raw]") if base.endswith("]")
+                                    else base + "[raw]", "note": row.get("note", "") + "; predict(calibrated=False) "
+                                    "of the same fitted model"})
                 logger.info("%s / %s / seed %d: %s wQL=%s MASE=%s CRPS=%s (%.0f s)", name, model, seed,
                             row.get("status"), _fmt(row.get("mean_wQuantileLoss", "")), _fmt(row.get("mase", "")),
                             _fmt(row.get("crps", "")), time.perf_counter() - t0)
@@ -317,9 +332,10 @@ def run_table(args: argparse.Namespace) -> None:
 
 def _label(model: str, args: argparse.Namespace) -> str:
     """``tsdiff[patch_size=4]`` for an ablation run (so it never replaces or mixes with the default rows)."""
-    if model != "tsdiff" or not args.tsdiff_param:
+    params = list(args.tsdiff_param) + [(f"predict.{k}", v) for k, v in args.predict_param]
+    if model != "tsdiff" or not params:
         return model
-    return "tsdiff[" + ",".join(f"{k}={v}" for k, v in args.tsdiff_param) + "]"
+    return "tsdiff[" + ",".join(f"{k}={v}" for k, v in params) + "]"
 
 
 def _param(text: str) -> tuple[str, Any]:
@@ -345,6 +361,14 @@ def main(argv: Optional[list[str]] = None) -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds of the learned models")
     p.add_argument("--budget-seconds", type=float, default=120.0,
                    help="wall-clock training budget of each learned model per dataset and seed (same for all)")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="tsdiff: train for this many steps (reproducible) instead of --budget-seconds")
+    p.add_argument("--cap-seconds", type=float, default=None,
+                   help="tsdiff with --max-steps: a wall-clock cap (a stop, not a budget)")
+    p.add_argument("--predict-param", action="append", default=[], type=_param, metavar="KEY=VALUE",
+                   help="extra tsdiff predict argument, e.g. --predict-param calibrated=False")
+    p.add_argument("--also-raw", action="store_true",
+                   help="tsdiff: also score the raw ensemble (calibrated=False) of the same fit, as model tsdiff[raw]")
     p.add_argument("--n-samples", type=int, default=100)
     p.add_argument("--out", default=str(RESULTS_DIR / "results.csv"))
     p.add_argument("--threads", type=int, default=1, help="torch threads per worker")

@@ -514,7 +514,7 @@ def test_backtest_matches_cross_validation(tmp_path, capsys, _one_torch_thread):
     printed = json.loads(captured.out)["overall"]
     assert png.read_bytes()[:8] == PNG_MAGIC
     model = TSDiff(prediction_length=6, context_length=48, max_steps=20, hidden_channels=8, batch_size=16,
-                   diffusion_steps=20, device="cpu", seed=2, progress=False, num_threads=1)
+                   device="cpu", seed=2, progress=False, num_threads=1)
     model.fit(history_before_windows(df, 3, 6))
     cv = model.cross_validation(df, 3, n_samples=8, seed=2, include_samples=True)
     written = pd.read_csv(out, parse_dates=["timestamp", "cutoff"])
