@@ -30,6 +30,7 @@ All GluonTS calls go through :mod:`tsdiff.integrations.gluonts`.
 from __future__ import annotations
 
 import argparse
+import json
 import datetime as _dt
 import logging
 import math
@@ -79,7 +80,8 @@ LEARNED = ("deepar", "tsdiff")
 COLUMNS = ["dataset", "model", "seed", "status", "freq", "prediction_length", "context_length", "n_entries",
            "n_samples", "budget_seconds", "mean_wQuantileLoss", "crps", "mase", "nd", "coverage_50",
            "coverage_90", "wql_tsdiff_metrics", "train_seconds", "predict_seconds", "train_steps",
-           "peak_rss_mb", "peak_rss_delta_mb", "threads", "machine", "git_sha", "torch", "device", "note", "command", "finished_at"]
+           "peak_rss_mb", "peak_rss_delta_mb", "threads", "machine", "git_sha", "torch", "device", "note", "command", "finished_at",
+           "val_history"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -220,6 +222,9 @@ def run_one(name: str, model: str, seed: int, args: argparse.Namespace, ds: Any)
         m = predictor.model
         row.update(context_length=m.config_.context_length, budget_seconds=args.budget_seconds,
                    train_steps=m.train_result_.steps, device=str(m.device_),
+                   # The learning curve: forecast-skill validation (sampled wQL on held-out windows) per step.
+                   val_history=json.dumps([[int(h["step"]), round(float(h["val_loss"]), 5)]
+                                           for h in m.train_result_.history if "val_loss" in h]),
                    **({"budget_seconds": f"steps={args.max_steps}"} if args.max_steps else {}),
                    note=(f"sampler={m.sampler} steps={m.sampler_steps}; patch_size={m.config_.patch_size}; "
                          f"tail_length={m.config_.tail_length}; best_step={m.train_result_.best_step}; "
