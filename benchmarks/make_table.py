@@ -51,6 +51,16 @@ DATASET_ORDER = ["exchange_rate_nips", "m4_hourly", "ett_small_1h", "ett_small_1
                  "electricity_weekly", "m4_weekly", "electricity_nips", "solar_nips", "traffic_nips"]
 
 
+def _budget(v: Any) -> tuple[float, str]:
+    """(sort key, label) of a row's budget: wall-clock seconds (``120``) or a step budget (``steps=4000``)."""
+    if v in (None, ""):
+        return 0.0, ""
+    text = str(v)
+    if text.startswith("steps="):
+        return 1e9 + float(text[6:]), f"{int(text[6:])} steps"
+    return float(text), f"{float(text):.0f} s"
+
+
 def _read(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as fh:
         return list(csv.DictReader(fh))
@@ -183,12 +193,12 @@ def make_table(results_dir: Path, docs_file: Path) -> None:
                 st = {r.get("status") for _, r in runs[name] if r["model"] == model}
                 cells.append(f"*{'/'.join(sorted(st))}*" if st else "—")
                 continue
-            run, rs = max(groups.items(), key=lambda kv: (float(kv[1][0].get("budget_seconds") or 0),
+            run, rs = max(groups.items(), key=lambda kv: (_budget(kv[1][0].get("budget_seconds"))[0],
                                                          max(r.get("finished_at", "") for r in kv[1])))
             wql = statistics.mean(float(r["mean_wQuantileLoss"]) for r in rs)
             mase = statistics.mean(float(r["mase"]) for r in rs)
-            budget = rs[0].get("budget_seconds")
-            tag = f" [{float(budget):.0f} s]" if budget not in (None, "") else ""
+            budget = _budget(rs[0].get("budget_seconds"))[1]
+            tag = f" [{budget}]" if budget else ""
             cells.append(f"{wql:.4f} / {mase:.3f}{tag}")
         pub = [(v[name], f"{m}, TSDiff paper") for m, v in TSDIFF_PAPER.items() if name in v]
         if name in CHRONOS:
@@ -219,8 +229,8 @@ def make_table(results_dir: Path, docs_file: Path) -> None:
         w(head)
         rows = sorted(rows, key=lambda t: (MODEL_ORDER.get(t[1]["model"], 9), t[0], int(t[1]["seed"] or 0)))
         for run, r in rows:
-            budget = r.get("budget_seconds")
-            label = run + (f", {float(budget):.0f} s budget" if budget not in (None, "") else "")
+            budget = _budget(r.get("budget_seconds"))[1]
+            label = run + (f", {budget} budget" if budget else "")
             label += f", `{r.get('git_sha', '')[:7]}`" if r.get("git_sha") else ""
             if r.get("status") != "ok":
                 w(f"| {r['model']} | {label} | *{r.get('status')}* | | | | | | | | |")
