@@ -7,8 +7,8 @@ pointwise median, in the spirit of conformalized quantile regression (Romano et 
 ensemble's own central intervals as the base intervals:
 
 * For a held-out point with actual ``y``, median ``m`` and central ``alpha``-interval
-  ``[lo, hi]`` of the ensemble (GluonTS's order-statistic quantiles,
-  :func:`tsdiff.metrics.sample_quantile`), the factor that just covers ``y`` is
+  ``[lo, hi]`` of the ensemble (linearly interpolated sample quantiles, so that the factors carry over
+  between ensemble sizes), the factor that just covers ``y`` is
   ``(y - m) / (hi - m)`` above the median and ``(m - y) / (m - lo)`` below.
 * The factor for level ``alpha`` and horizon step ``h`` is the conformal quantile
   ``ceil((n + 1) alpha) / n`` of those needed factors over the held-out windows (pooled over the
@@ -31,10 +31,20 @@ import numpy as np
 CALIBRATION_LEVELS: tuple[float, ...] = (0.2, 0.5, 0.8, 0.9, 0.95)
 
 
-def _order_stat(sorted_samples: np.ndarray, q: float) -> np.ndarray:
-    """GluonTS's quantile rule on samples already sorted along axis 1: index round((S - 1) q)."""
+def _quantile(sorted_samples: np.ndarray, q: float) -> np.ndarray:
+    """Linearly interpolated ``q`` quantile of samples sorted along axis 1 (position ``(S - 1) q``).
+
+    Why interpolation and not GluonTS's order statistic: the factors are fitted on ensembles of one size
+    (``calibration_samples``) and applied to another (``n_samples``). With sample ``i`` of ``S`` at level
+    ``i / (S - 1)`` in both places, a factor means the same thing for any ensemble size; order statistics of
+    a small ensemble sit inside the nominal interval and would over-widen large ones.
+    """
     S = sorted_samples.shape[1]
-    return sorted_samples[:, int(np.round((S - 1) * q))]
+    pos = (S - 1) * q
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, S - 1)
+    w = pos - lo
+    return (1.0 - w) * sorted_samples[:, lo] + w * sorted_samples[:, hi]
 
 
 def needed_factors(samples: np.ndarray, y: np.ndarray, level: float) -> np.ndarray:
@@ -52,9 +62,9 @@ def needed_factors(samples: np.ndarray, y: np.ndarray, level: float) -> np.ndarr
     on ``y``'s side, NaN where ``y`` is NaN.
     """
     srt = np.sort(np.asarray(samples, dtype=np.float64), axis=1)
-    m = _order_stat(srt, 0.5)
-    lo = _order_stat(srt, (1.0 - level) / 2.0)
-    hi = _order_stat(srt, (1.0 + level) / 2.0)
+    m = _quantile(srt, 0.5)
+    lo = _quantile(srt, (1.0 - level) / 2.0)
+    hi = _quantile(srt, (1.0 + level) / 2.0)
     y = np.asarray(y, dtype=np.float64)
     up = y >= m
     dev = np.where(up, y - m, m - y)
@@ -151,17 +161,18 @@ class IntervalCalibrator:
         cols = np.arange(hz) % H
         order = np.argsort(x, axis=1, kind="stable")
         srt = np.take_along_axis(x.astype(np.float64), order, axis=1)        # (N, S, hz)
-        m = srt[:, int(np.round((S - 1) * 0.5))][:, None, :]
+        m = _quantile(srt, 0.5)[:, None, :]
         # Central level of each rank under the order-statistic rule: index i sits at quantile i/(S-1).
         u = np.arange(S) / (S - 1)
         a = np.abs(2.0 * u - 1.0)
         levels = np.asarray(self.levels)
         f = np.stack([np.interp(a, levels, self.factors[:, c]) for c in range(H)], axis=1)  # (S, H)
         new = m + (srt - m) * f[:, cols][None]
-        # Keep the ranks: non-decreasing along the sorted axis (a no-op unless the factor falls fast with level).
-        mid = int(np.round((S - 1) * 0.5))
-        new[:, mid:] = np.maximum.accumulate(new[:, mid:], axis=1)
-        new[:, :mid + 1] = np.minimum.accumulate(new[:, :mid + 1][:, ::-1], axis=1)[:, ::-1]
+        # Keep the ranks: non-decreasing along the sorted axis on each side of the median (a no-op unless
+        # the factor falls fast with the level); factors are > 0, so no value crosses the median.
+        up = srt >= m
+        new = np.where(up, np.maximum.accumulate(np.where(up, new, -np.inf), axis=1), new)
+        new = np.where(up, new, np.minimum.accumulate(np.where(up, np.inf, new)[:, ::-1], axis=1)[:, ::-1])
         out = np.empty_like(new)
         np.put_along_axis(out, order, new, axis=1)
         return out.astype(x.dtype, copy=False)
