@@ -220,12 +220,12 @@ def run_one(name: str, model: str, seed: int, args: argparse.Namespace, ds: Any)
                                          **{**dict(args.predict_param), "calibrated": False}))
             row["raw_scores"] = score(tss, raw, H)
         m = predictor.model
-        row.update(context_length=m.config_.context_length, budget_seconds=args.budget_seconds,
+        row.update(context_length=m.config_.context_length,
+                   budget_seconds=f"steps={args.max_steps}" if args.max_steps else args.budget_seconds,
                    train_steps=m.train_result_.steps, device=str(m.device_),
                    # The learning curve: forecast-skill validation (sampled wQL on held-out windows) per step.
                    val_history=json.dumps([[int(h["step"]), round(float(h["val_loss"]), 5)]
                                            for h in m.train_result_.history if "val_loss" in h]),
-                   **({"budget_seconds": f"steps={args.max_steps}"} if args.max_steps else {}),
                    note=(f"sampler={m.sampler} steps={m.sampler_steps}; patch_size={m.config_.patch_size}; "
                          f"tail_length={m.config_.tail_length}; best_step={m.train_result_.best_step}; "
                          f"stopped={m.train_result_.stopped_reason}"
