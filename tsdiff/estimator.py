@@ -8,6 +8,7 @@ and sets attributes ending in ``_``; :meth:`TSDiff.predict` returns a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -339,22 +340,16 @@ class TSDiff(BaseEstimator):
             tail = min(C, -(-max(H, 16) // patch) * patch)
         else:
             tail = self.tail_length
+        # Every config field that is also a constructor parameter is copied as given; the rest is derived here.
+        derived = dict(prediction_length=H, context_length=C, freq=freq, lags=lags, tail_length=tail,
+                       num_time_features=num_time_features(freq) if self.time_features else 0,
+                       num_known_covariates=num_known, num_past_covariates=num_past,
+                       static_cardinalities=static_cardinalities, num_static_real=num_static_real,
+                       channel_mults=tuple(self.channel_mults), patch_size=patch)
+        values = {f.name: derived[f.name] if f.name in derived else getattr(self, f.name)
+                  for f in dataclasses.fields(TSDiffConfig)}
         try:
-            return TSDiffConfig(
-                prediction_length=H, context_length=C, freq=freq, lags=lags, tail_length=tail,
-                num_time_features=num_time_features(freq) if self.time_features else 0,
-                num_known_covariates=num_known, num_past_covariates=num_past,
-                static_cardinalities=static_cardinalities, num_static_real=num_static_real,
-                scaling=self.scaling, scale_floor=self.scale_floor,
-                min_context_observed=self.min_context_observed, level_input=self.level_input,
-                horizon_mask=self.horizon_mask, diffusion_steps=self.diffusion_steps, beta_schedule=self.beta_schedule,
-                beta_start=self.beta_start, beta_end=self.beta_end, hidden_channels=self.hidden_channels,
-                channel_mults=tuple(self.channel_mults), num_res_blocks=self.num_res_blocks, patch_size=patch,
-                embedding_dim=self.embedding_dim, encoder_channels=self.encoder_channels,
-                dropout=self.dropout, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                weight_decay=self.weight_decay, max_steps=self.max_steps, max_time=self.max_time,
-                grad_clip=self.grad_clip, ema_decay=self.ema_decay, val_every=self.val_every,
-                num_val_windows=self.num_val_windows, seed=self.seed)
+            return TSDiffConfig(**values)
         except ConfigError as exc:
             raise ValueError(f"invalid TSDiff parameter: {exc}") from None
 
