@@ -162,7 +162,7 @@ def estimator_resume(ctx: DistContext, out_dir: str) -> dict[str, Any]:
     """TSDiff.fit with checkpoints under the process group; resume from the step-8 checkpoint on every rank."""
     import shutil
 
-    import tsdiff.estimator as est_mod
+    import tsdiff.serialization as est_mod
     from conftest import TINY, make_long_frame
     from tsdiff import TSDiff
 
