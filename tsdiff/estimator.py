@@ -7,12 +7,10 @@ and sets attributes ending in ``_``; :meth:`TSDiff.predict` returns a
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Hashable, Iterator, Optional, Sequence
 
@@ -27,13 +25,15 @@ from .config import ConfigError, TSDiffConfig
 from .distributed import current_context, rank_seed
 from .errors import DataError, NotFittedError, TrainingError, _check_positive_int
 from .forecast import Forecast
-from .frames import (FrameSpec, SeriesData, future_timestamps, read_future_covariates, read_series,
+from .frames import (SeriesData, future_timestamps, read_future_covariates, read_series,
                      read_static)
 from .calibration import IntervalCalibrator
 from .diffusion import DiffusionSchedule, make_sampler
 from .metrics import weighted_quantile_loss
 from .memory import MemoryLimit, check_memory, format_bytes, resolve_memory_limit
 from .model import TSDiffModel, batch_to_tensors
+from .prediction import (_autocast_dtype, _check_shard, _PredictPlan, _torch_threads, default_chunk_size,
+                         rollout)
 from .serialization import (_Checkpointer, _fingerprint, damaged_file_errors, model_payload,
                             read_model, restore_fitted, save_model, saved_params)
 from .training import Trainer, TrainResult
@@ -83,35 +83,6 @@ class _HeldOutBatch:
 
     def __len__(self) -> int:
         return len(self.y)
-
-
-@contextlib.contextmanager
-def _torch_threads(n: Optional[int]) -> Iterator[None]:
-    """Let torch use ``n`` CPU threads inside the block, then restore the previous setting."""
-    if n is None:
-        yield
-        return
-    n = _check_positive_int("num_threads", n)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def default_chunk_size(config: TSDiffConfig, device_type: str) -> int:
-    """Rows (series x samples) denoised at once when ``chunk_size=None``.
-
-    On a GPU, 65536 rows fill the device. On a CPU a smaller batch is faster,
-    not only leaner: the U-Net's activations (rows x positions x channels
-    floats) should stay near the size of the CPU caches (about 4 MiB), so the
-    chunk is ``2**20 / (positions * hidden_channels)`` rows, kept in [64, 4096].
-    """
-    if device_type == "cuda":
-        return 65536
-    positions = -(-(config.tail_length + config.prediction_length) // config.patch_size)
-    return int(min(4096, max(64, 2**20 // (positions * config.hidden_channels))))
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -933,13 +904,11 @@ class TSDiff(BaseEstimator):
     def _forecast_slice(self, plan: "_PredictPlan", lo: int, hi: int) -> Forecast:
         """Sample the series ``lo:hi`` of ``plan`` (``lo`` a multiple of ``plan.group``).
 
-        Noise seed of group ``g`` (``plan.group`` series), diffusion block ``k`` and sample
-        chunk ``j``: :func:`_group_seed` ``(seed, k, g, j)``, so the samples of a series do not
-        depend on which slice it is forecast in.
+        Noise seeds are keyed to the series' place in the whole set (see
+        :func:`tsdiff.prediction.rollout`), so the samples of a series do not depend on which
+        slice it is forecast in.
         """
-        cfg = self.config_
-        H, C = cfg.prediction_length, cfg.context_length
-        S, chunk, workers, group, seed = plan.n_samples, plan.chunk, plan.workers, plan.group, plan.seed
+        seed = plan.seed
         series = plan.series[lo:hi]
         sl = slice(lo, hi)
         arrays = self._arrays(series, extra=plan.total,
@@ -950,9 +919,8 @@ class TSDiff(BaseEstimator):
         nonneg = None if plan.nonneg is None else plan.nonneg[sl]
         clip = None if nonneg is None or not nonneg.any() else np.flatnonzero(nonneg)
 
-        def finish_block(k: int) -> None:
-            # Calibrate, then clip, block k before later blocks condition on it.
-            blk = out[:, :, k * H:(k + 1) * H]
+        def finish_block(blk: np.ndarray) -> None:
+            # Calibrate, then clip, a block (a view into the samples) before later blocks condition on it.
             if plan.calibrated:
                 blk[...] = self.calibrator_.apply(blk)
             if clip is not None:
@@ -960,55 +928,9 @@ class TSDiff(BaseEstimator):
 
         device = self.device_
         model = self.model_.to(device).eval()
-        autocast_dtype = _autocast_dtype(self.precision, device)
-        denoiser = self._compiled_denoiser() if self.compile else None
-        N = len(series)
-        sample_chunk = min(S, chunk)
-        n_sample_chunks = math.ceil(S / sample_chunk)
-        g0 = lo // group
-        ends = np.array([len(a) for a in arrays])
-        out = np.empty((N, S, plan.total), dtype=np.float32)
-        base = make_batch(arrays, np.arange(N), ends, C, H, with_target=False)
-        base_t = batch_to_tensors(base, device)
-        seeds0 = [[_group_seed(seed, 0, g0 + g, j) for j in range(n_sample_chunks)]
-                  for g in range(math.ceil(N / group))]
-        out[:, :, :H] = model.sample(base_t, S, plan.sampler, chunk_size=chunk, autocast_dtype=autocast_dtype,
-                                     denoiser=denoiser, workers=workers, chunk_seeds=seeds0).cpu().numpy()
-        finish_block(0)
-        # Later blocks: each sample path conditions on its own previous blocks. Rows (series x samples,
-        # series-major) are built and denoised a few seed groups at a time, so memory stays bounded.
-        if n_sample_chunks == 1:   # a group is `group` series x all S samples
-            rows_per_group = group * S
-            calls = [(r0, min(N * S, r0 + rows_per_group * workers), rows_per_group, g0 + r0 // rows_per_group, None)
-                     for r0 in range(0, N * S, rows_per_group * workers)]
-        else:                      # group = one series; its samples come in chunks of `sample_chunk`
-            calls = [(i * S + j0, i * S + min(S, j0 + sample_chunk * workers), sample_chunk, g0 + i,
-                      j0 // sample_chunk) for i in range(N) for j0 in range(0, S, sample_chunk * workers)]
-        for k in range(1, math.ceil(plan.total / H)):
-            blk = make_batch(arrays, np.arange(N), ends + k * H, C, H, with_target=False)
-            for r0, r1, rows_per_seed, first, j_first in calls:
-                r = np.arange(r0, r1)
-                si, sj = r // S, r % S
-                rows = {key: v[si] for key, v in blk.items()}
-                rows["past_target"] = np.concatenate([base["past_target"][si], out[si, sj, :k * H]], axis=1)[:, -C:]
-                rows["past_observed"] = np.concatenate(
-                    [base["past_observed"][si], np.ones((len(r), k * H), np.float32)], axis=1)[:, -C:]
-                if cfg.num_past_covariates:
-                    # Past-only covariates are unknown over generated blocks: hold their last observed value.
-                    pc = base["past_past_cov"][si]
-                    held = np.repeat(pc[:, -1:, :], k * H, axis=1)
-                    rows["past_past_cov"] = np.concatenate([pc, held], axis=1)[:, -C:]
-                n_calls = math.ceil(len(r) / rows_per_seed)
-                seeds = ([[_group_seed(seed, k, first + u, 0)] for u in range(n_calls)] if j_first is None
-                         else [[_group_seed(seed, k, first, j_first + u)] for u in range(n_calls)])
-                # A lone chunk runs on the calling thread: give it one torch thread like the workers,
-                # so the numbers do not depend on how the rows fell into calls.
-                with _torch_threads(1 if workers > 1 and n_calls == 1 else None):
-                    blk_samples = model.sample(batch_to_tensors(rows, device), 1, plan.sampler,
-                                               chunk_size=rows_per_seed, autocast_dtype=autocast_dtype,
-                                               denoiser=denoiser, workers=workers, chunk_seeds=seeds)
-                out[si, sj, k * H:(k + 1) * H] = blk_samples[:, 0].cpu().numpy()
-            finish_block(k)
+        out = rollout(model, arrays, plan, first_group=lo // plan.group, device=device,
+                      autocast_dtype=_autocast_dtype(self.precision, device),
+                      denoiser=self._compiled_denoiser() if self.compile else None, finish_block=finish_block)
         out = out[:, :, :plan.horizon]
         spec = plan.spec
         timestamps = []
@@ -1056,8 +978,6 @@ class TSDiff(BaseEstimator):
         timestamps : pd.DatetimeIndex
             Timestamps of the forecast window.
         """
-        from .diffusion import sample_loop
-
         self._check_fitted("reverse_trajectory")
         cfg = self.config_
         n_samples = _check_positive_int("n_samples", n_samples)
@@ -1079,29 +999,14 @@ class TSDiff(BaseEstimator):
                               scale_floors=None if floors is None else floors[k:k + 1])
         batch = batch_to_tensors(make_batch(arrays, np.arange(1), np.array([len(arrays[0])]), cfg.context_length,
                                             cfg.prediction_length, with_target=False), self.device_)
-        model = self.model_.eval()
         gen = torch.Generator(device=self.device_).manual_seed(int(self.seed if seed is None else seed))
         timesteps = diffusion_sampler.timesteps()
         keep = set(np.linspace(0, len(timesteps) - 1, max(n_frames - 1, 1)).round().astype(int).tolist()[:n_frames - 1])
-        frames: list[np.ndarray] = []
-        labels: list[int] = []
-        with torch.no_grad():
-            cond, loc, scale = model.condition(batch)
-            rows = cond.repeat_interleave(n_samples)
-
-            def record(i: int, t: int, x_t: torch.Tensor) -> None:
-                if i in keep:
-                    frames.append((x_t * scale + loc).cpu().numpy())
-                    labels.append(int(t))
-
-            x0 = sample_loop(lambda x_t, t: model.denoiser(x_t, t, rows.seq, rows.emb),
-                             (n_samples, cfg.prediction_length), diffusion_sampler, generator=gen,
-                             device=self.device_, callback=record)
-        frames.append((x0 * scale + loc).cpu().numpy())
-        labels.append(-1)
+        states, labels = self.model_.eval().reverse_trajectory(batch, n_samples, diffusion_sampler, generator=gen,
+                                                               record=keep)
         s = series[0]
         last = s.start + (len(s) - 1) * pd.tseries.frequencies.to_offset(self.freq_)
-        return np.stack(frames), labels, future_timestamps(last, self.freq_, cfg.prediction_length)
+        return states.numpy(), labels, future_timestamps(last, self.freq_, cfg.prediction_length)
 
     # ------------------------------------------------------------ backtesting
     def cross_validation(self, df: pd.DataFrame, n_windows: int, step_size: Optional[int] = None, *,
@@ -1209,59 +1114,6 @@ class TSDiff(BaseEstimator):
             est.device_ = resolve_device(device)
             restore_fitted(est, payload)
         return est
-
-
-@dataclass
-class _PredictPlan:
-    """Everything :meth:`TSDiff._forecast_slice` needs, prepared once per predict / predict_iter call."""
-
-    series: list[SeriesData]
-    spec: FrameSpec
-    static_cat: Optional[np.ndarray]
-    static_real: Optional[np.ndarray]
-    future_known: Optional[list[np.ndarray]]
-    horizon: int
-    total: int             # horizon rounded up to whole prediction_length blocks
-    n_samples: int
-    chunk: int
-    workers: int
-    group: int             # series per noise seed: max(1, chunk // n_samples)
-    seed: int
-    sampler: Any
-    shard: Optional[tuple[int, int]]
-    series_per_batch: int  # a multiple of group (or all the series)
-    floors: Optional[np.ndarray] = None   # per-series scale floors
-    nonneg: Optional[np.ndarray] = None   # per-series non-negativity flags
-    calibrated: bool = False              # apply the fitted calibration block by block
-
-
-def _group_seed(seed: int, block: int, group: int, sample_chunk: int) -> int:
-    """Noise seed of one seed group of series, diffusion block and sample chunk (62 bits)."""
-    state = np.random.SeedSequence([int(seed), int(block), int(group), int(sample_chunk)]).generate_state(
-        2, dtype=np.uint32)
-    return int((int(state[0]) << 30) ^ int(state[1]))
-
-
-def _autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
-    """``precision`` -> the autocast dtype for ``device`` (None for full float32)."""
-    table = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if precision not in table:
-        raise ValueError(f"precision must be one of {sorted(table)}, got {precision!r}")
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError("precision='fp16' needs a CUDA device; use precision='bf16' on the CPU")
-    return table[precision]
-
-
-def _check_shard(shard: Any) -> tuple[int, int]:
-    """Validate ``shard=(rank, world_size)``."""
-    try:
-        rank, world = shard
-    except (TypeError, ValueError):
-        raise ValueError(f"shard must be a pair (rank, world_size), got {shard!r}") from None
-    ints = all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in (rank, world))
-    if not ints or world < 1 or not 0 <= rank < world:
-        raise ValueError(f"shard must be (rank, world_size) with 0 <= rank < world_size, got {shard!r}")
-    return int(rank), int(world)
 
 
 def _tail(s: SeriesData, n: int, freq: str) -> SeriesData:
