@@ -26,7 +26,7 @@ from .distributed import current_context, rank_seed
 from .errors import DataError, NotFittedError, TrainingError, _check_positive_int
 from .forecast import Forecast
 from .frames import (SeriesData, future_timestamps, read_future_covariates, read_series,
-                     read_static)
+                     StaticEncoding)
 from .calibration import IntervalCalibrator
 from .diffusion import DiffusionSchedule, make_sampler
 from .metrics import weighted_quantile_loss
@@ -404,15 +404,10 @@ class TSDiff(BaseEstimator):
             self.static_reals_: Optional[np.ndarray] = None
             if static_df is None:
                 return None, None
-            cats, reals = read_static(static_df, item_ids, id_col=self._spec_id_col(static_df))
-            id_col = self._spec_id_col(static_df)
-            feature_cols = [c for c in static_df.columns if c not in (id_col, "item_id", "unique_id")]
-            numeric = [c for c in feature_cols if pd.api.types.is_numeric_dtype(static_df[c])
-                       and not pd.api.types.is_bool_dtype(static_df[c])]
-            self.static_real_names_ = numeric
-            self.static_categorical_ = [c for c in feature_cols if c not in numeric]
-            self.static_vocab_ = ([sorted(set(map(str, cats[:, j]))) for j in range(cats.shape[1])]
-                                  if cats is not None else [])
+            encoding, codes, reals = StaticEncoding.fit(static_df, item_ids, id_col=self._spec_id_col(static_df))
+            self.static_real_names_ = encoding.real
+            self.static_categorical_ = encoding.categorical
+            self.static_vocab_ = encoding.vocab
             self.static_real_cols_ = 0 if reals is None else reals.shape[1]
         else:
             if not self.static_vocab_ and not self.static_real_cols_:
@@ -427,14 +422,9 @@ class TSDiff(BaseEstimator):
                 codes = None if self.static_codes_ is None else self.static_codes_[rows]
                 reals = None if self.static_reals_ is None else self.static_reals_[rows]
                 return codes, reals
-            cats, reals = read_static(static_df, item_ids, id_col=self._spec_id_col(static_df),
-                                      categorical=self.static_categorical_, real=self.static_real_names_)
-        codes = None
-        if cats is not None:
-            codes = np.zeros(cats.shape, dtype=np.int64)
-            for j, vocab in enumerate(self.static_vocab_):
-                lookup = {v: k + 1 for k, v in enumerate(vocab)}
-                codes[:, j] = [lookup.get(str(v), 0) for v in cats[:, j]]
+            codes, reals = StaticEncoding(self.static_categorical_, self.static_real_names_,
+                                          self.static_vocab_).transform(static_df, item_ids,
+                                                                        id_col=self._spec_id_col(static_df))
         if fitting:
             self.static_codes_ = codes
             self.static_reals_ = reals
