@@ -14,8 +14,7 @@ import pytest
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
-from tsdiff import cli  # noqa: E402
-from tsdiff import metrics  # noqa: E402
+from tsdiff import cli, metrics  # noqa: E402
 from tsdiff.cli import main, parse_duration  # noqa: E402
 from tsdiff.forecast import Forecast  # noqa: E402
 
@@ -201,8 +200,8 @@ def test_unexpected_error_exit_1_with_hint(monkeypatch, tmp_path, capsys):
 
 def test_warnings_printed_once_after_success(monkeypatch, capsys):
     def warn_twice(args):
-        warnings.warn("series s1 is short", UserWarning)
-        warnings.warn("series s1 is short", UserWarning)
+        warnings.warn("series s1 is short", UserWarning, stacklevel=1)
+        warnings.warn("series s1 is short", UserWarning, stacklevel=1)
         return 0
 
     monkeypatch.setattr(cli, "_cmd_demo", warn_twice)

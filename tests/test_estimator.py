@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import make_long_frame
 from sklearn.base import clone
 
-from conftest import make_long_frame
 from tsdiff import DataError, Forecast, ModelFileError, NotFittedError, TSDiff
 
 

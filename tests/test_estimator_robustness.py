@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import TINY, make_long_frame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TINY, make_long_frame
 from tsdiff import DataError, ModelFileError, NotFittedError, TrainingError, TSDiff
 from tsdiff.config import FORMAT_VERSION
 from tsdiff.serialization import _checksum

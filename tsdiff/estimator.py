@@ -21,21 +21,27 @@ from sklearn.base import BaseEstimator
 
 from . import backtest
 from .backtest import CV_QUANTILES, history_before_windows  # noqa: F401  (history_before_windows: re-exported)
+from .calibration import IntervalCalibrator
 from .config import ConfigError, TSDiffConfig
+from .diffusion import DiffusionSchedule, make_sampler
 from .distributed import current_context, rank_seed
 from .errors import DataError, NotFittedError, TrainingError, _check_positive_int
 from .forecast import Forecast
-from .frames import (SeriesData, future_timestamps, read_future_covariates, read_series,
-                     StaticEncoding)
-from .calibration import IntervalCalibrator
-from .diffusion import DiffusionSchedule, make_sampler
-from .metrics import weighted_quantile_loss
+from .frames import SeriesData, StaticEncoding, future_timestamps, read_future_covariates, read_series
 from .memory import MemoryLimit, check_memory, format_bytes, resolve_memory_limit
+from .metrics import weighted_quantile_loss
 from .model import TSDiffModel, batch_to_tensors
-from .prediction import (_autocast_dtype, _check_shard, _PredictPlan, _torch_threads, default_chunk_size,
-                         rollout)
-from .serialization import (_Checkpointer, _fingerprint, damaged_file_errors, model_payload,
-                            read_model, restore_fitted, save_model, saved_params)
+from .prediction import _autocast_dtype, _check_shard, _PredictPlan, _torch_threads, default_chunk_size, rollout
+from .serialization import (
+    _Checkpointer,
+    _fingerprint,
+    damaged_file_errors,
+    model_payload,
+    read_model,
+    restore_fitted,
+    save_model,
+    saved_params,
+)
 from .training import Trainer, TrainResult
 from .windows import SeriesArrays, TrainWindowSampler, make_batch
 
@@ -225,7 +231,8 @@ class TSDiff(BaseEstimator):
                  validation: bool = True, num_val_windows: int = 64, val_samples: int = 8,
                  val_steps: int = 10, calibrate: bool = True, calibration_windows: int = 4,
                  calibration_samples: int = 32, sampler: str = "dpmsolver",
-                 sampler_steps: Optional[int] = 20, spacing: Optional[str] = None, chunk_size: Optional[int] = None, id_col: Optional[str] = None,
+                 sampler_steps: Optional[int] = 20, spacing: Optional[str] = None, chunk_size: Optional[int] = None,
+                 id_col: Optional[str] = None,
                  timestamp_col: Optional[str] = None, target_col: Optional[str] = None,
                  device: str = "auto", num_threads: Optional[int] = None, precision: str = "fp32",
                  compile: bool = False, seed: int = 0, progress: bool = True) -> None:
@@ -289,11 +296,11 @@ class TSDiff(BaseEstimator):
         H = _check_positive_int("prediction_length", self.prediction_length)
         lags = tuple(default_lags(freq, H)) if self.lags is None else tuple(self.lags)
         if self.context_length is None:
-            C = max([2 * l for l in lags] + [4 * H, 16])
+            C = max([2 * lag for lag in lags] + [4 * H, 16])
         else:
             C = _check_positive_int("context_length", self.context_length)
             if self.lags is None:  # default lags must fit in a user-given context
-                lags = tuple(l for l in lags if l <= C)
+                lags = tuple(lag for lag in lags if lag <= C)
         patch = _check_positive_int("patch_size", self.patch_size)
         if self.tail_length is None:
             # A tail that is a whole number of patches lines the horizon up with patch boundaries.

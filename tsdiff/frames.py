@@ -305,7 +305,7 @@ def _to_float64(col: pd.Series, where: str, describe: _Rows, *, allow_nan: bool 
         pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype)
     ):
         values = col.to_numpy(dtype=np.float64, na_value=np.nan)
-    elif isinstance(dtype, pd.CategoricalDtype) or dtype == object or pd.api.types.is_string_dtype(dtype):
+    elif isinstance(dtype, pd.CategoricalDtype) or dtype == np.dtype(object) or pd.api.types.is_string_dtype(dtype):
         values = _parse_numbers(col.to_numpy(dtype=object), where, describe)
     else:
         raise DataError(f"{where} must be numeric, got dtype {dtype}")
@@ -990,7 +990,8 @@ def read_future_covariates(
         )
     df = _as_frame(future_df, arg_name)
     if len(df) == 0:
-        raise DataError(f"{arg_name} is empty (0 rows); it needs the known covariates {_fmt_columns(known)} for the next {horizon} steps")
+        raise DataError(f"{arg_name} is empty (0 rows); it needs the known covariates {_fmt_columns(known)} "
+                        f"for the next {horizon} steps")
     df, index_ts = _index_to_columns(df, arg_name)
     columns = list(df.columns)
     id_name = spec.id_col if spec.id_col in columns else _pick_column(columns, None, ID_COLUMNS, "id_col", "item id", arg_name)
@@ -1126,7 +1127,8 @@ def read_static(
     for arg, names in (("categorical", cat), ("real", rea)):
         missing = [c for c in (names or ()) if c not in fcols]
         if missing:
-            raise DataError(f"{arg} column(s) {_fmt_columns(missing)} not in {arg_name}; available columns: {_fmt_columns(fcols)}")
+            raise DataError(f"{arg} column(s) {_fmt_columns(missing)} not in {arg_name}; "
+                            f"available columns: {_fmt_columns(fcols)}")
     if cat is not None and rea is not None and set(cat) & set(rea):
         raise DataError(f"column {sorted(set(cat) & set(rea), key=str)[0]!r} is listed as both categorical and real")
 

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from .config import TSDiffConfig
 from .diffusion import DiffusionSchedule, sample_loop
-from .nn import Conditioning, ConditionalDenoiser, ContextEncoder
+from .nn import ConditionalDenoiser, Conditioning, ContextEncoder
 from .scaling import floored_scale, signed_log_level, std_scale
 from .scaling import scale as apply_scaling
 

@@ -21,6 +21,7 @@ from .frames import FrameSpec, SeriesData
 from .model import TSDiffModel, batch_to_tensors
 from .windows import SeriesArrays, make_batch
 
+
 @contextlib.contextmanager
 
 
