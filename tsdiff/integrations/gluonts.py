@@ -12,6 +12,13 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+
+# gluonts.json warns at import when neither orjson nor ujson is installed; tsdiff never serializes
+# through it, so keep that third-party warning out of every fit, load and demo run.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Using `json`-module", category=UserWarning)
+    import gluonts.json  # noqa: F401
+
 from gluonts.time_feature import get_seasonality as _gluonts_seasonality
 from gluonts.time_feature import time_features_from_frequency_str as _time_features_from_freq
 
