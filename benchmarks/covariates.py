@@ -220,7 +220,7 @@ def table(path: Path) -> str:
     for ds, var in keys:
         mine = [r for r in rows if (r["dataset"], r["variant"]) == (ds, var)]
 
-        def mean(col: str) -> float:
+        def mean(col: str, mine: list = mine) -> float:
             return float(np.mean([float(r[col]) for r in mine]))
 
         label = var + (" (oracle)" if var == "known" else "")

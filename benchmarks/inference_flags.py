@@ -22,9 +22,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tsdiff.estimator import TSDiff  # noqa: E402
 from tsdiff.demo import git_sha, hardware  # noqa: E402
 from tsdiff.diffusion import make_sampler  # noqa: E402
+from tsdiff.estimator import TSDiff  # noqa: E402
 from tsdiff.model import TSDiffModel  # noqa: E402
 
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     reference = None
     for name, dtype, net in variants:
-        def run() -> torch.Tensor:
+        def run(dtype: object = dtype, net: object = net) -> torch.Tensor:
             gen = torch.Generator(device=device).manual_seed(args.seed)
             out = model.sample(batch, args.samples, sampler, generator=gen, autocast_dtype=dtype, denoiser=net)
             if device.type == "cuda":

@@ -264,7 +264,7 @@ def make_table(results_dir: Path, docs_file: Path) -> None:
     # -- patch-size ablation
     patch_rows: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
     for name in names:
-        for run, r in runs[name]:
+        for _run, r in runs[name]:
             if r.get("status") != "ok":
                 continue
             if r["model"] == "tsdiff" and "patch_size=" not in r.get("note", "").replace("patch_size=1;", ""):
@@ -340,7 +340,8 @@ def make_table(results_dir: Path, docs_file: Path) -> None:
             if r.get("status") == "ok" and r["n_series"] in peer and r.get("n_samples") == "100" and r.get("seconds") \
                     and r.get("horizon") == "48" and not r["sampler"].startswith("deepar"):
                 ratio = f"{float(r['seconds']) / peer[r['n_series']]:.0f}x"
-            w(f"| {r['part']} | {r.get('patch_size') or '—'} | {r['sampler']} | {r['steps']} | {r['n_series']} | {r['n_samples']} | {r['horizon']} | "
+            w(f"| {r['part']} | {r.get('patch_size') or '—'} | {r['sampler']} | {r['steps']} | {r['n_series']} "
+              f"| {r['n_samples']} | {r['horizon']} | "
               f"{r['context_length'] or '—'} | {_f(r.get('seconds'), 2)} | {ratio} | "
               f"{_sec(r.get('extrapolated_414_seconds'))} | "
               f"{_sec(r.get('peak_rss_mb'))} | {_f(r.get('mean_wQuantileLoss'))} | {_f(r.get('crps'))} | "

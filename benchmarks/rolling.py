@@ -144,7 +144,8 @@ def run_dataset(name: str, seed: int, variants: list[tuple[str, dict[str, Any]]]
         o = report.overall
         row = {"dataset": name, "model": "tsdiff", "seed": seed, "variant": variant, "status": "ok", "freq": freq,
                "prediction_length": H, "context_length": C, "n_series": o["n_series"], "n_windows": o["n_windows"],
-               "n_samples": args.n_samples, "max_series": args.max_series or "", "max_steps": args.max_steps, "train_steps": model.train_result_.steps,
+               "n_samples": args.n_samples, "max_series": args.max_series or "", "max_steps": args.max_steps,
+               "train_steps": model.train_result_.steps,
                "predict_kwargs": repr(kw), "wql_gluonts_mean_wQuantileLoss": o["wql_mean"],
                "crps_exact_normalized": o["crps"], "mase": o["mase"], "wql_seasonal_naive": o["wql_mean_seasonal_naive"],
                "predict_calls": counter["predict"], "sample_calls": counter["sample"],

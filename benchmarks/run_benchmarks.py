@@ -30,8 +30,8 @@ All GluonTS calls go through :mod:`tsdiff.integrations.gluonts`.
 from __future__ import annotations
 
 import argparse
-import json
 import datetime as _dt
+import json
 import logging
 import math
 import multiprocessing as mp
@@ -80,7 +80,8 @@ LEARNED = ("deepar", "tsdiff")
 COLUMNS = ["dataset", "model", "seed", "status", "freq", "prediction_length", "context_length", "n_entries",
            "n_samples", "budget_seconds", "mean_wQuantileLoss", "crps", "mase", "nd", "coverage_50",
            "coverage_90", "wql_tsdiff_metrics", "train_seconds", "predict_seconds", "train_steps",
-           "peak_rss_mb", "peak_rss_delta_mb", "threads", "machine", "git_sha", "torch", "device", "note", "command", "finished_at",
+           "peak_rss_mb", "peak_rss_delta_mb", "threads", "machine", "git_sha", "torch", "device", "note", "command",
+           "finished_at",
            "val_history"]
 
 
@@ -178,8 +179,7 @@ def run_one(name: str, model: str, seed: int, args: argparse.Namespace, ds: Any)
     """Train (if needed), forecast and score one (dataset, model, seed); runs in a worker process."""
     import torch
 
-    from tsdiff.integrations.gluonts import (TSDiffEstimator, deepar_estimator, last_window_inputs,
-                                             seasonal_naive_predictor)
+    from tsdiff.integrations.gluonts import TSDiffEstimator, deepar_estimator, last_window_inputs, seasonal_naive_predictor
 
     torch.set_num_threads(args.threads)
     start_rss = current_rss_mb()

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _common import upsert_row  # noqa: E402
 
-from tsdiff.diffusion import DiffusionSchedule, make_betas, make_sampler, sample_loop  # noqa: E402
 from tsdiff.demo import git_sha, hardware  # noqa: E402
+from tsdiff.diffusion import DiffusionSchedule, make_betas, make_sampler, sample_loop  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "sampler_oracle.csv"
 SCALES = (0.05, 0.1, 0.2, 0.3, 0.4, 1.0)

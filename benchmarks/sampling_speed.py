@@ -126,13 +126,12 @@ def main(argv: Optional[list[str]] = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("tsdiff").setLevel(logging.WARNING)
 
-    import pandas as pd
     import torch
 
     from tsdiff.datasets import dataset_to_frame, load_dataset
     from tsdiff.demo import git_sha
     from tsdiff.estimator import TSDiff
-    from tsdiff.integrations.gluonts import (TSDiffPredictor, deepar_estimator, last_window_inputs)
+    from tsdiff.integrations.gluonts import TSDiffPredictor, deepar_estimator, last_window_inputs
 
     torch.set_num_threads(1)  # see _forked: the children run with args.threads
     ds = load_dataset("m4_hourly")

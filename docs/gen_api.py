@@ -36,6 +36,8 @@ SECTIONS: list[tuple[str, str, Optional[list[str]], str]] = [
      "documented in the modules that define them."),
     ("tsdiff.estimator", "The estimator", ["TSDiff", "resolve_device"],
      "The pandas-facing model: `fit`, `predict`, `predict_iter`, `reverse_trajectory`, `save`, `load`."),
+    ("tsdiff.backtest", "Backtests", ["history_before_windows", "CV_QUANTILES"],
+     "Rolling-origin backtests behind `TSDiff.cross_validation`."),
     ("tsdiff.forecast", "Forecasts", ["Forecast", "DEFAULT_QUANTILES"],
      "What `TSDiff.predict` returns."),
     ("tsdiff.config", "Configuration", None,

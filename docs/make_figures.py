@@ -29,7 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-
 #: Series drawn in the fan chart: loads and oil temperature of both transformers.
 FAN_CHART_ITEMS = ("HUFL_0", "MULL_0", "OT_0", "HUFL_1", "LULL_1", "OT_1")
 #: Series whose reverse diffusion is drawn.

@@ -14,21 +14,9 @@ import pytest
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
-from tsdiff import cli  # noqa: E402
-from tsdiff import metrics  # noqa: E402
+from tsdiff import cli, metrics  # noqa: E402
 from tsdiff.cli import main, parse_duration  # noqa: E402
 from tsdiff.forecast import Forecast  # noqa: E402
-
-
-def _estimator_available() -> bool:
-    try:
-        import tsdiff.estimator  # noqa: F401
-    except Exception:
-        return False
-    return True
-
-
-needs_estimator = pytest.mark.skipif(not _estimator_available(), reason="tsdiff.estimator is not importable yet")
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 H = 12
@@ -173,7 +161,7 @@ _READ_LEVEL = {"empty", "header_only", "binary", "binary_parquet"}
 
 
 @pytest.mark.parametrize("name", [
-    pytest.param(n, marks=() if n in _READ_LEVEL else needs_estimator) for n in _malformed_files()])
+    pytest.param(n) for n in _malformed_files()])
 def test_fit_rejects_malformed_files(name, tmp_path, capsys):
     suffix, content = _malformed_files()[name]
     path = tmp_path / f"{name}.{suffix}"
@@ -201,8 +189,8 @@ def test_unexpected_error_exit_1_with_hint(monkeypatch, tmp_path, capsys):
 
 def test_warnings_printed_once_after_success(monkeypatch, capsys):
     def warn_twice(args):
-        warnings.warn("series s1 is short", UserWarning)
-        warnings.warn("series s1 is short", UserWarning)
+        warnings.warn("series s1 is short", UserWarning, stacklevel=1)
+        warnings.warn("series s1 is short", UserWarning, stacklevel=1)
         return 0
 
     monkeypatch.setattr(cli, "_cmd_demo", warn_twice)
@@ -361,8 +349,6 @@ def _one_torch_thread():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, _one_torch_thread):
-    if not _estimator_available():
-        pytest.skip("tsdiff.estimator is not importable yet")
     root = tmp_path_factory.mktemp("cli_e2e")
     train, test = _split(_sine_frame(n_series=3, length=200))
     paths = {"train": root / "train.csv", "test": root / "test.csv", "model": root / "model"}
@@ -374,7 +360,6 @@ def trained(tmp_path_factory, _one_torch_thread):
     return paths, train, test
 
 
-@needs_estimator
 def test_end_to_end(trained, tmp_path, capsys):
     paths, train, test = trained
     assert paths["model"].is_dir()
@@ -406,7 +391,6 @@ def test_end_to_end(trained, tmp_path, capsys):
     assert res["n_points"] == 3 * H
 
 
-@needs_estimator
 def test_predict_from_history_parquet_and_long_horizon(trained, tmp_path, capsys):
     paths, train, test = trained
     out = tmp_path / "fc.parquet"
@@ -423,7 +407,6 @@ def test_predict_from_history_parquet_and_long_horizon(trained, tmp_path, capsys
     assert "crps" not in res and res["n_points"] == 3 * H and "coverage_90" in res
 
 
-@needs_estimator
 def test_predict_bad_model_dir(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "nomodel"), "--out", str(tmp_path / "f.csv")]) == 2
     assert "nomodel" in _error_line(capsys.readouterr().err)
@@ -432,7 +415,6 @@ def test_predict_bad_model_dir(tmp_path, capsys):
     _error_line(capsys.readouterr().err)
 
 
-@needs_estimator
 def test_data_errors_use_command_line_words(trained, tmp_path, capsys):
     paths, train, test = trained
     code = main(["--quiet", "fit", str(paths["train"]), "--prediction-length", "4", "--timestamp-col", "ts",
@@ -451,7 +433,6 @@ def test_data_errors_use_command_line_words(trained, tmp_path, capsys):
     assert "daily.csv" in line and "frequency" in line
 
 
-@needs_estimator
 def test_predict_streams_batches_identical_to_one_predict_call(trained, tmp_path, capsys):
     """--out is written batch by batch (here one series at a time) and holds what predict() returns."""
     from tsdiff import TSDiff
@@ -471,7 +452,6 @@ def test_predict_streams_batches_identical_to_one_predict_call(trained, tmp_path
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
 
 
-@needs_estimator
 def test_predict_absurd_sample_count_is_refused_quickly(trained, tmp_path, capsys):
     import time
 
@@ -484,7 +464,6 @@ def test_predict_absurd_sample_count_is_refused_quickly(trained, tmp_path, capsy
     assert not (tmp_path / "f.csv").exists()
 
 
-@needs_estimator
 def test_fit_checkpoint_dir_and_resume(trained, tmp_path, capsys):
     paths, _, _ = trained
     base = ["--quiet", "fit", str(paths["train"]), "--prediction-length", str(H), "--freq", "h",

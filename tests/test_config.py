@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from tsdiff.config import ConfigError, TSDiffConfig
@@ -19,7 +21,7 @@ def test_round_trip_plain_data():
 
 def test_frozen():
     cfg = base()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.prediction_length = 3  # type: ignore[misc]
 
 

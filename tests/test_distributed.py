@@ -34,9 +34,19 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # worker mode: the script's folder (tests/) is on sys.path, not the root
     sys.path.insert(0, str(ROOT))
 
-from tsdiff.distributed import (DistContext, all_gather_object, all_reduce_mean, all_reduce_sum,  # noqa: E402
-                                barrier, broadcast_object, cleanup, current_context, init_from_env,
-                                launched_by_torchrun, rank_seed)
+from tsdiff.distributed import (  # noqa: E402
+    DistContext,
+    all_gather_object,
+    all_reduce_mean,
+    all_reduce_sum,
+    barrier,
+    broadcast_object,
+    cleanup,
+    current_context,
+    init_from_env,
+    launched_by_torchrun,
+    rank_seed,
+)
 from tsdiff.errors import TrainingError  # noqa: E402
 from tsdiff.training import Trainer  # noqa: E402
 
@@ -162,8 +172,9 @@ def estimator_resume(ctx: DistContext, out_dir: str) -> dict[str, Any]:
     """TSDiff.fit with checkpoints under the process group; resume from the step-8 checkpoint on every rank."""
     import shutil
 
-    import tsdiff.estimator as est_mod
     from conftest import TINY, make_long_frame
+
+    import tsdiff.serialization as est_mod
     from tsdiff import TSDiff
 
     params = dict(TINY, prediction_length=4, context_length=16, max_steps=12, val_every=6, dropout=0.1, device="cpu")

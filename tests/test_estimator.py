@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import make_long_frame
 from sklearn.base import clone
 
-from conftest import make_long_frame
 from tsdiff import DataError, Forecast, ModelFileError, NotFittedError, TSDiff
 
 
@@ -243,7 +243,7 @@ def test_default_chunk_depends_on_device(fitted, monkeypatch):
 
 def test_default_chunk_size_keeps_activations_cache_sized():
     from tsdiff.config import TSDiffConfig
-    from tsdiff.estimator import default_chunk_size
+    from tsdiff.prediction import default_chunk_size
 
     def cfg(**kw):
         args = dict(prediction_length=48, context_length=312, freq="h", tail_length=48, hidden_channels=32)

@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import TINY, make_long_frame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TINY, make_long_frame
 from tsdiff import DataError, ModelFileError, NotFittedError, TrainingError, TSDiff
 from tsdiff.config import FORMAT_VERSION
-from tsdiff.estimator import _checksum
+from tsdiff.serialization import _checksum
 
 MARKER_ENV = "TSDIFF_PWNED_MARKER"
 
@@ -300,7 +300,7 @@ def test_killed_fit_resumes_to_bit_identical_weights(tmp_path, monkeypatch):
     assert not [p for p in ckpt.iterdir() if ".tmp" in p.name]
 
     df = make_long_frame(**RESUME_DATA)
-    import tsdiff.estimator as est_mod
+    import tsdiff.serialization as est_mod
 
     written: list[int] = []
     write = est_mod._Checkpointer.write

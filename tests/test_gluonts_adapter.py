@@ -10,8 +10,14 @@ import pytest
 
 pytest.importorskip("gluonts")
 
-from tsdiff.integrations.gluonts import (TSDiffEstimator, TSDiffPredictor, evaluate,  # noqa: E402
-                                         last_window_inputs, make_evaluation_predictions, make_list_dataset)
+from tsdiff.integrations.gluonts import (  # noqa: E402
+    TSDiffEstimator,
+    TSDiffPredictor,
+    evaluate,
+    last_window_inputs,
+    make_evaluation_predictions,
+    make_list_dataset,
+)
 
 FREQ = "h"
 H = 6

@@ -15,10 +15,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from tsdiff.forecast import Forecast  # noqa: E402
 from tsdiff.plotting import (  # noqa: E402
-    plot_backtest_report,
     central_intervals,
     interval_coverage,
     pit_values,
+    plot_backtest_report,
     plot_calibration,
     plot_forecast,
     plot_forecast_frame,

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from tsdiff.diffusion import (DDIMSampler, DDPMSampler, DiffusionSchedule, make_betas, make_sampler,
-                              sample_loop)
+from tsdiff.diffusion import DDIMSampler, DDPMSampler, DiffusionSchedule, make_betas, make_sampler, sample_loop
 
 T = 100
 

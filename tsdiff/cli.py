@@ -293,8 +293,8 @@ def _cli_wording(message: str, frames: dict[str, str]) -> str:
     msg = message
     msg = re.sub(r"predict\(future_df=\.\.\.\)", "--future-covariates FILE", msg)
     for arg, label in frames.items():
-        msg = re.sub(rf"\b{arg}\[(['\"])(.*?)\1\]", lambda m: f"column {m.group(2)!r} of {label}", msg)
-        msg = re.sub(rf"\b{arg}\b(?![=\[.(])", lambda m: label, msg)  # leave code hints (df[...]) alone
+        msg = re.sub(rf"\b{arg}\[(['\"])(.*?)\1\]", lambda m, label=label: f"column {m.group(2)!r} of {label}", msg)
+        msg = re.sub(rf"\b{arg}\b(?![=\[.(])", lambda m, label=label: label, msg)  # leave code hints (df[...]) alone
     msg = re.sub(r"\b(id|timestamp|target)_col=(?=[\w'\"])", r"--\1-col ", msg)
     msg = re.sub(r"\b(id|timestamp|target)_col=?", r"--\1-col", msg)
     msg = re.sub(r"\b(known|past)_covariates\b", r"--\1-covariates", msg)

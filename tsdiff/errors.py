@@ -10,7 +10,7 @@ each also derives from the built-in exception a user would naturally catch
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 __all__ = ["TSDiffError", "DataError", "NotFittedError", "ModelFileError", "TrainingError", "CheckpointError",
            "SaveError", "MemoryLimitError"]
@@ -72,3 +72,12 @@ class MemoryLimitError(TSDiffError, ValueError, MemoryError):
     Derives from ``MemoryError`` (what the allocation would have raised) and
     ``ValueError`` (the request's sizes are the input at fault).
     """
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    """``value`` as an int; ``ValueError`` naming the argument ``name`` unless it is a positive integer."""
+    import numpy as np
+
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)

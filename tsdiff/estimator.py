@@ -7,13 +7,10 @@ and sets attributes ending in ``_``; :meth:`TSDiff.predict` returns a
 
 from __future__ import annotations
 
-import contextlib
-import json
+import dataclasses
 import logging
 import math
 import os
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Hashable, Iterator, Optional, Sequence
 
@@ -22,23 +19,34 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
 
-from .config import FORMAT_VERSION, LEGACY_VALUES, ConfigError, TSDiffConfig
-from .distributed import current_context, rank_seed
-from .errors import CheckpointError, DataError, ModelFileError, NotFittedError, SaveError, TrainingError
-from .forecast import Forecast
-from .frames import (FrameSpec, SeriesData, future_timestamps, read_future_covariates, read_series,
-                     read_static, to_long_frame)
+from . import backtest
+from .backtest import CV_QUANTILES, history_before_windows  # noqa: F401  (history_before_windows: re-exported)
 from .calibration import IntervalCalibrator
+from .config import ConfigError, TSDiffConfig
 from .diffusion import DiffusionSchedule, make_sampler
-from .metrics import weighted_quantile_loss
+from .distributed import current_context, rank_seed
+from .errors import DataError, NotFittedError, TrainingError, _check_positive_int
+from .forecast import Forecast
+from .frames import SeriesData, StaticEncoding, future_timestamps, read_future_covariates, read_series
 from .memory import MemoryLimit, check_memory, format_bytes, resolve_memory_limit
+from .metrics import weighted_quantile_loss
 from .model import TSDiffModel, batch_to_tensors
+from .prediction import _autocast_dtype, _check_shard, _PredictPlan, _torch_threads, default_chunk_size, rollout
+from .serialization import (
+    _Checkpointer,
+    _fingerprint,
+    damaged_file_errors,
+    model_payload,
+    read_model,
+    restore_fitted,
+    save_model,
+    saved_params,
+)
 from .training import Trainer, TrainResult
 from .windows import SeriesArrays, TrainWindowSampler, make_batch
 
 logger = logging.getLogger(__name__)
 
-MODEL_FILE = "model.pt"
 
 #: Held-out windows sampled to fit the calibration (a random subset when there are more).
 _MAX_CALIBRATION_WINDOWS = 256
@@ -81,47 +89,6 @@ class _HeldOutBatch:
 
     def __len__(self) -> int:
         return len(self.y)
-
-
-#: Quantile columns of :meth:`TSDiff.cross_validation`: 0.1 ... 0.9 (wQL) plus the ends of the
-#: central 50%, 90% and 95% intervals.
-CV_QUANTILES: tuple[float, ...] = (0.025, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9,
-                                   0.95, 0.975)
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-@contextlib.contextmanager
-def _torch_threads(n: Optional[int]) -> Iterator[None]:
-    """Let torch use ``n`` CPU threads inside the block, then restore the previous setting."""
-    if n is None:
-        yield
-        return
-    n = _check_positive_int("num_threads", n)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def default_chunk_size(config: TSDiffConfig, device_type: str) -> int:
-    """Rows (series x samples) denoised at once when ``chunk_size=None``.
-
-    On a GPU, 65536 rows fill the device. On a CPU a smaller batch is faster,
-    not only leaner: the U-Net's activations (rows x positions x channels
-    floats) should stay near the size of the CPU caches (about 4 MiB), so the
-    chunk is ``2**20 / (positions * hidden_channels)`` rows, kept in [64, 4096].
-    """
-    if device_type == "cuda":
-        return 65536
-    positions = -(-(config.tail_length + config.prediction_length) // config.patch_size)
-    return int(min(4096, max(64, 2**20 // (positions * config.hidden_channels))))
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -266,7 +233,8 @@ class TSDiff(BaseEstimator):
                  validation: bool = True, num_val_windows: int = 64, val_samples: int = 8,
                  val_steps: int = 10, calibrate: bool = True, calibration_windows: int = 4,
                  calibration_samples: int = 100, sampler: str = "dpmsolver",
-                 sampler_steps: Optional[int] = 20, spacing: Optional[str] = None, chunk_size: Optional[int] = None, id_col: Optional[str] = None,
+                 sampler_steps: Optional[int] = 20, spacing: Optional[str] = None, chunk_size: Optional[int] = None,
+                 id_col: Optional[str] = None,
                  timestamp_col: Optional[str] = None, target_col: Optional[str] = None,
                  device: str = "auto", num_threads: Optional[int] = None, precision: str = "fp32",
                  compile: bool = False, seed: int = 0, progress: bool = True) -> None:
@@ -330,33 +298,27 @@ class TSDiff(BaseEstimator):
         H = _check_positive_int("prediction_length", self.prediction_length)
         lags = tuple(default_lags(freq, H)) if self.lags is None else tuple(self.lags)
         if self.context_length is None:
-            C = max([2 * l for l in lags] + [4 * H, 16])
+            C = max([2 * lag for lag in lags] + [4 * H, 16])
         else:
             C = _check_positive_int("context_length", self.context_length)
             if self.lags is None:  # default lags must fit in a user-given context
-                lags = tuple(l for l in lags if l <= C)
+                lags = tuple(lag for lag in lags if lag <= C)
         patch = _check_positive_int("patch_size", self.patch_size)
         if self.tail_length is None:
             # A tail that is a whole number of patches lines the horizon up with patch boundaries.
             tail = min(C, -(-max(H, 16) // patch) * patch)
         else:
             tail = self.tail_length
+        # Every config field that is also a constructor parameter is copied as given; the rest is derived here.
+        derived = dict(prediction_length=H, context_length=C, freq=freq, lags=lags, tail_length=tail,
+                       num_time_features=num_time_features(freq) if self.time_features else 0,
+                       num_known_covariates=num_known, num_past_covariates=num_past,
+                       static_cardinalities=static_cardinalities, num_static_real=num_static_real,
+                       channel_mults=tuple(self.channel_mults), patch_size=patch)
+        values = {f.name: derived[f.name] if f.name in derived else getattr(self, f.name)
+                  for f in dataclasses.fields(TSDiffConfig)}
         try:
-            return TSDiffConfig(
-                prediction_length=H, context_length=C, freq=freq, lags=lags, tail_length=tail,
-                num_time_features=num_time_features(freq) if self.time_features else 0,
-                num_known_covariates=num_known, num_past_covariates=num_past,
-                static_cardinalities=static_cardinalities, num_static_real=num_static_real,
-                scaling=self.scaling, scale_floor=self.scale_floor,
-                min_context_observed=self.min_context_observed, level_input=self.level_input,
-                horizon_mask=self.horizon_mask, diffusion_steps=self.diffusion_steps, beta_schedule=self.beta_schedule,
-                beta_start=self.beta_start, beta_end=self.beta_end, hidden_channels=self.hidden_channels,
-                channel_mults=tuple(self.channel_mults), num_res_blocks=self.num_res_blocks, patch_size=patch,
-                embedding_dim=self.embedding_dim, encoder_channels=self.encoder_channels,
-                dropout=self.dropout, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                weight_decay=self.weight_decay, max_steps=self.max_steps, max_time=self.max_time,
-                grad_clip=self.grad_clip, ema_decay=self.ema_decay, val_every=self.val_every,
-                num_val_windows=self.num_val_windows, seed=self.seed)
+            return TSDiffConfig(**values)
         except ConfigError as exc:
             raise ValueError(f"invalid TSDiff parameter: {exc}") from None
 
@@ -451,15 +413,10 @@ class TSDiff(BaseEstimator):
             self.static_reals_: Optional[np.ndarray] = None
             if static_df is None:
                 return None, None
-            cats, reals = read_static(static_df, item_ids, id_col=self._spec_id_col(static_df))
-            id_col = self._spec_id_col(static_df)
-            feature_cols = [c for c in static_df.columns if c not in (id_col, "item_id", "unique_id")]
-            numeric = [c for c in feature_cols if pd.api.types.is_numeric_dtype(static_df[c])
-                       and not pd.api.types.is_bool_dtype(static_df[c])]
-            self.static_real_names_ = numeric
-            self.static_categorical_ = [c for c in feature_cols if c not in numeric]
-            self.static_vocab_ = ([sorted(set(map(str, cats[:, j]))) for j in range(cats.shape[1])]
-                                  if cats is not None else [])
+            encoding, codes, reals = StaticEncoding.fit(static_df, item_ids, id_col=self._spec_id_col(static_df))
+            self.static_real_names_ = encoding.real
+            self.static_categorical_ = encoding.categorical
+            self.static_vocab_ = encoding.vocab
             self.static_real_cols_ = 0 if reals is None else reals.shape[1]
         else:
             if not self.static_vocab_ and not self.static_real_cols_:
@@ -474,14 +431,9 @@ class TSDiff(BaseEstimator):
                 codes = None if self.static_codes_ is None else self.static_codes_[rows]
                 reals = None if self.static_reals_ is None else self.static_reals_[rows]
                 return codes, reals
-            cats, reals = read_static(static_df, item_ids, id_col=self._spec_id_col(static_df),
-                                      categorical=self.static_categorical_, real=self.static_real_names_)
-        codes = None
-        if cats is not None:
-            codes = np.zeros(cats.shape, dtype=np.int64)
-            for j, vocab in enumerate(self.static_vocab_):
-                lookup = {v: k + 1 for k, v in enumerate(vocab)}
-                codes[:, j] = [lookup.get(str(v), 0) for v in cats[:, j]]
+            codes, reals = StaticEncoding(self.static_categorical_, self.static_real_names_,
+                                          self.static_vocab_).transform(static_df, item_ids,
+                                                                        id_col=self._spec_id_col(static_df))
         if fitting:
             self.static_codes_ = codes
             self.static_reals_ = reals
@@ -951,13 +903,11 @@ class TSDiff(BaseEstimator):
     def _forecast_slice(self, plan: "_PredictPlan", lo: int, hi: int) -> Forecast:
         """Sample the series ``lo:hi`` of ``plan`` (``lo`` a multiple of ``plan.group``).
 
-        Noise seed of group ``g`` (``plan.group`` series), diffusion block ``k`` and sample
-        chunk ``j``: :func:`_group_seed` ``(seed, k, g, j)``, so the samples of a series do not
-        depend on which slice it is forecast in.
+        Noise seeds are keyed to the series' place in the whole set (see
+        :func:`tsdiff.prediction.rollout`), so the samples of a series do not depend on which
+        slice it is forecast in.
         """
-        cfg = self.config_
-        H, C = cfg.prediction_length, cfg.context_length
-        S, chunk, workers, group, seed = plan.n_samples, plan.chunk, plan.workers, plan.group, plan.seed
+        seed = plan.seed
         series = plan.series[lo:hi]
         sl = slice(lo, hi)
         arrays = self._arrays(series, extra=plan.total,
@@ -968,9 +918,8 @@ class TSDiff(BaseEstimator):
         nonneg = None if plan.nonneg is None else plan.nonneg[sl]
         clip = None if nonneg is None or not nonneg.any() else np.flatnonzero(nonneg)
 
-        def finish_block(k: int) -> None:
-            # Calibrate, then clip, block k before later blocks condition on it.
-            blk = out[:, :, k * H:(k + 1) * H]
+        def finish_block(blk: np.ndarray) -> None:
+            # Calibrate, then clip, a block (a view into the samples) before later blocks condition on it.
             if plan.calibrated:
                 blk[...] = self.calibrator_.apply(blk)
             if clip is not None:
@@ -978,55 +927,9 @@ class TSDiff(BaseEstimator):
 
         device = self.device_
         model = self.model_.to(device).eval()
-        autocast_dtype = _autocast_dtype(self.precision, device)
-        denoiser = self._compiled_denoiser() if self.compile else None
-        N = len(series)
-        sample_chunk = min(S, chunk)
-        n_sample_chunks = math.ceil(S / sample_chunk)
-        g0 = lo // group
-        ends = np.array([len(a) for a in arrays])
-        out = np.empty((N, S, plan.total), dtype=np.float32)
-        base = make_batch(arrays, np.arange(N), ends, C, H, with_target=False)
-        base_t = batch_to_tensors(base, device)
-        seeds0 = [[_group_seed(seed, 0, g0 + g, j) for j in range(n_sample_chunks)]
-                  for g in range(math.ceil(N / group))]
-        out[:, :, :H] = model.sample(base_t, S, plan.sampler, chunk_size=chunk, autocast_dtype=autocast_dtype,
-                                     denoiser=denoiser, workers=workers, chunk_seeds=seeds0).cpu().numpy()
-        finish_block(0)
-        # Later blocks: each sample path conditions on its own previous blocks. Rows (series x samples,
-        # series-major) are built and denoised a few seed groups at a time, so memory stays bounded.
-        if n_sample_chunks == 1:   # a group is `group` series x all S samples
-            rows_per_group = group * S
-            calls = [(r0, min(N * S, r0 + rows_per_group * workers), rows_per_group, g0 + r0 // rows_per_group, None)
-                     for r0 in range(0, N * S, rows_per_group * workers)]
-        else:                      # group = one series; its samples come in chunks of `sample_chunk`
-            calls = [(i * S + j0, i * S + min(S, j0 + sample_chunk * workers), sample_chunk, g0 + i,
-                      j0 // sample_chunk) for i in range(N) for j0 in range(0, S, sample_chunk * workers)]
-        for k in range(1, math.ceil(plan.total / H)):
-            blk = make_batch(arrays, np.arange(N), ends + k * H, C, H, with_target=False)
-            for r0, r1, rows_per_seed, first, j_first in calls:
-                r = np.arange(r0, r1)
-                si, sj = r // S, r % S
-                rows = {key: v[si] for key, v in blk.items()}
-                rows["past_target"] = np.concatenate([base["past_target"][si], out[si, sj, :k * H]], axis=1)[:, -C:]
-                rows["past_observed"] = np.concatenate(
-                    [base["past_observed"][si], np.ones((len(r), k * H), np.float32)], axis=1)[:, -C:]
-                if cfg.num_past_covariates:
-                    # Past-only covariates are unknown over generated blocks: hold their last observed value.
-                    pc = base["past_past_cov"][si]
-                    held = np.repeat(pc[:, -1:, :], k * H, axis=1)
-                    rows["past_past_cov"] = np.concatenate([pc, held], axis=1)[:, -C:]
-                n_calls = math.ceil(len(r) / rows_per_seed)
-                seeds = ([[_group_seed(seed, k, first + u, 0)] for u in range(n_calls)] if j_first is None
-                         else [[_group_seed(seed, k, first, j_first + u)] for u in range(n_calls)])
-                # A lone chunk runs on the calling thread: give it one torch thread like the workers,
-                # so the numbers do not depend on how the rows fell into calls.
-                with _torch_threads(1 if workers > 1 and n_calls == 1 else None):
-                    blk_samples = model.sample(batch_to_tensors(rows, device), 1, plan.sampler,
-                                               chunk_size=rows_per_seed, autocast_dtype=autocast_dtype,
-                                               denoiser=denoiser, workers=workers, chunk_seeds=seeds)
-                out[si, sj, k * H:(k + 1) * H] = blk_samples[:, 0].cpu().numpy()
-            finish_block(k)
+        out = rollout(model, arrays, plan, first_group=lo // plan.group, device=device,
+                      autocast_dtype=_autocast_dtype(self.precision, device),
+                      denoiser=self._compiled_denoiser() if self.compile else None, finish_block=finish_block)
         out = out[:, :, :plan.horizon]
         spec = plan.spec
         timestamps = []
@@ -1074,8 +977,6 @@ class TSDiff(BaseEstimator):
         timestamps : pd.DatetimeIndex
             Timestamps of the forecast window.
         """
-        from .diffusion import sample_loop
-
         self._check_fitted("reverse_trajectory")
         cfg = self.config_
         n_samples = _check_positive_int("n_samples", n_samples)
@@ -1097,29 +998,14 @@ class TSDiff(BaseEstimator):
                               scale_floors=None if floors is None else floors[k:k + 1])
         batch = batch_to_tensors(make_batch(arrays, np.arange(1), np.array([len(arrays[0])]), cfg.context_length,
                                             cfg.prediction_length, with_target=False), self.device_)
-        model = self.model_.eval()
         gen = torch.Generator(device=self.device_).manual_seed(int(self.seed if seed is None else seed))
         timesteps = diffusion_sampler.timesteps()
         keep = set(np.linspace(0, len(timesteps) - 1, max(n_frames - 1, 1)).round().astype(int).tolist()[:n_frames - 1])
-        frames: list[np.ndarray] = []
-        labels: list[int] = []
-        with torch.no_grad():
-            cond, loc, scale = model.condition(batch)
-            rows = cond.repeat_interleave(n_samples)
-
-            def record(i: int, t: int, x_t: torch.Tensor) -> None:
-                if i in keep:
-                    frames.append((x_t * scale + loc).cpu().numpy())
-                    labels.append(int(t))
-
-            x0 = sample_loop(lambda x_t, t: model.denoiser(x_t, t, rows.seq, rows.emb),
-                             (n_samples, cfg.prediction_length), diffusion_sampler, generator=gen,
-                             device=self.device_, callback=record)
-        frames.append((x0 * scale + loc).cpu().numpy())
-        labels.append(-1)
+        states, labels = self.model_.eval().reverse_trajectory(batch, n_samples, diffusion_sampler, generator=gen,
+                                                               record=keep)
         s = series[0]
         last = s.start + (len(s) - 1) * pd.tseries.frequencies.to_offset(self.freq_)
-        return np.stack(frames), labels, future_timestamps(last, self.freq_, cfg.prediction_length)
+        return states.numpy(), labels, future_timestamps(last, self.freq_, cfg.prediction_length)
 
     # ------------------------------------------------------------ backtesting
     def cross_validation(self, df: pd.DataFrame, n_windows: int, step_size: Optional[int] = None, *,
@@ -1182,146 +1068,11 @@ class TSDiff(BaseEstimator):
             one column per quantile, in series then cut-off then time order.
         """
         with _torch_threads(self.num_threads):
-            return self._cross_validation(df, n_windows, step_size, horizon=horizon, refit=refit,
+            return backtest.cross_validation(self, df, n_windows, step_size, horizon=horizon, refit=refit,
                                           n_samples=n_samples, static_df=static_df,
                                           known_covariates=known_covariates, past_covariates=past_covariates,
                                           quantiles=quantiles, include_samples=include_samples,
                                           return_samples=return_samples, predict_kwargs=predict_kwargs)
-
-    def _cross_validation(self, df: pd.DataFrame, n_windows: int, step_size: Optional[int], *,
-                          horizon: Optional[int], refit: bool, n_samples: int, static_df: Optional[pd.DataFrame],
-                          known_covariates: Optional[Sequence[str]], past_covariates: Optional[Sequence[str]],
-                          quantiles: Sequence[float], include_samples: bool, return_samples: Optional[str],
-                          predict_kwargs: dict[str, Any]) -> Any:
-        fitted = hasattr(self, "model_")
-        if not refit:
-            self._check_fitted("cross_validation")
-        n_windows = _check_positive_int("n_windows", n_windows)
-        H = self.config_.prediction_length if fitted else _check_positive_int("prediction_length",
-                                                                              self.prediction_length)
-        horizon = H if horizon is None else _check_positive_int("horizon", horizon)
-        step = horizon if step_size is None else _check_positive_int("step_size", step_size)
-        n_samples = _check_positive_int("n_samples", n_samples)
-        if return_samples not in (None, "array", "forecasts"):
-            raise ValueError(f"return_samples must be None, 'array' or 'forecasts', got {return_samples!r}")
-        reserved = sorted(set(predict_kwargs) & {"df", "future_df", "horizon", "n_samples", "static_df", "shard"})
-        if reserved:
-            raise ValueError(f"cross_validation sets {reserved} itself; use its own arguments (horizon=, "
-                             "n_samples=, static_df=) instead")
-        known = list(self.known_covariates_ if known_covariates is None and fitted else known_covariates or [])
-        past = list(self.past_covariates_ if past_covariates is None and fitted else past_covariates or [])
-        series, spec = self._read_backtest_frame(df, known, past, fitted)
-        cuts = _cutoff_positions(series, n_windows, horizon, step)
-        N = len(series)
-        if static_df is None and fitted:
-            static_df = self._fitted_static_frame([s.item_id for s in series])
-        if not refit:
-            samples = self._cv_one_call(series, spec, cuts, horizon, n_samples, static_df, known, past,
-                                        predict_kwargs)
-        else:
-            samples = self._cv_refit(series, spec, cuts, horizon, n_samples, static_df, known, past,
-                                     predict_kwargs)
-        frame = _cv_frame(series, spec, cuts, horizon, samples, quantiles, include_samples)
-        logger.info("cross_validation: %d series x %d windows of %d steps (refit=%s)", N, n_windows, horizon, refit)
-        if return_samples is None:
-            return frame
-        if return_samples == "array":
-            return frame, samples
-        freq = spec.freq
-        forecasts = []
-        for k in range(n_windows):
-            ts = [_localize(future_timestamps(_stamp(s, int(cuts[i, k]) - 1, freq), freq, horizon), spec.tz)
-                  for i, s in enumerate(series)]
-            forecasts.append(Forecast(samples[:, k], [s.item_id for s in series], ts, freq,
-                                      id_col=spec.id_col, timestamp_col=spec.timestamp_col,
-                                      info={"window": k}))
-        return frame, forecasts
-
-    def _read_backtest_frame(self, df: pd.DataFrame, known: list[str], past: list[str],
-                             fitted: bool) -> tuple[list[SeriesData], FrameSpec]:
-        """Read ``df`` with the fitted column names where it has them (as predict does)."""
-        cols = set(df.columns) if isinstance(df, pd.DataFrame) else set()
-        spec = getattr(self, "spec_", None)
-
-        def pick(attr: str, user: Optional[str]) -> Optional[str]:
-            col = getattr(spec, attr) if spec is not None and not spec.wide else None
-            return col if col in cols else user
-
-        series, spec_read = read_series(df, id_col=pick("id_col", self.id_col),
-                                        timestamp_col=pick("timestamp_col", self.timestamp_col),
-                                        target_col=pick("target_col", self.target_col),
-                                        freq=self.freq_ if fitted else self.freq, known_covariates=known,
-                                        past_covariates=past, arg_name="df")
-        return series, spec_read
-
-    def _fitted_static_frame(self, item_ids: Sequence[Hashable]) -> Optional[pd.DataFrame]:
-        """The static features given to fit, as a frame (rows of the fitted ``item_ids``), or None."""
-        if not getattr(self, "static_vocab_", None) and not getattr(self, "static_real_cols_", 0):
-            return None
-        known = {i: k for k, i in enumerate(self.item_ids_)}
-        missing = [i for i in item_ids if i not in known]
-        if missing:
-            raise DataError(f"the model uses static features; pass static_df= with rows for the items {missing[:5]}")
-        rows = [known[i] for i in item_ids]
-        data: dict[str, Any] = {_long_spec(self.spec_, None).id_col: list(item_ids)}
-        for j, name in enumerate(self.static_categorical_):
-            vocab = self.static_vocab_[j]
-            data[name] = [vocab[c - 1] if c > 0 else None for c in self.static_codes_[rows, j]]
-        for j, name in enumerate(self.static_real_names_):
-            data[name] = self.static_reals_[rows, j]
-        return pd.DataFrame(data)
-
-    def _cv_one_call(self, series: list[SeriesData], spec: FrameSpec, cuts: np.ndarray, horizon: int,
-                     n_samples: int, static_df: Optional[pd.DataFrame], known: list[str], past: list[str],
-                     predict_kwargs: dict[str, Any]) -> np.ndarray:
-        """Every (series, cut-off) history as one pseudo-series; one predict call for all of them."""
-        N, K = cuts.shape
-        C = self.config_.context_length
-        pseudo, fut = [], []
-        for i, s in enumerate(series):
-            for k in range(K):
-                c = int(cuts[i, k])
-                pseudo.append(_window_series(s, max(0, c - C), c, self.freq_, item_id=i * K + k))
-                if known:
-                    fut.append(s.known_covariates[:, c:c + horizon])
-        pseudo_spec = _long_spec(self.spec_, tz=None)
-        hist_df = _series_frame(pseudo, pseudo_spec, known, past)
-        future_df = _future_frame(pseudo, fut, pseudo_spec, horizon, known) if known else None
-        static = None
-        if static_df is not None:
-            id_col = self._spec_id_col(static_df) or "item_id"
-            lookup = static_df.set_index(id_col)
-            static = lookup.reindex([s.item_id for s in series for _ in range(K)]).reset_index(drop=True)
-            static.insert(0, pseudo_spec.id_col, np.arange(N * K))
-        fc = self.predict(horizon=horizon, n_samples=n_samples, df=hist_df, future_df=future_df,
-                          static_df=static, **predict_kwargs)
-        order = np.argsort(np.asarray(fc.item_ids, dtype=np.int64), kind="stable")
-        return fc.samples[order].reshape(N, K, n_samples, horizon)
-
-    def _cv_refit(self, series: list[SeriesData], spec: FrameSpec, cuts: np.ndarray, horizon: int,
-                  n_samples: int, static_df: Optional[pd.DataFrame], known: list[str], past: list[str],
-                  predict_kwargs: dict[str, Any]) -> np.ndarray:
-        """Fit a clone on each cut-off's histories and forecast from their ends."""
-        from sklearn.base import clone
-
-        N, K = cuts.shape
-        out = np.empty((N, K, n_samples, horizon), dtype=np.float32)
-        names = _long_spec(spec, tz=None)
-        for k in range(K):
-            hist = [_window_series(s, 0, int(cuts[i, k]), spec.freq) for i, s in enumerate(series)]
-            est = clone(self).set_params(id_col=names.id_col, timestamp_col=names.timestamp_col,
-                                         target_col=names.target_col, freq=spec.freq)
-            est.fit(_series_frame(hist, names, known, past), known_covariates=known or None,
-                    past_covariates=past or None, static_df=static_df)
-            future_df = None
-            if known:
-                fut = [s.known_covariates[:, int(cuts[i, k]):int(cuts[i, k]) + horizon] for i, s in enumerate(series)]
-                future_df = _future_frame(hist, fut, names, horizon, known)
-            fc = est.predict(horizon=horizon, n_samples=n_samples, future_df=future_df, **predict_kwargs)
-            row = {item: j for j, item in enumerate(fc.item_ids)}
-            out[:, k] = fc.samples[[row[s.item_id] for s in series]]
-            logger.info("cross_validation: refit %d/%d done", k + 1, K)
-        return out
 
     # ------------------------------------------------------------- save / load
     def save(self, path: str | os.PathLike) -> Path:
@@ -1338,49 +1089,11 @@ class TSDiff(BaseEstimator):
         Path of the written ``model.pt``.
         """
         self._check_fitted("save")
-        directory = Path(path)
-        directory.mkdir(parents=True, exist_ok=True)
-        payload = self._payload(self.model_.state_dict(), self.train_result_)
-        target = directory / MODEL_FILE
-        _write_model_file(payload, target)
-        _write_atomic(directory / "config.json", (json.dumps(self.config_.to_dict(), indent=2) + "\n").encode())
-        return target
+        return save_model(self, Path(path))
 
     def _payload(self, state_dict: dict[str, torch.Tensor], train_result: TrainResult) -> dict[str, Any]:
         """The model file's contents (plain data and tensors) for the given weights."""
-        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
-        payload = {
-            "format_version": FORMAT_VERSION,
-            "kind": "tsdiff.TSDiff",
-            "config": self.config_.to_dict(),
-            "params": params,
-            "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
-            "fitted": {
-                "freq": self.freq_,
-                "spec": {k: getattr(self.spec_, k) for k in ("id_col", "timestamp_col", "target_col",
-                                                             "freq", "tz", "wide")},
-                "known_covariates": list(self.known_covariates_),
-                "past_covariates": list(self.past_covariates_),
-                "static_vocab": [list(v) for v in self.static_vocab_],
-                "static_real_cols": int(self.static_real_cols_),
-                "static_categorical": list(self.static_categorical_),
-                "static_real_names": list(self.static_real_names_),
-                "static_codes": None if self.static_codes_ is None else torch.from_numpy(self.static_codes_),
-                "static_reals": None if self.static_reals_ is None else torch.from_numpy(self.static_reals_),
-                "series": [_series_to_plain(s) for s in self.series_],
-                "calibration": (None if getattr(self, "calibrator_", None) is None
-                                else self.calibrator_.to_dict()),
-                "scale_floors": _optional_tensor(self.scale_floors_),
-                "nonnegative": _optional_tensor(self.nonnegative_),
-                "static_real_mean": _optional_tensor(self.static_real_mean_),
-                "static_real_std": _optional_tensor(self.static_real_std_),
-                "train_result": {"steps": train_result.steps, "best_step": train_result.best_step,
-                                 "best_val_loss": float(train_result.best_val_loss),
-                                 "stopped_reason": train_result.stopped_reason,
-                                 "elapsed": float(train_result.elapsed)},
-            },
-        }
-        return payload
+        return model_payload(self, state_dict, train_result)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto") -> "TSDiff":
@@ -1394,300 +1107,12 @@ class TSDiff(BaseEstimator):
         ModelFileError
             Missing, truncated, corrupted or foreign file, or a newer format version.
         """
-        p = Path(path)
-        file = p / MODEL_FILE if p.is_dir() else p
-        if not file.exists():
-            raise ModelFileError(f"no tsdiff model at {str(path)!r} (expected a directory holding {MODEL_FILE})")
-        payload = _read_model_file(file)
-        try:
-            params = dict(payload["params"])
-            params["device"] = device
-            fitted = payload["fitted"]
-            if "nonnegative" not in fitted:  # format version 1: the inputs of that version, no clipping
-                params.update(LEGACY_VALUES)  # the TSDiff parameters of the same names
-                params["nonnegative"] = False
-            est = cls(**params)
-            cfg = TSDiffConfig.from_dict(payload["config"])
-            est.config_ = cfg
+        file, payload = read_model(path)
+        with damaged_file_errors(file):
+            est = cls(**saved_params(payload, device))
             est.device_ = resolve_device(device)
-            with torch.random.fork_rng(devices=[]):
-                model = TSDiffModel(cfg)
-            model.load_state_dict(payload["state_dict"])
-            est.model_ = model.to(est.device_).eval()
-            est.freq_ = fitted["freq"]
-            est.spec_ = FrameSpec(**fitted["spec"])
-            est.known_covariates_ = list(fitted["known_covariates"])
-            est.past_covariates_ = list(fitted["past_covariates"])
-            est.static_vocab_ = [list(v) for v in fitted["static_vocab"]]
-            est.static_real_cols_ = int(fitted["static_real_cols"])
-            est.static_categorical_ = list(fitted["static_categorical"])
-            est.static_real_names_ = list(fitted["static_real_names"])
-            est.static_codes_ = None if fitted["static_codes"] is None else fitted["static_codes"].numpy()
-            est.static_reals_ = None if fitted["static_reals"] is None else fitted["static_reals"].numpy()
-            est.series_ = [_series_from_plain(d) for d in fitted["series"]]
-            est.item_ids_ = [s.item_id for s in est.series_]
-            est.train_result_ = TrainResult(**fitted["train_result"])
-            est.calibrator_ = IntervalCalibrator.from_dict(fitted.get("calibration"))
-            est.scale_floors_ = _optional_array(fitted.get("scale_floors"))
-            est.nonnegative_ = _optional_array(fitted.get("nonnegative"))
-            est.static_real_mean_ = _optional_array(fitted.get("static_real_mean"))
-            est.static_real_std_ = _optional_array(fitted.get("static_real_std"))
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise ModelFileError(f"{str(file)!r} is a damaged tsdiff model file: {type(exc).__name__}: "
-                                 f"{str(exc)[:200]}") from None
+            restore_fitted(est, payload)
         return est
-
-
-CHECKPOINT_FILE = "checkpoint.pt"
-
-
-def _fingerprint(cfg: TSDiffConfig, validation: Any, series: Sequence[SeriesData],
-                 static_cat: Optional[np.ndarray], static_real: Optional[np.ndarray]) -> dict[str, Any]:
-    """What a checkpoint must match to be resumed: the config (but ``max_time``, a stop) and a data hash."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for s in series:
-        h.update(repr((s.item_id, pd.Timestamp(s.start).isoformat(), len(s))).encode())
-        for arr in (s.target, s.known_covariates, s.past_covariates):
-            if arr is not None:
-                h.update(np.ascontiguousarray(arr, dtype=np.float64).tobytes())
-    for arr in (static_cat, static_real):
-        if arr is not None:
-            h.update(np.ascontiguousarray(arr).tobytes())
-    config = {k: v for k, v in cfg.to_dict().items() if k != "max_time"}
-    return {"config": json.loads(json.dumps(config, default=str)), "validation": validation,
-            "data": h.hexdigest(), "n_series": len(series)}
-
-
-class _Checkpointer:
-    """Writes and restores :data:`CHECKPOINT_FILE` for :meth:`TSDiff.fit` (one per fit call)."""
-
-    def __init__(self, est: "TSDiff", directory: Path, train_rng: np.random.Generator, dist: Any,
-                 fingerprint: dict[str, Any]) -> None:
-        self.est, self.directory, self.train_rng, self.dist = est, directory, train_rng, dist
-        self.fingerprint = fingerprint
-        self.file = directory / CHECKPOINT_FILE
-
-    def write(self, trainer: Trainer, step: int) -> None:
-        """``Trainer.checkpoint_fn``: gather every rank's random streams, rank 0 writes the file."""
-        from .distributed import all_gather_object
-
-        mine = dict(trainer.rng_state(), numpy=self.train_rng.bit_generator.state)
-        ranks = all_gather_object(mine, self.dist)  # collective: every rank calls write at the same step
-        if not self.dist.is_main:
-            return
-        state = trainer.state_dict(rng_state={"ranks": ranks})
-        weights = state["best_state"] if state["best_state"] is not None else state["ema"]
-        result = TrainResult(steps=step, best_step=trainer.result.best_step,
-                             best_val_loss=trainer.result.best_val_loss, stopped_reason="checkpoint",
-                             elapsed=state["elapsed"], world_size=self.dist.world_size)
-        payload = self.est._payload(weights, result)
-        payload["checkpoint"] = {"fingerprint": self.fingerprint, "world_size": int(self.dist.world_size),
-                                 "trainer": state}
-        self.directory.mkdir(parents=True, exist_ok=True)
-        _write_model_file(payload, self.file)
-        logger.info("step %d: checkpoint written to %s", step, self.file)
-
-    def restore(self, trainer: Trainer) -> bool:
-        """Load the checkpoint into ``trainer`` and the window sampler; False when there is none."""
-        if not self.file.exists():
-            logger.info("resume: no checkpoint in %s yet, training from the start", self.directory)
-            return False
-        payload = _read_model_file(self.file)
-        ck = payload.get("checkpoint")
-        if not isinstance(ck, dict):
-            raise CheckpointError(f"{str(self.file)!r} is a model file, not a training checkpoint; "
-                                  "resume needs a checkpoint written by fit(checkpoint_dir=...)")
-        theirs, ours = ck["fingerprint"], self.fingerprint
-        if theirs["config"] != ours["config"] or theirs["validation"] != ours["validation"]:
-            keys = sorted(k for k in set(theirs["config"]) | set(ours["config"])
-                          if theirs["config"].get(k) != ours["config"].get(k))
-            diff = ", ".join(f"{k}: checkpoint {theirs['config'].get(k)!r} vs now {ours['config'].get(k)!r}"
-                             for k in keys[:6]) or f"validation: {theirs['validation']} vs {ours['validation']}"
-            raise CheckpointError(f"the checkpoint {str(self.file)!r} was written with another config ({diff}); "
-                                  "use the same parameters to resume, or another checkpoint_dir to start afresh")
-        if theirs["data"] != ours["data"]:
-            raise CheckpointError(f"the checkpoint {str(self.file)!r} was written for other data "
-                                  f"({theirs['n_series']} series then, {ours['n_series']} now, or different "
-                                  "values); resume with the same data, or use another checkpoint_dir")
-        if int(ck["world_size"]) != self.dist.world_size:
-            raise CheckpointError(f"the checkpoint {str(self.file)!r} was written by {ck['world_size']} "
-                                  f"processes but {self.dist.world_size} are resuming it; every process's "
-                                  "random streams are in it: resume with the same number of processes")
-        state = dict(ck["trainer"])
-        mine = state["rng"]["ranks"][self.dist.rank]
-        state["rng"] = {"generator": mine["generator"], "global": mine["global"]}
-        trainer.load_state_dict(state)
-        self.train_rng.bit_generator.state = mine["numpy"]
-        logger.info("resumed from %s at step %d", self.file, trainer.step)
-        return True
-
-
-@dataclass
-class _PredictPlan:
-    """Everything :meth:`TSDiff._forecast_slice` needs, prepared once per predict / predict_iter call."""
-
-    series: list[SeriesData]
-    spec: FrameSpec
-    static_cat: Optional[np.ndarray]
-    static_real: Optional[np.ndarray]
-    future_known: Optional[list[np.ndarray]]
-    horizon: int
-    total: int             # horizon rounded up to whole prediction_length blocks
-    n_samples: int
-    chunk: int
-    workers: int
-    group: int             # series per noise seed: max(1, chunk // n_samples)
-    seed: int
-    sampler: Any
-    shard: Optional[tuple[int, int]]
-    series_per_batch: int  # a multiple of group (or all the series)
-    floors: Optional[np.ndarray] = None   # per-series scale floors
-    nonneg: Optional[np.ndarray] = None   # per-series non-negativity flags
-    calibrated: bool = False              # apply the fitted calibration block by block
-
-
-def _group_seed(seed: int, block: int, group: int, sample_chunk: int) -> int:
-    """Noise seed of one seed group of series, diffusion block and sample chunk (62 bits)."""
-    state = np.random.SeedSequence([int(seed), int(block), int(group), int(sample_chunk)]).generate_state(
-        2, dtype=np.uint32)
-    return int((int(state[0]) << 30) ^ int(state[1]))
-
-
-def _write_atomic(target: Path, data: Optional[bytes] = None, payload: Optional[dict[str, Any]] = None) -> None:
-    """Write ``data`` (or ``torch.save(payload)``) to ``target`` atomically: temp file, fsync, ``os.replace``.
-
-    A failed write (full disk, no permission ...) raises :class:`~tsdiff.errors.SaveError`
-    naming the file and the cause; the temp file is removed and the previous ``target`` is left as it was.
-    """
-    directory = target.parent
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=target.name + ".tmp-", dir=directory)
-    except OSError as exc:
-        raise _save_error(target, exc) from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if payload is not None:
-                torch.save(payload, fh)
-            else:
-                fh.write(data or b"")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError) or isinstance(exc.__cause__, OSError) or "No space left" in str(exc):
-            raise _save_error(target, exc) from exc
-        raise
-
-
-def _save_error(target: Path, exc: BaseException) -> SaveError:
-    import errno as errno_mod
-
-    os_exc = exc if isinstance(exc, OSError) else exc.__cause__ if isinstance(exc.__cause__, OSError) else None
-    code = getattr(os_exc, "errno", None)
-    if code is None and "No space left" in str(exc):
-        code = errno_mod.ENOSPC
-    cause = (os.strerror(code) if code else str(exc)) + (f" [{errno_mod.errorcode.get(code, code)}]" if code else "")
-    hint = " Free some disk space or write somewhere else." if code == errno_mod.ENOSPC else ""
-    err = SaveError(f"could not write {str(target)!r}: {cause}. Nothing was replaced: the previous file there, "
-                    f"if any, is intact.{hint}")
-    err.errno = code
-    return err
-
-
-def _write_model_file(payload: dict[str, Any], target: Path) -> None:
-    """Add the checksum to ``payload`` and write it atomically to ``target``."""
-    payload["checksum"] = _checksum(payload)
-    _write_atomic(target, payload=payload)
-
-
-def _read_model_file(file: Path) -> dict[str, Any]:
-    """Read and verify a file written by :func:`_write_model_file` (``weights_only=True``, checksum, version)."""
-    try:
-        payload = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle errors, zip errors, unsafe globals ...
-        # torch's own message suggests weights_only=False, which would run code from the file: not shown.
-        raise ModelFileError(f"{str(file)!r} is not a readable tsdiff model file (truncated, corrupted, "
-                             f"or not written by tsdiff; {type(exc).__name__}). Nothing in it was "
-                             "executed: tsdiff reads model files with torch.load(weights_only=True)") from None
-    if not isinstance(payload, dict) or payload.get("kind") != "tsdiff.TSDiff":
-        raise ModelFileError(f"{str(file)!r} is not a tsdiff model file")
-    version = payload.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelFileError(f"{str(file)!r} has format version {version!r}; this tsdiff reads versions up to "
-                             f"{FORMAT_VERSION}: upgrade tsdiff to load it")
-    if payload.get("checksum") != _checksum(payload):
-        raise ModelFileError(f"{str(file)!r} is corrupted: its checksum does not match its contents")
-    return payload
-
-
-def _checksum(payload: dict[str, Any]) -> str:
-    """SHA-256 over the config, parameters, fitted metadata and every weight tensor's bytes.
-
-    Detects corruption that the zip container does not (torch does not verify CRCs on load).
-    """
-    import hashlib
-
-    h = hashlib.sha256()
-    meta = {k: payload.get(k) for k in ("format_version", "kind", "config", "params")}
-    h.update(json.dumps(meta, sort_keys=True, default=str).encode())
-    fitted = payload.get("fitted") or {}
-    plain = {k: v for k, v in fitted.items() if k != "series" and not isinstance(v, torch.Tensor)}
-    h.update(json.dumps(plain, sort_keys=True, default=str).encode())
-    tensors = [(f"w.{k}", v) for k, v in sorted((payload.get("state_dict") or {}).items())]
-    tensors += [(f"f.{k}", v) for k, v in sorted(fitted.items()) if isinstance(v, torch.Tensor)]
-    for i, ser in enumerate(fitted.get("series") or []):
-        h.update(repr((ser.get("item_id"), ser.get("start"))).encode())
-        tensors += [(f"s{i}.{k}", ser[k]) for k in ("target", "known_covariates", "past_covariates")
-                    if isinstance(ser.get(k), torch.Tensor)]
-    for name, t in tensors:
-        if not isinstance(t, torch.Tensor):
-            continue
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    if "checkpoint" in payload:  # training state of a checkpoint file (absent from model files)
-        _hash_nested(h, "c", payload["checkpoint"])
-    return h.hexdigest()
-
-
-def _hash_nested(h: Any, name: str, obj: Any) -> None:
-    """Feed nested dicts/lists of tensors and plain values into the hash ``h``, keys sorted."""
-    if isinstance(obj, torch.Tensor):
-        h.update(f"{name}:{obj.dtype}:{tuple(obj.shape)}".encode())
-        h.update(obj.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
-    elif isinstance(obj, dict):
-        for k in sorted(obj, key=str):
-            _hash_nested(h, f"{name}.{k}", obj[k])
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            _hash_nested(h, f"{name}[{i}]", v)
-    else:
-        h.update(f"{name}={obj!r}".encode())
-
-
-def _autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
-    """``precision`` -> the autocast dtype for ``device`` (None for full float32)."""
-    table = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-    if precision not in table:
-        raise ValueError(f"precision must be one of {sorted(table)}, got {precision!r}")
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError("precision='fp16' needs a CUDA device; use precision='bf16' on the CPU")
-    return table[precision]
-
-
-def _check_shard(shard: Any) -> tuple[int, int]:
-    """Validate ``shard=(rank, world_size)``."""
-    try:
-        rank, world = shard
-    except (TypeError, ValueError):
-        raise ValueError(f"shard must be a pair (rank, world_size), got {shard!r}") from None
-    ints = all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in (rank, world))
-    if not ints or world < 1 or not 0 <= rank < world:
-        raise ValueError(f"shard must be (rank, world_size) with 0 <= rank < world_size, got {shard!r}")
-    return int(rank), int(world)
 
 
 def _tail(s: SeriesData, n: int, freq: str) -> SeriesData:
@@ -1702,152 +1127,3 @@ def _tail(s: SeriesData, n: int, freq: str) -> SeriesData:
                       past_covariates=None if s.past_covariates is None else s.past_covariates[:, k:])
 
 
-def _optional_tensor(a: Optional[np.ndarray]) -> Optional[torch.Tensor]:
-    return None if a is None else torch.from_numpy(np.ascontiguousarray(a))
-
-
-def _optional_array(t: Optional[torch.Tensor]) -> Optional[np.ndarray]:
-    return None if t is None else t.numpy()
-
-
-def _series_to_plain(s: SeriesData) -> dict[str, Any]:
-    return {
-        "item_id": s.item_id if isinstance(s.item_id, (str, int)) else str(s.item_id),
-        "start": s.start.isoformat(),
-        "target": torch.from_numpy(np.ascontiguousarray(s.target, dtype=np.float32)),
-        "known_covariates": None if s.known_covariates is None else torch.from_numpy(
-            np.ascontiguousarray(s.known_covariates, dtype=np.float32)),
-        "past_covariates": None if s.past_covariates is None else torch.from_numpy(
-            np.ascontiguousarray(s.past_covariates, dtype=np.float32)),
-    }
-
-
-def _series_from_plain(d: dict[str, Any]) -> SeriesData:
-    return SeriesData(item_id=d["item_id"], start=pd.Timestamp(d["start"]), target=d["target"].numpy(),
-                      known_covariates=None if d["known_covariates"] is None else d["known_covariates"].numpy(),
-                      past_covariates=None if d["past_covariates"] is None else d["past_covariates"].numpy())
-
-
-def _cutoff_positions(series: Sequence[SeriesData], n_windows: int, horizon: int, step: int) -> np.ndarray:
-    """``(n_series, n_windows)`` history lengths: window ``k`` is forecast from ``target[:cuts[i, k]]``."""
-    lengths = np.array([len(s) for s in series], dtype=np.int64)
-    offsets = horizon + (n_windows - 1 - np.arange(n_windows)) * step
-    cuts = lengths[:, None] - offsets[None, :]
-    short = np.flatnonzero(cuts[:, 0] < 1)
-    if short.size:
-        i = int(short[0])
-        need = int(offsets[0]) + 1
-        raise DataError(f"series {series[i].item_id!r} of df has {lengths[i]} steps; n_windows={n_windows} windows "
-                        f"of horizon {horizon} every step_size={step} steps need at least {need} "
-                        f"({len(short)} series are too short): lower n_windows or step_size")
-    return cuts
-
-
-def _long_spec(spec: FrameSpec, tz: Optional[str]) -> FrameSpec:
-    """The column names of a long frame for data read with ``spec`` (wide frames get the defaults)."""
-    if spec.wide:
-        return FrameSpec(id_col="item_id", timestamp_col="timestamp", target_col="target", freq=spec.freq, tz=tz,
-                         wide=False)
-    return FrameSpec(id_col=spec.id_col, timestamp_col=spec.timestamp_col, target_col=spec.target_col,
-                     freq=spec.freq, tz=tz, wide=False)
-
-
-def _stamp(s: SeriesData, pos: int, freq: str) -> pd.Timestamp:
-    """tz-naive timestamp of ``s.target[pos]``."""
-    return s.start + pos * pd.tseries.frequencies.to_offset(freq)
-
-
-def _localize(ts: pd.DatetimeIndex, tz: Optional[str]) -> pd.DatetimeIndex:
-    """Naive local timestamps in the user's time zone (as ``frames.to_long_frame`` writes them)."""
-    if tz is None:
-        return ts
-    return ts.tz_localize(tz, ambiguous=np.zeros(len(ts), dtype=bool), nonexistent="shift_forward")
-
-
-def _window_series(s: SeriesData, a: int, b: int, freq: str, item_id: Optional[Hashable] = None) -> SeriesData:
-    """Steps ``a:b`` of a series (covariates too), optionally under another id."""
-    return SeriesData(item_id=s.item_id if item_id is None else item_id, start=_stamp(s, a, freq),
-                      target=s.target[a:b],
-                      known_covariates=None if s.known_covariates is None else s.known_covariates[:, a:b],
-                      past_covariates=None if s.past_covariates is None else s.past_covariates[:, a:b])
-
-
-def _series_frame(series: Sequence[SeriesData], spec: FrameSpec, known: Sequence[str],
-                  past: Sequence[str]) -> pd.DataFrame:
-    """Series back into a long frame (target and covariate columns) named as in ``spec``."""
-    columns: dict[str, list[np.ndarray]] = {spec.target_col: [s.target for s in series]}
-    for j, name in enumerate(known):
-        columns[name] = [s.known_covariates[j] for s in series]
-    for j, name in enumerate(past):
-        columns[name] = [s.past_covariates[j] for s in series]
-    return to_long_frame([s.item_id for s in series], [s.timestamps(spec.freq) for s in series], columns, spec)
-
-
-def _future_frame(series: Sequence[SeriesData], future: Sequence[np.ndarray], spec: FrameSpec, horizon: int,
-                  known: Sequence[str]) -> pd.DataFrame:
-    """Known covariates ``future[i]`` (shape ``(K, horizon)``) over the steps after each series."""
-    stamps = [future_timestamps(s.last_timestamp(spec.freq), spec.freq, horizon) for s in series]
-    columns = {name: [f[j] for f in future] for j, name in enumerate(known)}
-    return to_long_frame([s.item_id for s in series], stamps, columns, spec)
-
-
-def _cv_frame(series: Sequence[SeriesData], spec: FrameSpec, cuts: np.ndarray, horizon: int, samples: np.ndarray,
-              quantiles: Sequence[float], include_samples: bool) -> pd.DataFrame:
-    """The long frame of :meth:`TSDiff.cross_validation` from samples ``(N, K, S, horizon)``."""
-    from .forecast import _quantile_name
-    from .metrics import sample_quantile
-
-    N, K, S, _ = samples.shape
-    flat = samples.reshape(N * K, S, horizon)
-    ids, stamps, cutoffs, actual = [], [], [], []
-    for i, s in enumerate(series):
-        for k in range(K):
-            c = int(cuts[i, k])
-            ids.append(s.item_id)
-            cutoffs.append(_stamp(s, c - 1, spec.freq))
-            stamps.append(future_timestamps(cutoffs[-1], spec.freq, horizon))
-            actual.append(s.target[c:c + horizon].astype(np.float64))
-    columns: dict[str, list[np.ndarray]] = {"actual": actual, "mean": list(flat.mean(axis=1))}
-    for q in quantiles:
-        columns[_quantile_name(q)] = list(sample_quantile(flat, float(q)))
-    if include_samples:
-        for j in range(S):
-            columns[f"sample_{j}"] = list(flat[:, j])
-    frame = to_long_frame(ids, stamps, columns, _long_spec(spec, spec.tz))
-    frame.insert(2, "cutoff", _localize(pd.DatetimeIndex(np.repeat(np.array(cutoffs, dtype="M8[ns]"), horizon)),
-                                        spec.tz))
-    return frame
-
-
-def history_before_windows(df: pd.DataFrame, n_windows: int, horizon: int, step_size: Optional[int] = None, *,
-                           id_col: Optional[str] = None, timestamp_col: Optional[str] = None,
-                           target_col: Optional[str] = None, freq: Optional[str] = None,
-                           known_covariates: Sequence[str] = (), past_covariates: Sequence[str] = ()) -> pd.DataFrame:
-    """Each series of ``df`` up to the first cut-off of :meth:`TSDiff.cross_validation`'s windows.
-
-    Fit on this frame and backtest on ``df`` with ``refit=False``: no window's future (nor any
-    later value) was seen in training.
-
-    Parameters
-    ----------
-    df : pd.DataFrame
-        Any frame :meth:`TSDiff.fit` reads.
-    n_windows, horizon, step_size
-        As in :meth:`TSDiff.cross_validation` (``step_size`` defaults to ``horizon``).
-    id_col, timestamp_col, target_col, freq, known_covariates, past_covariates
-        As in :meth:`TSDiff.fit`.
-
-    Returns
-    -------
-    pd.DataFrame
-        Long frame (id, timestamp, target, covariates) named as ``df``'s columns.
-    """
-    n_windows = _check_positive_int("n_windows", n_windows)
-    horizon = _check_positive_int("horizon", horizon)
-    step = horizon if step_size is None else _check_positive_int("step_size", step_size)
-    known, past = list(known_covariates), list(past_covariates)
-    series, spec = read_series(df, id_col=id_col, timestamp_col=timestamp_col, target_col=target_col, freq=freq,
-                               known_covariates=known, past_covariates=past, arg_name="df")
-    cuts = _cutoff_positions(series, n_windows, horizon, step)
-    hist = [_window_series(s, 0, int(cuts[i, 0]), spec.freq) for i, s in enumerate(series)]
-    return _series_frame(hist, _long_spec(spec, spec.tz), known, past)

@@ -66,6 +66,7 @@ __all__ = [
     "future_timestamps",
     "read_future_covariates",
     "read_static",
+    "StaticEncoding",
     "to_long_frame",
     "read_table",
     "ID_COLUMNS",
@@ -304,7 +305,7 @@ def _to_float64(col: pd.Series, where: str, describe: _Rows, *, allow_nan: bool 
         pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype)
     ):
         values = col.to_numpy(dtype=np.float64, na_value=np.nan)
-    elif isinstance(dtype, pd.CategoricalDtype) or dtype == object or pd.api.types.is_string_dtype(dtype):
+    elif isinstance(dtype, pd.CategoricalDtype) or dtype == np.dtype(object) or pd.api.types.is_string_dtype(dtype):
         values = _parse_numbers(col.to_numpy(dtype=object), where, describe)
     else:
         raise DataError(f"{where} must be numeric, got dtype {dtype}")
@@ -989,7 +990,8 @@ def read_future_covariates(
         )
     df = _as_frame(future_df, arg_name)
     if len(df) == 0:
-        raise DataError(f"{arg_name} is empty (0 rows); it needs the known covariates {_fmt_columns(known)} for the next {horizon} steps")
+        raise DataError(f"{arg_name} is empty (0 rows); it needs the known covariates {_fmt_columns(known)} "
+                        f"for the next {horizon} steps")
     df, index_ts = _index_to_columns(df, arg_name)
     columns = list(df.columns)
     id_name = spec.id_col if spec.id_col in columns else _pick_column(columns, None, ID_COLUMNS, "id_col", "item id", arg_name)
@@ -1125,7 +1127,8 @@ def read_static(
     for arg, names in (("categorical", cat), ("real", rea)):
         missing = [c for c in (names or ()) if c not in fcols]
         if missing:
-            raise DataError(f"{arg} column(s) {_fmt_columns(missing)} not in {arg_name}; available columns: {_fmt_columns(fcols)}")
+            raise DataError(f"{arg} column(s) {_fmt_columns(missing)} not in {arg_name}; "
+                            f"available columns: {_fmt_columns(fcols)}")
     if cat is not None and rea is not None and set(cat) & set(rea):
         raise DataError(f"column {sorted(set(cat) & set(rea), key=str)[0]!r} is listed as both categorical and real")
 
@@ -1171,6 +1174,55 @@ def read_static(
             axis=1,
         ).astype(np.float32)
     return cats, reals
+
+
+@dataclass
+class StaticEncoding:
+    """How static features are encoded: the columns seen at fit and each categorical column's categories.
+
+    Category ``vocab[j][k]`` of categorical column ``j`` gets code ``k + 1``; code 0 marks a
+    category not seen at fit.
+    """
+
+    categorical: list[str]
+    real: list[str]
+    vocab: list[list[str]]
+
+    @classmethod
+    def fit(cls, static_df: pd.DataFrame, item_ids: Sequence[Hashable], *, id_col: Optional[str] = None
+            ) -> tuple["StaticEncoding", Optional[np.ndarray], Optional[np.ndarray]]:
+        """Learn the encoding from ``static_df`` (numeric, non-bool columns are real, the rest categorical).
+
+        Returns
+        -------
+        encoding : StaticEncoding
+        codes : np.ndarray of int64, shape (N, S), or None
+            Category codes of ``item_ids`` (1-based, see the class docstring).
+        reals : np.ndarray of float32, shape (N, R), or None
+        """
+        cats, reals = read_static(static_df, item_ids, id_col=id_col)
+        feature_cols = [c for c in static_df.columns if c not in (id_col, "item_id", "unique_id")]
+        numeric = [c for c in feature_cols if pd.api.types.is_numeric_dtype(static_df[c])
+                   and not pd.api.types.is_bool_dtype(static_df[c])]
+        vocab = [sorted(set(map(str, cats[:, j]))) for j in range(cats.shape[1])] if cats is not None else []
+        encoding = cls(categorical=[c for c in feature_cols if c not in numeric], real=numeric, vocab=vocab)
+        return encoding, encoding.codes(cats), reals
+
+    def transform(self, static_df: pd.DataFrame, item_ids: Sequence[Hashable], *, id_col: Optional[str] = None
+                  ) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+        """``(codes (N, S), reals (N, R))`` of ``item_ids`` read from ``static_df`` with the fitted columns."""
+        cats, reals = read_static(static_df, item_ids, id_col=id_col, categorical=self.categorical, real=self.real)
+        return self.codes(cats), reals
+
+    def codes(self, cats: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        """Category values ``(N, S)`` (as :func:`read_static` returns them) -> int64 codes, 0 when unseen."""
+        if cats is None:
+            return None
+        codes = np.zeros(cats.shape, dtype=np.int64)
+        for j, vocab in enumerate(self.vocab):
+            lookup = {v: k + 1 for k, v in enumerate(vocab)}
+            codes[:, j] = [lookup.get(str(v), 0) for v in cats[:, j]]
+        return codes
 
 
 # --------------------------------------------------------------------------- output frames

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from .config import TSDiffConfig
 from .diffusion import DiffusionSchedule, sample_loop
-from .nn import Conditioning, ConditionalDenoiser, ContextEncoder
+from .nn import ConditionalDenoiser, Conditioning, ContextEncoder
 from .scaling import floored_scale, signed_log_level, std_scale
 from .scaling import scale as apply_scaling
 
@@ -271,3 +271,47 @@ class TSDiffModel(nn.Module):
         finally:
             torch.set_num_threads(previous)
         return out
+
+    @torch.no_grad()
+    def reverse_trajectory(self, batch: TensorBatch, n_samples: int, sampler: object, *,
+                           generator: Optional[torch.Generator] = None,
+                           record: Optional[set[int]] = None) -> tuple[Tensor, list[int]]:
+        """Follow the reverse diffusion of ONE series from x_T (pure noise) to x_0, recording states.
+
+        Parameters
+        ----------
+        batch : dict of Tensor
+            One series (batch size 1), as for :meth:`sample`.
+        n_samples : int
+            Sample paths to follow.
+        sampler : DDPMSampler, DDIMSampler or DPMSolverSampler
+        generator : torch.Generator, optional
+            Source of the noise (one stream for all paths).
+        record : set of int, optional
+            Indices ``i`` into ``sampler.timesteps()`` whose state x_t is recorded (default none).
+
+        Returns
+        -------
+        states : Tensor, shape (n_recorded + 1, n_samples, prediction_length), on the CPU
+            The recorded x_t in order, then the final x_0, all in original units (x * scale + loc).
+        steps : list of int
+            Diffusion step of each state (``-1`` marks the final x_0).
+        """
+        keep = set() if record is None else record
+        device = batch["past_target"].device
+        states: list[Tensor] = []
+        steps: list[int] = []
+        cond, loc, scale = self.condition(batch)
+        rows = cond.repeat_interleave(n_samples)
+
+        def callback(i: int, t: int, x_t: Tensor) -> None:
+            if i in keep:
+                states.append((x_t * scale + loc).cpu())
+                steps.append(int(t))
+
+        x0 = sample_loop(lambda x_t, t: self.denoiser(x_t, t, rows.seq, rows.emb),
+                         (n_samples, self.config.prediction_length), sampler, generator=generator,
+                         device=device, callback=callback)
+        states.append((x0 * scale + loc).cpu())
+        steps.append(-1)
+        return torch.stack(states), steps

@@ -34,6 +34,7 @@ import contextlib
 import copy
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
@@ -418,9 +419,12 @@ class Trainer:
         # A resumed run counts the time already spent towards max_time.
         start = time.perf_counter() - self.elapsed_before
         # With a time budget the step total is only an upper bound: show steps and rate, not a percentage.
+        # Not a terminal (a log file, CI): one line every few seconds instead of carriage-return frames.
+        tty = sys.stderr.isatty()
         bar = tqdm(total=self.max_steps if self.max_time is None else None, initial=self.step,
                    disable=not (self.progress and self.dist.is_main),
-                   desc="tsdiff fit", leave=False)
+                   desc="tsdiff fit", leave=False, mininterval=0.1 if tty else 5.0,
+                   file=sys.stderr if tty else _LineStream(sys.stderr))
         step, running = self.step, self.running_loss
         reason = "max_steps"
         # Dropout draws from torch's global RNG: fork it, seeded from the run's seed (or restored
@@ -459,7 +463,7 @@ class Trainer:
                 running = value if math.isnan(running) else 0.98 * running + 0.02 * value
                 step += 1
                 bar.update(1)
-                bar.set_postfix(loss=f"{running:.4f}")
+                bar.set_postfix(loss=f"{running:.4f}", refresh=tty)  # non-TTY: shown at the next timed refresh
                 if step % self.val_every == 0:
                     self._checkpoint(step, running)
                 if self.checkpoint_fn is not None and step % self.checkpoint_every == 0:
@@ -491,3 +495,18 @@ class Trainer:
         self.result.elapsed = time.perf_counter() - start
         self.model.eval()
         return self.result
+
+
+class _LineStream:
+    """File-like wrapper for a non-TTY stream: every progress-bar refresh becomes one plain line."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        line = text.replace("\r", "").strip()
+        if line:
+            self.stream.write(line + "\n")
+
+    def flush(self) -> None:
+        self.stream.flush()

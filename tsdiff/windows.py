@@ -158,7 +158,8 @@ class TrainWindowSampler:
                                  else np.zeros(0, np.int64) for i in range(len(series))]
             usable &= np.array([len(v) > 0 for v in self.valid_splits], dtype=bool)
             if not usable.any():
-                raise ValueError(f"no series has a training window with an observed context point (series training lengths {ends.tolist()[:10]})")
+                raise ValueError("no series has a training window with an observed context point "
+                                 f"(series training lengths {ends.tolist()[:10]})")
         self.series_index = np.flatnonzero(usable)
         if self.valid_splits is None:
             counts = self.max_split[self.series_index].astype(np.float64)

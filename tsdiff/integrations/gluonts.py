@@ -13,8 +13,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+# gluonts.json warns at import when neither orjson nor ujson is installed; tsdiff never serializes
+# through it, so keep that third-party warning out of every fit, load and demo run.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Using `json`-module", category=UserWarning)
+    import gluonts.json  # noqa: F401
+
 from gluonts.time_feature import get_seasonality as _gluonts_seasonality
-from gluonts.time_feature import norm_freq_str as _norm_freq_str
 from gluonts.time_feature import time_features_from_frequency_str as _time_features_from_freq
 
 
@@ -107,7 +112,7 @@ def default_lags(freq: str, prediction_length: int) -> tuple[int, ...]:
     else:
         s = seasonality(freq)
         lags = (s,) if s > 1 else ()
-    return tuple(sorted(set(int(l) for l in lags if l >= 1)))
+    return tuple(sorted(set(int(lag) for lag in lags if lag >= 1)))
 
 
 # --------------------------------------------------------------------------- datasets
@@ -172,7 +177,9 @@ def make_list_dataset(entries: "list[dict]", freq: str):
 import json as _json
 import logging as _logging
 from pathlib import Path as _Path
-from typing import Any as _Any, Iterator as _Iterator, Optional as _Optional
+from typing import Any as _Any
+from typing import Iterator as _Iterator
+from typing import Optional as _Optional
 
 from gluonts.model.estimator import Estimator as _GluonTSEstimator
 from gluonts.model.forecast import SampleForecast as _SampleForecast
@@ -329,7 +336,7 @@ class TSDiffPredictor(_GluonTSPredictor):
                 ts = _on_offset_grid(pd.period_range(start=first, periods=H, freq=self._pfreq).to_timestamp(),
                                      self.freq)
                 cols = {"item_id": [entry["item_id"]] * H, "timestamp": ts}
-                for j, name in enumerate(self.known_covariates):
+                for name in self.known_covariates:
                     cols[name] = feat[int(name[len(_KNOWN_PREFIX):]), T:T + H]
                 parts.append(pd.DataFrame(cols))
             future_df = pd.concat(parts, ignore_index=True)

@@ -15,6 +15,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from conftest import TINY, make_long_frame  # noqa: E402
+
 import tsdiff  # noqa: E402
 from tsdiff import TSDiff  # noqa: E402
 
