@@ -205,16 +205,16 @@ def test_demo_forwards_options(monkeypatch, tmp_path, capsys):
 
     seen = {}
 
-    def fake_run_demo(out_dir="demo_output", *, max_time=150.0, n_samples=100, progress=True, echo=None,
-                      num_threads=None, **model_kwargs):
-        seen.update(out_dir=out_dir, max_time=max_time, n_samples=n_samples, progress=progress, echo=echo,
-                    num_threads=num_threads, extra=model_kwargs)
+    def fake_run_demo(out_dir="demo_output", *, max_time=None, max_steps=2000, n_samples=100, progress=True,
+                      echo=None, num_threads=None, **model_kwargs):
+        seen.update(out_dir=out_dir, max_time=max_time, max_steps=max_steps, n_samples=n_samples,
+                    progress=progress, echo=echo, num_threads=num_threads, extra=model_kwargs)
         return {}
 
     monkeypatch.setattr(tsdiff.demo, "run_demo", fake_run_demo)
     assert main(["--quiet", "demo", "--quick", "--out", str(tmp_path)]) == 0
     assert seen["out_dir"] == str(tmp_path) and seen["progress"] is False and seen["echo"] is None
-    assert seen["max_time"] <= 60 and seen["extra"] == {}
+    assert seen["max_steps"] <= 500 and seen["max_time"] is None and seen["extra"] == {}
     assert main(["demo", "--max-time", "2m", "--threads", "1"]) == 0
     assert seen["max_time"] == 120 and seen["progress"] is True and seen["echo"] is print
     assert seen["num_threads"] == 1

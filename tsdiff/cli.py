@@ -739,15 +739,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if args.out is not None:
         kwargs["out_dir"] = args.out
     if args.quick:  # a short training budget and fewer samples
-        kwargs.update(max_time=_QUICK_DEMO_SECONDS, n_samples=50)
+        kwargs.update(max_steps=_QUICK_DEMO_STEPS, n_samples=50)
     if args.max_time is not None:
         kwargs["max_time"] = args.max_time
     run_demo(**kwargs)
     return 0
 
 
-#: Training budget of ``tsdiff demo --quick`` when the demo has no ``quick`` option of its own.
-_QUICK_DEMO_SECONDS = 30.0
+#: Training budget (steps) of ``tsdiff demo --quick``.
+_QUICK_DEMO_STEPS = 300
 
 
 def _benchmarks_dir() -> Optional[Path]:

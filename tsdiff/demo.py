@@ -50,7 +50,7 @@ def hardware() -> dict[str, Any]:
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
-def run_demo(out_dir: str | os.PathLike = "demo_output", *, max_time: float = 150.0, max_steps: int = 100_000,
+def run_demo(out_dir: str | os.PathLike = "demo_output", *, max_time: Optional[float] = None, max_steps: int = 2000,
              n_samples: int = 100, seed: int = 0, progress: bool = True, num_threads: Optional[int] = None,
              echo: Optional[Callable[[str], None]] = None, **model_kwargs: Any) -> dict[str, Any]:
     """Train on ``ett_small_1h``, forecast its test window, compare with seasonal naive.
@@ -59,8 +59,10 @@ def run_demo(out_dir: str | os.PathLike = "demo_output", *, max_time: float = 15
     ----------
     out_dir : path
         Where ``fan_chart.png`` and ``demo_results.json`` are written.
-    max_time : float
-        Training budget in seconds.
+    max_steps : int
+        Training budget in steps (about 2.5 minutes on 2 CPU cores at the default).
+    max_time : float, optional
+        A wall-clock cap in seconds (a stop; the learning-rate schedule follows the steps).
     num_threads : int, optional
         CPU threads for torch during fit and predict (default: torch's setting).
     echo : callable, optional
