@@ -315,6 +315,20 @@ def test_evaluate_command_matches_metrics(forecast_files, capsys):
     assert "season 1" in out
 
 
+def test_evaluate_wql_agrees_with_library_on_the_same_samples(forecast_files, capsys):
+    fc, hist, act, paths = forecast_files
+    assert main(["evaluate", str(paths["forecast"]), "--actuals", str(paths["actuals"]), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)["wql_mean"]
+    y = act.pivot(index="item_id", columns="timestamp", values="target").loc[fc.item_ids].to_numpy()
+    library = metrics.weighted_quantile_loss(y, fc.samples)
+    assert abs(printed - library) <= 1e-12
+    # the check is sharp: numpy's interpolated quantiles (the old rule) give another number
+    interpolated = np.quantile(fc.samples, metrics.DEFAULT_QUANTILES, axis=1)
+    losses = [2 * np.sum(np.abs((y - q) * ((y <= q) - tau))) / np.sum(np.abs(y))
+              for tau, q in zip(metrics.DEFAULT_QUANTILES, interpolated)]
+    assert abs(np.mean(losses) - library) > 1e-6
+
+
 def test_evaluate_missing_actuals_and_no_overlap(forecast_files, tmp_path, capsys):
     fc, hist, act, paths = forecast_files
     partial = act.copy()

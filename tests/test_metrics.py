@@ -288,8 +288,8 @@ def test_evaluate_backtest_bootstrap_is_seeded_and_frames_work():
     assert a["coverage_50_low"] == b["coverage_50_low"] and a["coverage_90_high"] == b["coverage_90_high"]
     assert (a["coverage_50_low"], a["coverage_50_high"]) != (c["coverage_50_low"], c["coverage_50_high"])
     # the same report from a frame without samples: wQL and coverage kept, CRPS and PIT need samples
+    from tsdiff.forecast import sample_columns
     from tsdiff.metrics import _backtest_frame
-    from tsdiff.plotting import sample_columns
 
     frame = _backtest_frame(fcs, history)
     no_samples = frame.drop(columns=sample_columns(frame))
@@ -300,3 +300,30 @@ def test_evaluate_backtest_bootstrap_is_seeded_and_frames_work():
         metrics.evaluate_backtest(no_samples.drop(columns="cutoff"))
     with pytest.raises(ValueError, match="actuals"):
         metrics.evaluate_backtest(fcs)
+
+
+def test_pit_values():
+    samples = np.arange(10.0).reshape(1, 10, 1)  # 0..9
+    np.testing.assert_allclose(metrics.pit_values(np.array([[4.5]]), samples, randomize=False), [0.5])
+    np.testing.assert_allclose(metrics.pit_values(np.array([[-1.0]]), samples), [0.0])
+    np.testing.assert_allclose(metrics.pit_values(np.array([[99.0]]), samples), [1.0])
+    # ties: all samples equal y -> randomized PIT spreads uniformly over [0, 1]
+    pit = metrics.pit_values(np.zeros((50, 40)), np.zeros((50, 8, 40)), seed=0)
+    assert 0.4 < pit.mean() < 0.6 and pit.min() < 0.05 and pit.max() > 0.95
+    np.testing.assert_allclose(metrics.pit_values(np.zeros((2, 3)), np.zeros((2, 8, 3)), randomize=False), 1.0)
+    with pytest.raises(ValueError, match="shapes do not match"):
+        metrics.pit_values(np.zeros((2, 3)), np.zeros((2, 8, 4)))
+
+
+def test_interval_coverage_uses_gluonts_sample_quantiles():
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=(4, 6))
+    samples = rng.normal(size=(4, 40, 6))  # (S - 1) * 0.25 = 9.75: no interpolation between neighbours
+    levels = [0.5, 0.9]
+    got = metrics.interval_coverage(y, samples, levels)
+    for level, value in zip(levels, got):
+        assert value == pytest.approx(metrics.coverage(y, samples, level), abs=1e-15)
+    y[0, 0] = np.nan
+    lo, hi = metrics.sample_quantile(samples, 0.25), metrics.sample_quantile(samples, 0.75)
+    inside = ((y >= lo) & (y <= hi))[~np.isnan(y)]
+    assert metrics.interval_coverage(y, samples, [0.5])[0] == pytest.approx(inside.mean(), abs=1e-15)

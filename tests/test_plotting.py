@@ -13,18 +13,15 @@ matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")  # tests only: the library never selects a backend at import
 import matplotlib.pyplot as plt  # noqa: E402
 
-from tsdiff.forecast import Forecast  # noqa: E402
+from tsdiff.forecast import Forecast, quantile_columns  # noqa: E402
+from tsdiff.metrics import interval_coverage  # noqa: E402
 from tsdiff.plotting import (  # noqa: E402
-    central_intervals,
-    interval_coverage,
-    pit_values,
     plot_backtest_report,
     plot_calibration,
     plot_forecast,
     plot_forecast_frame,
     plot_forecasts_grid,
     plot_reverse_diffusion,
-    quantile_columns,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -186,11 +183,6 @@ def test_forecast_frame_plot_matches_quantile_columns(forecast, history, tmp_pat
         plot_forecast_frame(back, intervals=(0.95,))
 
 
-def test_central_intervals():
-    assert central_intervals([0.1, 0.5, 0.9, 0.25, 0.75]) == {0.8: (0.1, 0.9), 0.5: (0.25, 0.75)}
-    assert central_intervals([0.5]) == {}
-
-
 def test_calibration_plot(tmp_path):
     rng = np.random.default_rng(2)
     n, s = 20, 200
@@ -210,19 +202,6 @@ def test_calibration_plot(tmp_path):
     assert np.max(np.abs(emp.get_ydata() - levels)) < 0.08
     fig.savefig(tmp_path / "cal.png")
     _assert_png(tmp_path / "cal.png")
-
-
-def test_pit_values():
-    samples = np.arange(10.0).reshape(1, 10, 1)  # 0..9
-    np.testing.assert_allclose(pit_values(np.array([[4.5]]), samples, randomize=False), [0.5])
-    np.testing.assert_allclose(pit_values(np.array([[-1.0]]), samples), [0.0])
-    np.testing.assert_allclose(pit_values(np.array([[99.0]]), samples), [1.0])
-    # ties: all samples equal y -> randomized PIT spreads uniformly over [0, 1]
-    pit = pit_values(np.zeros((50, 40)), np.zeros((50, 8, 40)), seed=0)
-    assert 0.4 < pit.mean() < 0.6 and pit.min() < 0.05 and pit.max() > 0.95
-    np.testing.assert_allclose(pit_values(np.zeros((2, 3)), np.zeros((2, 8, 3)), randomize=False), 1.0)
-    with pytest.raises(ValueError, match="shapes do not match"):
-        pit_values(np.zeros((2, 3)), np.zeros((2, 8, 4)))
 
 
 def test_reverse_diffusion(tmp_path):

@@ -24,10 +24,12 @@ import warnings
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from .forecast import DEFAULT_QUANTILES as _DEFAULT_QUANTILES
+
 PROG = "tsdiff"
 
 #: Quantile levels written by ``tsdiff predict`` by default (as ``Forecast.to_dataframe``).
-DEFAULT_QUANTILES: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+DEFAULT_QUANTILES = _DEFAULT_QUANTILES
 
 _TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 
@@ -269,7 +271,7 @@ def _long_frame(path: str, what: str, id_col: str, timestamp_col: str, target_co
 
 
 def _forecast_frame(path: str, id_col: Optional[str], timestamp_col: Optional[str]) -> tuple[Any, str, str]:
-    from .plotting import forecast_frame_columns, quantile_columns
+    from .forecast import forecast_frame_columns, quantile_columns
 
     fc = read_table(path, "forecast")
     try:
@@ -528,7 +530,7 @@ def evaluate_frame(forecast: Any, actuals: Any, id_col: str, timestamp_col: str,
     import numpy as np
 
     from . import metrics
-    from .plotting import central_intervals, quantile_columns, sample_columns
+    from .forecast import central_intervals, quantile_columns, sample_columns
 
     if id_col not in actuals.columns:
         raise CLIError(f"the actuals have no id column {id_col!r}; name it with --id-col")
@@ -703,7 +705,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     except _data_errors() as exc:
         frames = {"df": args.data, "static_df": args.static_features or "the static features"}
         raise CLIError(_cli_wording(_one_line(exc), frames)) from exc
-    from .plotting import sample_columns
+    from .forecast import sample_columns
 
     write_table(frame if args.include_samples else frame.drop(columns=sample_columns(frame)), args.out)
     id_col, ts_col = frame.columns[0], frame.columns[1]

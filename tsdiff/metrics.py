@@ -24,7 +24,8 @@ Conventions
 - ``samples`` must be finite (GluonTS raises on NaN forecasts too).
 - Sample quantiles follow GluonTS ``SampleForecast.quantile`` exactly: sort the
   samples and take the one at index ``int(np.round((S - 1) * q))`` (no
-  interpolation; ``np.round`` rounds halves to even). See :func:`sample_quantile`.
+  interpolation; ``np.round`` rounds halves to even). See :func:`sample_quantile`
+  (defined in :mod:`tsdiff.forecast`, re-exported here); it is tsdiff's one quantile rule.
 - Everything is computed in float64.
 
 No torch and no gluonts are imported here.
@@ -38,10 +39,18 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from .forecast import (
+    DEFAULT_QUANTILES,
+    Forecast,
+    _quantile_name,
+    forecast_frame_columns,
+    quantile_columns,
+    sample_columns,
+    sample_quantile,
+)
+
 logger = logging.getLogger(__name__)
 
-#: Quantile levels of GluonTS ``Evaluator()``'s default (and of ``mean_wQuantileLoss``).
-DEFAULT_QUANTILES: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 # properscoring without numba builds an (M, S, S) array; keep each call's M * S * S
 # below this many elements (32 MiB per float64 temporary).
@@ -62,6 +71,8 @@ __all__ = [
     "coverage",
     "energy_score",
     "evaluate",
+    "pit_values",
+    "interval_coverage",
     "BACKTEST_LEVELS",
     "BacktestReport",
     "evaluate_backtest",
@@ -140,36 +151,6 @@ def _check_level(q: float, name: str) -> float:
     if not 0.0 <= q <= 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got {q}")
     return q
-
-
-# --------------------------------------------------------------------------- quantiles
-def sample_quantile(samples: np.ndarray, q: float) -> np.ndarray:
-    """The ``q`` sample quantile exactly as GluonTS ``SampleForecast.quantile`` computes it.
-
-    GluonTS sorts the samples along the sample axis and returns the order statistic at
-    index ``int(np.round((S - 1) * q))``: no interpolation, and ``np.round`` rounds
-    halves to even (with ``S = 100``, ``q = 0.5`` gives index 50, the upper median).
-
-    Parameters
-    ----------
-    samples : np.ndarray, shape (N, S, H) or (S, H)
-        Sample paths.
-    q : float
-        Quantile level in [0, 1].
-
-    Returns
-    -------
-    np.ndarray, shape (N, H) or (H,)
-    """
-    q = _check_level(q, "q")
-    arr = np.asarray(samples, dtype=np.float64)
-    if arr.ndim not in (2, 3):
-        raise ValueError(f"samples must have shape (n_series, n_samples, horizon) or (n_samples, horizon), "
-                         f"got shape {arr.shape}")
-    axis = arr.ndim - 2
-    n_samples = arr.shape[axis]
-    idx = int(np.round((n_samples - 1) * q))
-    return np.take(np.sort(arr, axis=axis), idx, axis=axis)
 
 
 # --------------------------------------------------------------------------- CRPS
@@ -483,6 +464,83 @@ def energy_score(y: np.ndarray, samples: np.ndarray) -> float:
     return float(np.mean(term1 - 0.5 * term2))
 
 
+
+# --------------------------------------------------------------------------- calibration
+def pit_values(y: np.ndarray, samples: np.ndarray, randomize: bool = True, seed: Optional[int] = 0) -> np.ndarray:
+    """Probability integral transform of observations under sample forecasts.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (N, H)
+        Observations; NaN entries are dropped.
+    samples : np.ndarray, shape (N, S, H)
+        Forecast samples.
+    randomize : bool
+        Spread ties uniformly: PIT = P(X < y) + U * P(X = y). Without it,
+        PIT = P(X <= y) (the fraction of samples at or below y).
+    seed : int, optional
+        Seed of the tie randomization.
+
+    Returns
+    -------
+    np.ndarray, 1-D
+        One PIT value in [0, 1] per observed point.
+    """
+    y, samples = _check_pit_inputs(y, samples)
+    below = (samples < y[:, None, :]).mean(axis=1)
+    at_or_below = (samples <= y[:, None, :]).mean(axis=1)
+    if randomize:
+        u = np.random.default_rng(seed).uniform(size=below.shape)
+        pit = below + u * (at_or_below - below)
+    else:
+        pit = at_or_below
+    return pit[~np.isnan(y)]
+
+
+def interval_coverage(y: np.ndarray, samples: np.ndarray, levels: Sequence[float]) -> np.ndarray:
+    """Fraction of observed points inside each central interval of the samples.
+
+    The interval bounds are :func:`sample_quantile` (GluonTS's rule) at ``(1 - level) / 2``
+    and ``(1 + level) / 2``; NaN observations are skipped.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (N, H)
+        Observations.
+    samples : np.ndarray, shape (N, S, H)
+        Forecast samples.
+    levels : sequence of float
+        Nominal coverages of the central intervals.
+
+    Returns
+    -------
+    np.ndarray, shape (len(levels),)
+    """
+    y, samples = _check_pit_inputs(y, samples)
+    observed = ~np.isnan(y)
+    out = []
+    for level in levels:
+        lo_q = (1.0 - float(level)) / 2.0
+        lo, hi = sample_quantile(samples, lo_q), sample_quantile(samples, 1.0 - lo_q)
+        inside = (y >= lo) & (y <= hi)
+        out.append(inside[observed].mean() if observed.any() else np.nan)
+    return np.asarray(out, dtype=float)
+
+
+def _check_pit_inputs(y: Any, samples: Any) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y, dtype=float)
+    samples = np.asarray(samples, dtype=float)
+    if y.ndim == 1 and samples.ndim == 2:
+        y, samples = y[None], samples[None]
+    if y.ndim != 2 or samples.ndim != 3:
+        raise ValueError(f"need y of shape (N, H) and samples of shape (N, S, H), got {y.shape} and {samples.shape}")
+    if samples.shape[0] != y.shape[0] or samples.shape[2] != y.shape[1]:
+        raise ValueError(f"shapes do not match: y {y.shape} vs samples {samples.shape} (expected (N, S, H))")
+    if samples.shape[1] == 0:
+        raise ValueError("samples hold no sample paths (S = 0)")
+    return y, samples
+
+
 # --------------------------------------------------------------------------- all at once
 def evaluate(
     y: np.ndarray,
@@ -677,8 +735,6 @@ def evaluate_backtest(cv: Any, actuals: Any = None, *, history: Any = None, seas
     """
     import pandas as pd
 
-    from .plotting import forecast_frame_columns, pit_values, quantile_columns, sample_columns
-
     if not 0.0 < float(ci) < 1.0:
         raise ValueError(f"ci must lie strictly between 0 and 1, got {ci}")
     if int(n_bootstrap) < 1 or int(n_bins) < 1:
@@ -825,8 +881,6 @@ def _is_backtest(obj: Any) -> bool:
     """A cross_validation frame, a Forecast or a list of them (not numpy-like input)."""
     import pandas as pd
 
-    from .forecast import Forecast
-
     if isinstance(obj, (pd.DataFrame, Forecast)):
         return True
     return isinstance(obj, (list, tuple)) and bool(obj) and all(isinstance(f, Forecast) for f in obj)
@@ -835,8 +889,6 @@ def _is_backtest(obj: Any) -> bool:
 def _backtest_frame(cv: Any, actuals: Any) -> Any:
     """A cross-validation frame (with an ``actual`` column) from a frame or from per-window forecasts."""
     import pandas as pd
-
-    from .forecast import Forecast, _quantile_name
 
     if isinstance(cv, Forecast):
         cv = [cv]
@@ -860,8 +912,6 @@ def _backtest_frame(cv: Any, actuals: Any) -> Any:
     else:
         raise TypeError(f"expected a cross_validation frame or a list of Forecast, got {type(cv).__name__}")
     if actuals is not None:
-        from .plotting import forecast_frame_columns
-
         id_col, ts_col = forecast_frame_columns(frame)
         target = "target" if "target" in actuals.columns else "y" if "y" in actuals.columns else None
         if target is None or id_col not in actuals.columns or ts_col not in actuals.columns:

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any, Hashable, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
+from .forecast import central_intervals, forecast_frame_columns, quantile_columns, sample_columns, sample_quantile
+from .metrics import interval_coverage, pit_values
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -237,9 +240,8 @@ def plot_forecast(forecast: "Forecast", item_id: Optional[Hashable] = None, ax: 
     bands = []
     for level in levels:
         lo_q = (1.0 - level) / 2.0
-        lo, hi = np.quantile(samples, [lo_q, 1.0 - lo_q], axis=0)
-        bands.append((level, lo, hi))
-    center = np.median(samples, axis=0)
+        bands.append((level, sample_quantile(samples, lo_q), sample_quantile(samples, 1.0 - lo_q)))
+    center = sample_quantile(samples, 0.5)
     n_paths = max(0, min(int(n_paths), samples.shape[0]))
     paths = samples[:n_paths] if n_paths else None
     tail = 4 * forecast.horizon if history_tail is None else int(history_tail)
@@ -298,60 +300,6 @@ def plot_forecasts_grid(forecast: "Forecast", item_ids: Optional[Sequence[Hashab
         axes[k // ncols, k % ncols].set_visible(False)
     fig.tight_layout()
     return fig
-
-
-def quantile_columns(frame: pd.DataFrame) -> dict[float, Any]:
-    """Quantile columns of a forecast frame: ``{level: column}`` for names like ``"0.1"``.
-
-    Parameters
-    ----------
-    frame : pd.DataFrame
-        A frame written by :meth:`Forecast.to_dataframe` (or read back from disk).
-
-    Returns
-    -------
-    dict
-        Levels in (0, 1), sorted ascending, mapped to the column label.
-    """
-    out: dict[float, Any] = {}
-    for col in frame.columns:
-        if isinstance(col, (int, float, np.number)) and not isinstance(col, bool):
-            level = float(col)
-        elif isinstance(col, str):
-            try:
-                level = float(col)
-            except ValueError:
-                continue
-        else:
-            continue
-        if 0.0 < level < 1.0:
-            out[level] = col
-    return dict(sorted(out.items()))
-
-
-def sample_columns(frame: pd.DataFrame) -> list[str]:
-    """The ``sample_0`` ... ``sample_{n-1}`` columns of a forecast frame, in order."""
-    cols = []
-    for col in frame.columns:
-        if isinstance(col, str) and col.startswith("sample_") and col[7:].isdigit():
-            cols.append((int(col[7:]), col))
-    return [c for _, c in sorted(cols)]
-
-
-def central_intervals(levels: Sequence[float], tol: float = 1e-9) -> dict[float, tuple[float, float]]:
-    """Central intervals that a set of quantile levels spans: ``{coverage: (lower, upper)}``.
-
-    For the default levels 0.1 ... 0.9 this is ``{0.8: (0.1, 0.9), 0.6: (0.2, 0.8), ...}``.
-    """
-    levels = sorted(float(v) for v in levels)
-    out: dict[float, tuple[float, float]] = {}
-    for lo in levels:
-        if lo >= 0.5:
-            break
-        for hi in levels:
-            if abs(hi - (1.0 - lo)) < tol:
-                out[round(1.0 - 2.0 * lo, 10)] = (lo, hi)
-    return dict(sorted(out.items(), reverse=True))
 
 
 def plot_forecast_frame(frame: pd.DataFrame, item_id: Optional[Hashable] = None, ax: Optional["Axes"] = None,
@@ -450,86 +398,9 @@ def plot_forecast_frame(frame: pd.DataFrame, item_id: Optional[Hashable] = None,
                      str(item) if title is None else title, color, legend)
 
 
-def forecast_frame_columns(frame: pd.DataFrame, id_col: Optional[str] = None,
-                           timestamp_col: Optional[str] = None) -> tuple[str, str]:
-    """Id and timestamp columns of a forecast frame (defaults as in :func:`plot_forecast_frame`)."""
-    cols = list(frame.columns)
-    if id_col is None:
-        id_col = "item_id" if "item_id" in cols else (cols[0] if cols else "item_id")
-    if timestamp_col is None:
-        timestamp_col = "timestamp" if "timestamp" in cols else (cols[1] if len(cols) > 1 else "timestamp")
-    for name, col in (("id", id_col), ("timestamp", timestamp_col)):
-        if col not in cols:
-            raise ValueError(f"the forecast frame has no {name} column {col!r} (columns: {cols[:8]})")
-    return id_col, timestamp_col
-
-
 # ---------------------------------------------------------------------------
 # calibration
 # ---------------------------------------------------------------------------
-def pit_values(y: np.ndarray, samples: np.ndarray, randomize: bool = True, seed: Optional[int] = 0) -> np.ndarray:
-    """Probability integral transform of observations under sample forecasts.
-
-    Parameters
-    ----------
-    y : np.ndarray, shape (N, H)
-        Observations; NaN entries are dropped.
-    samples : np.ndarray, shape (N, S, H)
-        Forecast samples.
-    randomize : bool
-        Spread ties uniformly: PIT = P(X < y) + U * P(X = y). Without it,
-        PIT = P(X <= y) (the fraction of samples at or below y).
-    seed : int, optional
-        Seed of the tie randomization.
-
-    Returns
-    -------
-    np.ndarray, 1-D
-        One PIT value in [0, 1] per observed point.
-    """
-    y, samples = _check_y_samples(y, samples)
-    below = (samples < y[:, None, :]).mean(axis=1)
-    at_or_below = (samples <= y[:, None, :]).mean(axis=1)
-    if randomize:
-        u = np.random.default_rng(seed).uniform(size=below.shape)
-        pit = below + u * (at_or_below - below)
-    else:
-        pit = at_or_below
-    return pit[~np.isnan(y)]
-
-
-def interval_coverage(y: np.ndarray, samples: np.ndarray, levels: Sequence[float]) -> np.ndarray:
-    """Fraction of observed points inside each central interval of the samples.
-
-    Returns
-    -------
-    np.ndarray, shape (len(levels),)
-    """
-    y, samples = _check_y_samples(y, samples)
-    observed = ~np.isnan(y)
-    out = []
-    for level in levels:
-        lo_q = (1.0 - float(level)) / 2.0
-        lo, hi = np.quantile(samples, [lo_q, 1.0 - lo_q], axis=1)
-        inside = (y >= lo) & (y <= hi)
-        out.append(inside[observed].mean() if observed.any() else np.nan)
-    return np.asarray(out, dtype=float)
-
-
-def _check_y_samples(y: Any, samples: Any) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y, dtype=float)
-    samples = np.asarray(samples, dtype=float)
-    if y.ndim == 1 and samples.ndim == 2:
-        y, samples = y[None], samples[None]
-    if y.ndim != 2 or samples.ndim != 3:
-        raise ValueError(f"need y of shape (N, H) and samples of shape (N, S, H), got {y.shape} and {samples.shape}")
-    if samples.shape[0] != y.shape[0] or samples.shape[2] != y.shape[1]:
-        raise ValueError(f"shapes do not match: y {y.shape} vs samples {samples.shape} (expected (N, S, H))")
-    if samples.shape[1] == 0:
-        raise ValueError("samples hold no sample paths (S = 0)")
-    return y, samples
-
-
 def plot_calibration(y: np.ndarray, samples: np.ndarray,
                      levels: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
                      n_bins: int = 10, randomize: bool = True, seed: Optional[int] = 0,
@@ -767,10 +638,4 @@ __all__ = [
     "plot_calibration",
     "plot_reverse_diffusion",
     "plot_backtest_report",
-    "pit_values",
-    "interval_coverage",
-    "quantile_columns",
-    "sample_columns",
-    "central_intervals",
-    "forecast_frame_columns",
 ]
