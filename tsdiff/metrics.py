@@ -25,7 +25,7 @@ Conventions
 - Sample quantiles follow GluonTS ``SampleForecast.quantile`` exactly: sort the
   samples and take the one at index ``int(np.round((S - 1) * q))`` (no
   interpolation; ``np.round`` rounds halves to even). See :func:`sample_quantile`
-  (defined in :mod:`tsdiff.forecast`, re-exported here); it is tsdiff's one quantile rule.
+  (defined in :mod:`tsdiff.quantiles`, re-exported here); it is tsdiff's one quantile rule.
 - Everything is computed in float64.
 
 No torch and no gluonts are imported here.
@@ -39,9 +39,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .forecast import (
+from .quantiles import (
     DEFAULT_QUANTILES,
-    Forecast,
     _quantile_name,
     forecast_frame_columns,
     quantile_columns,
@@ -877,22 +876,27 @@ def evaluate_backtest(cv: Any, actuals: Any = None, *, history: Any = None, seas
                           pit=pit, pit_counts=counts, pit_edges=edges, notes=notes)
 
 
+def _is_forecast(obj: Any) -> bool:
+    """A :class:`tsdiff.forecast.Forecast` (by its interface: metrics sits below tsdiff.forecast)."""
+    return all(hasattr(obj, name) for name in ("samples", "item_ids", "timestamps", "freq", "to_dataframe"))
+
+
 def _is_backtest(obj: Any) -> bool:
     """A cross_validation frame, a Forecast or a list of them (not numpy-like input)."""
     import pandas as pd
 
-    if isinstance(obj, (pd.DataFrame, Forecast)):
+    if isinstance(obj, pd.DataFrame) or _is_forecast(obj):
         return True
-    return isinstance(obj, (list, tuple)) and bool(obj) and all(isinstance(f, Forecast) for f in obj)
+    return isinstance(obj, (list, tuple)) and bool(obj) and all(_is_forecast(f) for f in obj)
 
 
 def _backtest_frame(cv: Any, actuals: Any) -> Any:
     """A cross-validation frame (with an ``actual`` column) from a frame or from per-window forecasts."""
     import pandas as pd
 
-    if isinstance(cv, Forecast):
+    if _is_forecast(cv):
         cv = [cv]
-    if isinstance(cv, (list, tuple)) and cv and all(isinstance(f, Forecast) for f in cv):
+    if isinstance(cv, (list, tuple)) and cv and all(_is_forecast(f) for f in cv):
         parts = []
         for f in cv:
             part = f.to_dataframe(quantiles=(), include_samples=True)

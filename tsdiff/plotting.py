@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Hashable, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from .forecast import central_intervals, forecast_frame_columns, quantile_columns, sample_columns, sample_quantile
 from .metrics import interval_coverage, pit_values
+from .quantiles import central_intervals, forecast_frame_columns, quantile_columns, sample_columns, sample_quantile
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
