@@ -614,7 +614,7 @@ def _infer_season(frame: Any, id_col: str, timestamp_col: str) -> int:
         log.warning("cannot infer the frequency of the forecast timestamps; MASE uses season 1 (set --season)")
         return 1
     try:
-        from .integrations.gluonts import seasonality
+        from .integrations.gluonts_features import seasonality
 
         return max(1, int(seasonality(freq)))
     except Exception as exc:  # gluonts missing or unknown alias: fall back to no seasonality

@@ -13,8 +13,9 @@ Datasets are kept in GluonTS's on-disk layout (``<root>/<name>/metadata.json``,
 5. otherwise none: GluonTS's ``get_dataset(name)`` with its default folder
    (``~/.gluonts/datasets``), which downloads on first use.
 
-All GluonTS calls go through :mod:`tsdiff.integrations.gluonts`, imported inside
-the functions so that ``import tsdiff`` does not import GluonTS.
+All GluonTS calls go through :mod:`tsdiff.integrations.gluonts_datasets` and
+:mod:`tsdiff.integrations.gluonts_features` (the low floor, never the adapter), imported
+inside the functions so that ``import tsdiff`` does not import GluonTS.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def load_dataset(name: str, path: str | os.PathLike | None = None) -> "TrainData
     FileNotFoundError
         For a name GluonTS has no recipe for that is not found on disk.
     """
-    from .integrations.gluonts import load_gluonts_dataset
+    from .integrations.gluonts_datasets import load_gluonts_dataset
 
     folder = resolve_data_path(name, path)
     logger.info("loading dataset %r from %s", name, folder if folder is not None else "GluonTS's default folder")
@@ -178,7 +179,7 @@ def list_datasets(path: str | os.PathLike | None = None) -> list[str]:
 
 # --------------------------------------------------------------------------- frames
 def _period_freq(freq: str | None, entries: list[Mapping[str, Any]]) -> str:
-    from .integrations.gluonts import normalize_freq
+    from .frames import normalize_freq
 
     if freq is None:
         for e in entries:
@@ -190,7 +191,7 @@ def _period_freq(freq: str | None, entries: list[Mapping[str, Any]]) -> str:
 
 
 def _as_period(start: Any, freq: str) -> pd.Period:
-    from .integrations.gluonts import period_freq
+    from .integrations.gluonts_features import period_freq
 
     pfreq = period_freq(freq)
     if isinstance(start, pd.Period):
@@ -322,7 +323,8 @@ def frame_to_dataset(
     ValueError
         Missing columns, or two rows of one item in the same period.
     """
-    from .integrations.gluonts import make_list_dataset, normalize_freq
+    from .frames import normalize_freq
+    from .integrations.gluonts_datasets import make_list_dataset
 
     freq = normalize_freq(freq)
     for col, arg in ((id_col, "id_col"), (timestamp_col, "timestamp_col"), (target_col, "target_col")):

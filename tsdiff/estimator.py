@@ -293,7 +293,7 @@ class TSDiff(BaseEstimator):
     # ------------------------------------------------------------------ config
     def _make_config(self, freq: str, num_known: int, num_past: int,
                      static_cardinalities: tuple[int, ...], num_static_real: int) -> TSDiffConfig:
-        from .integrations.gluonts import default_lags, num_time_features
+        from .integrations.gluonts_features import default_lags, num_time_features
 
         H = _check_positive_int("prediction_length", self.prediction_length)
         lags = tuple(default_lags(freq, H)) if self.lags is None else tuple(self.lags)
@@ -333,7 +333,7 @@ class TSDiff(BaseEstimator):
         Static reals are standardized with the training statistics (models of
         format version 2); ``scale_floors`` (N,) is each series' scale floor.
         """
-        from .integrations.gluonts import time_features
+        from .integrations.gluonts_features import time_features
 
         cfg = self.config_
         if static_real is not None and getattr(self, "static_real_mean_", None) is not None:

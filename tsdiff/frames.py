@@ -164,15 +164,29 @@ class FrameSpec:
 # --------------------------------------------------------------------------- small helpers
 
 
-def _offset(freq: str) -> pd.DateOffset:
-    from tsdiff.integrations.gluonts import normalize_freq
+def normalize_freq(freq: str) -> str:
+    """Canonical pandas offset alias for ``freq`` (``"H"`` -> ``"h"``, ``"1h"`` -> ``"h"``); pure pandas.
 
+    Raises
+    ------
+    ValueError
+        If pandas does not understand ``freq``; the message names it.
+    """
+    try:
+        with warnings.catch_warnings():
+            # pandas >= 2.2 deprecates "H", "T", "M": accept them, return the new alias.
+            warnings.simplefilter("ignore", FutureWarning)
+            offset = pd.tseries.frequencies.to_offset(freq)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"freq={freq!r} is not a pandas frequency string (e.g. 'h', '15min', 'D', 'W')") from exc
+    return offset.freqstr
+
+
+def _offset(freq: str) -> pd.DateOffset:
     return pd.tseries.frequencies.to_offset(normalize_freq(freq))
 
 
 def _normalize_freq_arg(freq: Any, arg: str = "freq") -> str:
-    from tsdiff.integrations.gluonts import normalize_freq
-
     if not isinstance(freq, str) and not isinstance(freq, pd.DateOffset):
         raise DataError(f"{arg}={freq!r} is not a pandas frequency string (e.g. 'h', '15min', 'D', 'W')")
     try:
@@ -537,8 +551,6 @@ def _irregular(item: Any, seg: np.ndarray, arg_name: str) -> DataError:
 
 
 def _infer_freq(ts: np.ndarray, starts: np.ndarray, ends: np.ndarray, items: list, arg_name: str) -> str:
-    from tsdiff.integrations.gluonts import normalize_freq
-
     reliable: dict[str, int] = {}
     gappy: list[int] = []
     for g, (s, e) in enumerate(zip(starts, ends)):

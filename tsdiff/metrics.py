@@ -808,7 +808,7 @@ def evaluate_backtest(cv: Any, actuals: Any = None, *, history: Any = None, seas
     if history is not None:
         insample, freq = _histories_at_cutoffs(history, unit_ids, unit_cut, id_col, ts_col)
         if season is None:
-            from .integrations.gluonts import seasonality
+            from .integrations.gluonts_features import seasonality
 
             season = seasonality(freq)
         naive = np.empty_like(Y)
