@@ -1,4 +1,9 @@
-"""Helpers shared by the benchmark scripts (not part of the library): CSV result rows and forked workers."""
+"""Helpers shared by the benchmark scripts (not part of the library): CSV result rows, forked workers, provenance.
+
+``git_sha`` and ``hardware`` are the library's own (:mod:`tsdiff.provenance`, which ``tsdiff demo``
+records with too), re-exported here so that every script takes its provenance from one place.
+The scripts put the repository root on ``sys.path`` before importing this module.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,10 @@ import fcntl
 import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from tsdiff.provenance import git_sha, hardware
+
+__all__ = ["collect", "current_rss_mb", "git_sha", "hardware", "read_rows", "upsert_row"]
 
 
 def current_rss_mb() -> float:

@@ -29,10 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import upsert_row  # noqa: E402
+from _common import git_sha, hardware, upsert_row  # noqa: E402
 
 from tsdiff import TSDiff  # noqa: E402
-from tsdiff.demo import git_sha, hardware  # noqa: E402
 from tsdiff.metrics import coverage, crps_ensemble, weighted_quantile_loss  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "calibration.csv"

@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         print(table(out))
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    from tsdiff.demo import git_sha, hardware
+    from _common import git_sha, hardware
 
     sha, hw = git_sha(), hardware()
     command = "python benchmarks/covariates.py " + " ".join(shlex.quote(a) for a in argv)

@@ -22,7 +22,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tsdiff.demo import git_sha, hardware  # noqa: E402
+from _common import git_sha, hardware  # noqa: E402
+
 from tsdiff.diffusion import make_sampler  # noqa: E402
 from tsdiff.estimator import TSDiff  # noqa: E402
 from tsdiff.model import TSDiffModel  # noqa: E402

@@ -15,9 +15,8 @@ the command, seed, git SHA, hardware and wall time::
 from __future__ import annotations
 
 import argparse
-import platform
+import json
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import upsert_row  # noqa: E402
+from _common import git_sha, hardware, upsert_row  # noqa: E402
 from run_benchmarks import DATASETS, _load, score  # noqa: E402
 
 LEGACY = dict(scale_floor=0.0, min_context_observed=0, level_input=False, horizon_mask=False, nonnegative=False)
@@ -50,10 +49,7 @@ def main() -> None:
     H = int(ds.metadata.prediction_length)
     inputs, tss = last_window_inputs(list(ds.test), H)
     train = list(ds.train)
-    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                         text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "tsdiff"], cwd=ROOT, capture_output=True,
-                           text=True).stdout.strip()
+    sha, hw = git_sha(), json.dumps(hardware())
     for seed in args.seeds:
         for label, kw in (("version1", LEGACY), ("robust", {})):
             t0 = time.perf_counter()
@@ -68,9 +64,7 @@ def main() -> None:
                    "best_step": predictor.model.train_result_.best_step, "train_seconds": round(train_s, 1),
                    "wall_seconds": round(time.perf_counter() - t0, 1),
                    "command": shlex.join(["python", "benchmarks/robust_inputs.py", *sys.argv[1:]]),
-                   "git_sha": sha + ("-dirty" if dirty else ""),
-                   "hardware": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch "
-                               f"thread(s), {platform.node()}",
+                   "git_sha": sha, "hardware": hw,
                    "threads": args.threads}
             print(row, flush=True)
             upsert_row(Path(args.out), row, key=("dataset", "inputs", "seed", "max_steps"), columns=COLUMNS,

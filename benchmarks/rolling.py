@@ -186,8 +186,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     variants = [parse_variant(v) for v in (args.variant or [["default"]])]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     import torch
-
-    from tsdiff.demo import git_sha
+    from _common import git_sha
 
     torch.set_num_threads(args.threads)
     done = {tuple(r[k] for k in KEY) for r in read_rows(Path(args.out)) if r.get("status") == "ok"}

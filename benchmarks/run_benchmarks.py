@@ -294,8 +294,7 @@ def _fmt(v: Any) -> str:
 
 def run_table(args: argparse.Namespace) -> None:
     import torch
-
-    from tsdiff.demo import git_sha
+    from _common import git_sha
 
     out = Path(args.out)
     sha = git_sha()

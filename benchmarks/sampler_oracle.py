@@ -21,9 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import upsert_row  # noqa: E402
+from _common import git_sha, hardware, upsert_row  # noqa: E402
 
-from tsdiff.demo import git_sha, hardware  # noqa: E402
 from tsdiff.diffusion import DiffusionSchedule, make_betas, make_sampler, sample_loop  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "sampler_oracle.csv"

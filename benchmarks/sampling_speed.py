@@ -127,9 +127,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     logging.getLogger("tsdiff").setLevel(logging.WARNING)
 
     import torch
+    from _common import git_sha
 
     from tsdiff.datasets import dataset_to_frame, load_dataset
-    from tsdiff.demo import git_sha
     from tsdiff.estimator import TSDiff
     from tsdiff.integrations.gluonts import TSDiffPredictor, deepar_estimator, last_window_inputs
 

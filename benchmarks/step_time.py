@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,6 +35,8 @@ from typing import Any, Callable, Optional
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import git_sha  # noqa: E402
 
 from tsdiff.config import TSDiffConfig  # noqa: E402
 from tsdiff.nn import ConditionalDenoiser, ContextEncoder  # noqa: E402
@@ -112,28 +113,6 @@ def make_nn_callables(config: TSDiffConfig, n_series: int, n_samples: int,
         return denoiser(x_t, t, seq, emb)
 
     return encode, step
-
-
-def git_sha() -> str:
-    """``git rev-parse HEAD`` of the repository, or ``"uncommitted"``."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parents[1], timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "uncommitted"
-    sha = out.stdout.strip()
-    return sha if out.returncode == 0 and sha else "uncommitted"
-
-
-def git_dirty() -> Optional[bool]:
-    """Whether the working tree differs from HEAD (None when git is unavailable)."""
-    try:
-        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                             capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parents[1], timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return bool(out.stdout.strip()) if out.returncode == 0 else None
 
 
 def cpu_model() -> str:
@@ -216,12 +195,13 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
         "context_encoder": param_count(ContextEncoder(encoder_channels(cfg), cfg.encoder_channels,
                                                       cfg.embedding_dim)),
     }
+    sha = git_sha()
     result = {
         "benchmark": "step_time",
         "command": " ".join(["python", *sys.argv]) if argv is None else " ".join(argv),
         "seed": args.seed,
-        "git_sha": git_sha(),
-        "git_dirty": git_dirty(),
+        "git_sha": sha,
+        "git_dirty": sha.endswith("+dirty"),
         "hardware": {"processor": platform.processor(), "cpu_model": cpu_model(),
                      "machine": platform.machine(),
                      "loadavg_1min_before_after": [load_before, _loadavg()],

@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import torch
+    from _common import git_sha, hardware
 
     from tsdiff import TSDiff
-    from tsdiff.demo import git_sha, hardware
 
     torch.set_num_threads(1)
     command = "OMP_NUM_THREADS=1 python benchmarks/streaming_rss.py " + " ".join(argv if argv is not None

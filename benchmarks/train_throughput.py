@@ -210,7 +210,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 0
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from tsdiff.demo import git_sha, hardware
+    from _common import git_sha, hardware
 
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     t0 = time.perf_counter()

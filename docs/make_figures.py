@@ -79,8 +79,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     from tsdiff import TSDiff
     from tsdiff.datasets import dataset_to_frame, load_dataset
-    from tsdiff.demo import git_sha, hardware, score_test_window
+    from tsdiff.demo import score_test_window
     from tsdiff.plotting import plot_calibration, plot_forecasts_grid, plot_reverse_diffusion
+    from tsdiff.provenance import git_sha, hardware
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)

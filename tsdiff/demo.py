@@ -12,42 +12,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
 
+from .provenance import git_sha, hardware
+
 logger = logging.getLogger(__name__)
-
-
-def git_sha() -> str:
-    """Commit of the working tree (``"unknown"`` outside a git checkout).
-
-    ``+dirty`` when tracked files other than benchmark results differ from the commit (results
-    CSVs being written by a running benchmark do not change the code that produces them).
-    """
-    root = Path(__file__).resolve().parents[1]
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                ":(exclude)benchmarks/results"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def hardware() -> dict[str, Any]:
-    """A short description of the machine for benchmark records."""
-    import torch
-
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
 def run_demo(out_dir: str | os.PathLike = "demo_output", *, max_time: Optional[float] = None, max_steps: int = 2000,
