@@ -41,8 +41,9 @@ def main() -> None:
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "robust_inputs.csv"))
     args = p.parse_args()
     import torch
+    from _peers import last_window_inputs
 
-    from tsdiff.integrations.gluonts import TSDiffEstimator, last_window_inputs
+    from tsdiff.integrations.gluonts import TSDiffEstimator
 
     torch.set_num_threads(args.threads)
     ds = _load(args.dataset)

@@ -178,8 +178,9 @@ def autoets_forecasts(inputs: list, freq: str, H: int, n_samples: int, max_histo
 def run_one(name: str, model: str, seed: int, args: argparse.Namespace, ds: Any) -> dict[str, Any]:
     """Train (if needed), forecast and score one (dataset, model, seed); runs in a worker process."""
     import torch
+    from _peers import deepar_estimator, last_window_inputs, seasonal_naive_predictor
 
-    from tsdiff.integrations.gluonts import TSDiffEstimator, deepar_estimator, last_window_inputs, seasonal_naive_predictor
+    from tsdiff.integrations.gluonts import TSDiffEstimator
 
     torch.set_num_threads(args.threads)
     start_rss = current_rss_mb()
@@ -237,7 +238,7 @@ def run_one(name: str, model: str, seed: int, args: argparse.Namespace, ds: Any)
             train = train[:args.quick_entries]
         torch.manual_seed(seed)  # DeepAR uses the global RNGs (script-level seeding)
         np.random.seed(seed)
-        estimator = deepar_estimator(freq, H, None, max_time_seconds=args.budget_seconds, seed=seed)
+        estimator = deepar_estimator(freq, H, None, max_time_seconds=args.budget_seconds)
         predictor = estimator.train(train, cache_data=True)
         train_s = time.perf_counter() - t0
         t0 = time.perf_counter()

@@ -128,10 +128,11 @@ def main(argv: Optional[list[str]] = None) -> None:
 
     import torch
     from _common import git_sha
+    from _peers import deepar_estimator, last_window_inputs
 
     from tsdiff.datasets import dataset_to_frame, load_dataset
     from tsdiff.estimator import TSDiff
-    from tsdiff.integrations.gluonts import TSDiffPredictor, deepar_estimator, last_window_inputs
+    from tsdiff.integrations.gluonts import TSDiffPredictor
 
     torch.set_num_threads(1)  # see _forked: the children run with args.threads
     ds = load_dataset("m4_hourly")
@@ -246,7 +247,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         def deepar() -> dict[str, Any]:
             torch.manual_seed(args.seed)  # DeepAR uses the global RNGs (script-level seeding)
             np.random.seed(args.seed)
-            est = deepar_estimator(freq, H, None, max_time_seconds=args.budget_seconds, seed=args.seed)
+            est = deepar_estimator(freq, H, None, max_time_seconds=args.budget_seconds)
             pred = est.train(list(ds.train), cache_data=True)
             torch.manual_seed(args.seed)
             t0 = time.perf_counter()

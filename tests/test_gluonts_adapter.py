@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,10 +16,12 @@ from tsdiff.integrations.gluonts import (  # noqa: E402
     TSDiffEstimator,
     TSDiffPredictor,
     evaluate,
-    last_window_inputs,
     make_evaluation_predictions,
     make_list_dataset,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from _peers import last_window_inputs  # noqa: E402  (benchmark-only: GluonTS's last-window split)
 
 FREQ = "h"
 H = 6

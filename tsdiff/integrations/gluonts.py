@@ -341,7 +341,8 @@ class TSDiffEstimator(_GluonTSEstimator):
 
 
 # --------------------------------------------------------------------------- evaluation helpers
-# Used by benchmarks/ and tests: GluonTS's backtest and Evaluator, and its baselines.
+# GluonTS's backtest and Evaluator. The benchmark peers (seasonal naive, DeepAR) and the
+# last-window split live in benchmarks/_peers.py.
 
 
 def make_evaluation_predictions(dataset: _Any, predictor: _Any, num_samples: int = 100) -> "tuple[list, list]":
@@ -356,7 +357,7 @@ def make_evaluation_predictions(dataset: _Any, predictor: _Any, num_samples: int
 
 
 def evaluate(tss: "list", forecasts: "list", quantiles: "Sequence[float]" = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
-             seasonality: _Optional[int] = None, num_workers: int = 0) -> "tuple[dict, pd.DataFrame]":
+             seasonality: _Optional[int] = None, num_workers: int = 0) -> "tuple[dict, pd.DataFrame]":  # noqa: F811 (an argument; the function is re-exported)
     """GluonTS ``Evaluator(quantiles=...)`` on ``(tss, forecasts)``: ``(agg_metrics, item_metrics)``.
 
     ``agg_metrics["mean_wQuantileLoss"]`` is the number the TSDiff paper calls CRPS. Runs in
@@ -371,61 +372,3 @@ def evaluate(tss: "list", forecasts: "list", quantiles: "Sequence[float]" = (0.1
 def sample_forecast(samples: np.ndarray, start: pd.Period, item_id: _Any = None) -> _SampleForecast:
     """A GluonTS ``SampleForecast`` of ``samples`` (``(num_samples, horizon)``) starting at ``start``."""
     return _SampleForecast(samples=np.asarray(samples, dtype=np.float32), start_date=start, item_id=item_id)
-
-
-def last_window_inputs(test_entries: "list[dict]", prediction_length: int) -> "tuple[list[dict], list]":
-    """Split each test entry at its last ``prediction_length`` steps the way ``make_evaluation_predictions`` does.
-
-    Returns ``(inputs, tss)``: the input entries (target without its last window;
-    ``feat_dynamic_real`` kept over history + horizon) and the ground-truth frames the
-    Evaluator expects, in the order of ``test_entries``.
-    """
-    from gluonts.dataset.split import split
-    from gluonts.evaluation.backtest import _to_dataframe
-
-    _, template = split(test_entries, offset=-prediction_length)
-    instances = list(template.generate_instances(prediction_length))
-    return [inp for inp, _ in instances], [_to_dataframe(inst) for inst in instances]
-
-
-def seasonal_naive_predictor(freq: str, prediction_length: int, season_length: _Optional[int] = None) -> _Any:
-    """GluonTS's ``SeasonalNaivePredictor`` with GluonTS's seasonality for ``freq`` by default."""
-    from gluonts.model.seasonal_naive import SeasonalNaivePredictor
-
-    season = seasonality(freq) if season_length is None else int(season_length)
-    return SeasonalNaivePredictor(prediction_length=prediction_length, season_length=season)
-
-
-def deepar_estimator(freq: str, prediction_length: int, context_length: _Optional[int] = None, *,
-                     max_time_seconds: _Optional[float] = None, max_epochs: int = 100_000,
-                     num_batches_per_epoch: int = 50, seed: int = 0, **kwargs: _Any) -> _Any:
-    """GluonTS's torch ``DeepAREstimator`` (default architecture) with a wall-clock training budget.
-
-    The budget is Lightning's ``max_time`` trainer argument; training stops at ``max_epochs``
-    or ``max_time_seconds``, whichever comes first. Needs the ``lightning`` package
-    (``pip install "gluonts[torch]"``): raises ImportError with that advice otherwise.
-    """
-    try:
-        import lightning  # noqa: F401
-    except ImportError as exc:
-        raise ImportError("DeepAR needs the 'lightning' package, which GluonTS's torch models train with: "
-                          "pip install 'gluonts[torch]'") from exc
-    import datetime
-    import tempfile
-
-    from gluonts.torch import DeepAREstimator
-
-    # GluonTS's DeepAR draws from the global torch/numpy RNGs: the caller (an application, e.g. the
-    # benchmark script) seeds them; library code does not. ``seed`` is kept for the record only.
-    del seed
-    # GluonTS adds its own ModelCheckpoint (it reloads the best weights after training): keep
-    # checkpointing on, in a temporary folder rather than the working directory.
-    trainer_kwargs: dict = {"max_epochs": max_epochs, "enable_progress_bar": False, "logger": False,
-                            "enable_model_summary": False, "accelerator": "auto",
-                            "default_root_dir": tempfile.mkdtemp(prefix="tsdiff-deepar-")}
-    if max_time_seconds is not None:
-        trainer_kwargs["max_time"] = datetime.timedelta(seconds=float(max_time_seconds))
-    trainer_kwargs.update(kwargs.pop("trainer_kwargs", {}))
-    return DeepAREstimator(freq=normalize_freq(freq), prediction_length=prediction_length,
-                           context_length=context_length, num_batches_per_epoch=num_batches_per_epoch,
-                           trainer_kwargs=trainer_kwargs, **kwargs)
