@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from .errors import DataError
 from .forecast import DEFAULT_QUANTILES as _DEFAULT_QUANTILES
 
 PROG = "tsdiff"
@@ -165,41 +166,22 @@ def _table_path(text: str) -> str:
 # files
 # ---------------------------------------------------------------------------
 def read_table(path: str, what: str = "data") -> Any:
-    """Read a CSV / CSV.gz / Parquet file into a DataFrame with clear errors.
+    """Read a CSV / CSV.gz / Parquet file with :func:`tsdiff.frames.read_table`, naming it as ``what``.
 
-    Uses :func:`tsdiff.frames.read_table` when that module exists; otherwise a
-    pandas-based reader with the same contract.
+    Adds the command line's own checks: a missing file or a directory names the role of the file
+    (``"training data file not found: ..."``), and a file without rows is an error.
     """
-    try:
-        from .frames import read_table as frames_read_table
-    except ImportError:  # a layout without tsdiff.frames.read_table: read with pandas here
-        frames_read_table = None
+    from .frames import read_table as frames_read_table
+
     p = Path(path)
     if not p.exists():
         raise CLIError(f"{what} file not found: {path}")
     if p.is_dir():
         raise CLIError(f"{what} path {path} is a directory; expected a .csv, .csv.gz or .parquet file")
-    if frames_read_table is not None:
-        df = frames_read_table(path)
-    else:
-        df = _pandas_read_table(p)
+    df = frames_read_table(path)
     if len(df.columns) == 0 or len(df) == 0:
         raise CLIError(f"{what} file {path} holds no rows")
     return df
-
-
-def _pandas_read_table(p: Path) -> Any:
-    import pandas as pd
-
-    name = p.name.lower()
-    try:
-        if name.endswith((".parquet", ".pq")):
-            return pd.read_parquet(p)
-        if name.endswith((".csv", ".csv.gz", ".txt")):
-            return pd.read_csv(p)
-    except Exception as exc:  # pandas/pyarrow raise many types for a corrupt file
-        raise CLIError(f"could not read {p}: {_one_line(exc)}") from exc
-    raise CLIError(f"{p}: unsupported file type; expected .csv, .csv.gz or .parquet")
 
 
 def write_table(df: Any, path: str) -> None:
@@ -373,14 +355,6 @@ def write_table_chunks(frames: Any, path: str) -> tuple[int, int]:
     return n_series, n_rows
 
 
-def _data_errors() -> tuple[type[BaseException], ...]:
-    try:
-        from .errors import DataError
-    except ImportError:  # pragma: no cover - errors.py is part of the package
-        return (ValueError,)
-    return (DataError,)
-
-
 # ---------------------------------------------------------------------------
 # commands
 # ---------------------------------------------------------------------------
@@ -421,7 +395,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     try:
         try:
             model.fit(df, **fit_kwargs)
-        except _data_errors() as exc:
+        except DataError as exc:
             frames = {"df": args.data}
             if args.static_features:
                 frames["static_df"] = args.static_features
@@ -461,7 +435,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             "memory_limit= (bytes, or a fraction of the available memory; float('inf') turns the check off)",
             "--memory-limit (4G, 0.9 of the available memory, or inf)").replace("(n_samples=)", "(--n-samples)")
         raise CLIError(message) from exc
-    except _data_errors() as exc:
+    except DataError as exc:
         frames_named = {"df": args.history or "the history",
                         "future_df": args.future_covariates or "the future covariates",
                         "static_df": args.static_features or "the static features"}
@@ -702,7 +676,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         frame = model.cross_validation(df, args.n_windows, args.step_size, horizon=horizon, refit=args.refit,
                                        n_samples=args.n_samples, static_df=static_df, include_samples=True,
                                        **covariates, **predict_kwargs)
-    except _data_errors() as exc:
+    except DataError as exc:
         frames = {"df": args.data, "static_df": args.static_features or "the static features"}
         raise CLIError(_cli_wording(_one_line(exc), frames)) from exc
     from .forecast import sample_columns
