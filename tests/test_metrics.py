@@ -327,3 +327,39 @@ def test_interval_coverage_uses_gluonts_sample_quantiles():
     lo, hi = metrics.sample_quantile(samples, 0.25), metrics.sample_quantile(samples, 0.75)
     inside = ((y >= lo) & (y <= hi))[~np.isnan(y)]
     assert metrics.interval_coverage(y, samples, [0.5])[0] == pytest.approx(inside.mean(), abs=1e-15)
+
+
+# --------------------------------------------------------------------------- evaluate_forecast_frame
+def _forecast_frame_and_actuals(seed: int = 0):
+    from tsdiff.forecast import Forecast
+
+    rng = np.random.default_rng(seed)
+    N, S, H = 3, 50, 8
+    samples = rng.normal(10.0, 2.0, size=(N, S, H))
+    stamps = [pd.date_range("2024-01-01", periods=H, freq="h") for _ in range(N)]
+    fc = Forecast(samples=samples, item_ids=["a", "b", "c"], timestamps=stamps, freq="h")
+    frame = fc.to_dataframe(include_samples=True)
+    y = rng.normal(10.0, 2.0, size=(N, H))
+    actuals = pd.DataFrame({"item_id": np.repeat(["a", "b", "c"], H),
+                            "timestamp": np.concatenate(stamps), "target": y.ravel()})
+    return frame, actuals, y, samples
+
+
+def test_evaluate_forecast_frame_matches_the_array_metrics():
+    frame, actuals, y, samples = _forecast_frame_and_actuals()
+    out = metrics.evaluate_forecast_frame(frame, actuals, "item_id", "timestamp")
+    assert out["wql_mean"] == pytest.approx(metrics.weighted_quantile_loss(y, samples), abs=1e-12)
+    assert out["crps"] == pytest.approx(metrics.normalized_crps(y, samples), rel=1e-12)
+    assert out["nd"] == pytest.approx(metrics.nd(y, metrics.sample_quantile(samples, 0.5)), rel=1e-12)
+    assert out["n_series"] == 3 and out["n_points"] == 24
+    assert "wql_mean" in out["_notes"]
+
+
+def test_evaluate_forecast_frame_bad_actuals_are_data_errors():
+    from tsdiff.errors import DataError
+
+    frame, actuals, _, _ = _forecast_frame_and_actuals()
+    with pytest.raises(DataError, match="no id column 'item_id'"):
+        metrics.evaluate_forecast_frame(frame, actuals.rename(columns={"item_id": "id"}), "item_id", "timestamp")
+    with pytest.raises(DataError, match="no forecast"):
+        metrics.evaluate_forecast_frame(frame, actuals.assign(item_id="zz"), "item_id", "timestamp")

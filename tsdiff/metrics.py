@@ -42,6 +42,7 @@ import numpy as np
 from .quantiles import (
     DEFAULT_QUANTILES,
     _quantile_name,
+    central_intervals,
     forecast_frame_columns,
     quantile_columns,
     sample_columns,
@@ -75,6 +76,7 @@ __all__ = [
     "BACKTEST_LEVELS",
     "BacktestReport",
     "evaluate_backtest",
+    "evaluate_forecast_frame",
 ]
 
 
@@ -954,3 +956,130 @@ def _histories_at_cutoffs(history: Any, unit_ids: np.ndarray, cutoffs: Any, id_c
             raise ValueError(f"history of series {item!r} does not contain its cut-off {c}")
         out.append(np.asarray(s.target[:pos + 1], dtype=np.float64))
     return out, spec.freq
+
+
+def evaluate_forecast_frame(forecast: Any, actuals: Any, id_col: str, timestamp_col: str, history: Any = None,
+                            season: Optional[int] = None) -> dict[str, Any]:
+    """Metrics of a long forecast frame against a long actuals frame (what ``tsdiff evaluate`` prints).
+
+    Parameters
+    ----------
+    forecast : pd.DataFrame
+        Output of :meth:`Forecast.to_dataframe` (id, timestamp, ``mean``,
+        quantile columns, optional ``sample_*`` columns), timestamps parsed.
+    actuals : pd.DataFrame
+        Id, timestamp and ``target`` columns; rows matched on (id, timestamp).
+    history : pd.DataFrame, optional
+        Same layout as ``actuals``; enables MASE (seasonal error from the
+        history before each series' first forecast timestamp).
+    season : int, optional
+        Seasonal period for MASE; default from the frequency of the forecast
+        timestamps (GluonTS's seasonality), else 1.
+
+    Returns
+    -------
+    dict
+        ``wql_mean`` (mean over the quantile columns of the GluonTS weighted
+        quantile loss ``sum 2|(y - q)(1{y <= q} - tau)| / sum |y|``),
+        ``coverage_XX`` for each central interval the columns span, ``mase``
+        and ``nd`` of the median (or mean) column, ``crps`` (exact ensemble CRPS
+        / sum |y|, only with ``sample_*`` columns), ``n_series``, ``n_points``.
+        Missing actual values are skipped.
+
+    Raises
+    ------
+    DataError
+        When ``actuals`` or ``history`` lack ``id_col``, or no forecast point has an actual value.
+    """
+    import warnings
+
+    from .errors import DataError
+
+    if id_col not in actuals.columns:
+        raise DataError(f"the actuals have no id column {id_col!r}; name it with --id-col")
+    fc = forecast.assign(_key=forecast[id_col].astype(str))
+    act = actuals.assign(_key=actuals[id_col].astype(str))[["_key", timestamp_col, "target"]]
+    act = act.drop_duplicates(["_key", timestamp_col], keep="last")
+    merged = fc.merge(act, how="left", on=["_key", timestamp_col], validate="many_to_one")
+    y = merged["target"].to_numpy(dtype=float)
+    observed = np.isfinite(y)
+    if not observed.any():
+        raise DataError("no forecast (id, timestamp) has an actual value; check the ids, timestamps and "
+                       "--target-col of the actuals")
+    results: dict[str, Any] = {}
+    notes: dict[str, str] = {}
+    yo = y[observed]
+    denom = float(np.sum(np.abs(yo)))
+    qcols = quantile_columns(merged)
+    if qcols:
+        losses = []
+        for tau, col in qcols.items():
+            q = merged[col].to_numpy(dtype=float)[observed]
+            losses.append(2.0 * np.sum(np.abs((yo - q) * ((yo <= q).astype(float) - tau))))
+        results["wql_mean"] = float(np.mean(losses) / denom) if denom > 0 else float("inf")
+        notes["wql_mean"] = f"mean weighted quantile loss over {len(qcols)} quantile columns"
+        for level, (lo, hi) in central_intervals(list(qcols)).items():
+            lo_v = merged[qcols[lo]].to_numpy(dtype=float)[observed]
+            hi_v = merged[qcols[hi]].to_numpy(dtype=float)[observed]
+            name = f"coverage_{level * 100:g}"
+            results[name] = float(np.mean((yo >= lo_v) & (yo <= hi_v)))
+            notes[name] = f"share of actuals inside [q{lo:g}, q{hi:g}] (nominal {level:.0%})"
+    median_col = next((c for lv, c in qcols.items() if abs(lv - 0.5) < 1e-9), None)
+    point_col = median_col if median_col is not None else ("mean" if "mean" in merged.columns else None)
+    if point_col is not None:
+        point = merged[point_col].to_numpy(dtype=float)
+        results["nd"] = nd(y[None, :], point[None, :])
+        notes["nd"] = f"sum|y - {'median' if point_col == median_col else 'mean'}| / sum|y|"
+        if history is not None:
+            if season is None:
+                season = _infer_frame_season(merged, id_col, timestamp_col)
+            hist = history.assign(_key=history[id_col].astype(str)) if id_col in history.columns else None
+            if hist is None:
+                raise DataError(f"the history has no id column {id_col!r}; name it with --id-col")
+            per_series = []
+            for key, rows in merged.groupby("_key", sort=False):
+                start = rows[timestamp_col].min()
+                past = hist[(hist["_key"] == key) & (hist[timestamp_col] < start)].sort_values(timestamp_col)
+                yi = rows["target"].to_numpy(dtype=float)[None, :]
+                fi = rows[point_col].to_numpy(dtype=float)[None, :]
+                if len(past) < 2 or not np.isfinite(yi).any():
+                    continue
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    per_series.append(mase(yi, fi, [past["target"].to_numpy(dtype=float)], season))
+            vals = np.asarray(per_series, dtype=float)
+            vals = vals[~np.isnan(vals)]
+            results["mase"] = float(np.mean(vals)) if vals.size else float("nan")
+            notes["mase"] = f"of the {'median' if point_col == median_col else 'mean'}, season {season}"
+    scols = sample_columns(merged)
+    if scols:
+        samples = merged[scols].to_numpy(dtype=float)[observed]  # (M, S)
+        results["crps"] = normalized_crps(yo[:, None], samples[:, :, None])
+        notes["crps"] = f"exact ensemble CRPS ({len(scols)} samples) / sum|y|"
+    results["n_series"] = int(merged.loc[observed, "_key"].nunique())
+    results["n_points"] = int(observed.sum())
+    notes["n_points"] = f"of {len(merged)} forecast points have an actual value"
+    results["_notes"] = notes
+    return results
+
+
+def _infer_frame_season(frame: Any, id_col: str, timestamp_col: str) -> int:
+    import pandas as pd
+
+    first = frame[frame["_key"] == frame["_key"].iloc[0]][timestamp_col].sort_values()
+    freq = None
+    if len(first) >= 3:
+        try:
+            freq = pd.infer_freq(pd.DatetimeIndex(first))
+        except (TypeError, ValueError):
+            freq = None
+    if not freq:
+        logger.warning("cannot infer the frequency of the forecast timestamps; MASE uses season 1 (set --season)")
+        return 1
+    try:
+        from .integrations.gluonts_features import seasonality
+
+        return max(1, int(seasonality(freq)))
+    except Exception as exc:  # gluonts missing or unknown alias: fall back to no seasonality
+        logger.warning("no seasonality known for freq %r (%s); MASE uses season 1 (set --season)", freq, exc)
+        return 1
