@@ -616,3 +616,29 @@ def render_errors_doc() -> str:
 if __name__ == "__main__":
     DOC.write_text(render_errors_doc(), encoding="utf-8")
     print(f"wrote {DOC}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- read_timestamps / guess_target_column
+def test_read_timestamps_keeps_naive_and_makes_offsets_utc() -> None:
+    from tsdiff.frames import read_timestamps
+
+    naive = read_timestamps(pd.Series(["2024-01-01 00:00", "2024-01-01 01:00"]), "x")
+    assert naive.dt.tz is None and naive.iloc[1] == pd.Timestamp("2024-01-01 01:00")
+    dst = read_timestamps(pd.Series(["2024-03-31 01:00+01:00", "2024-03-31 03:00+02:00"]), "x")
+    assert str(dst.dt.tz) == "UTC" and (dst.diff().iloc[1] == pd.Timedelta("1h"))
+    with pytest.raises(DataError, match=r"forecast file f.csv has a value that is not a timestamp: 'soon' \(row 1\)"):
+        read_timestamps(pd.Series(["2024-01-01", "soon"]), "forecast file f.csv")
+
+
+def test_guess_target_column() -> None:
+    from tsdiff.frames import guess_target_column
+
+    df = pd.DataFrame({"item_id": ["a"], "timestamp": ["2024-01-01"], "y": [1.0], "u": [2.0]})
+    assert guess_target_column(df, "item_id", "timestamp") == "y"
+    assert guess_target_column(df, "item_id", "timestamp", "u") == "u"
+    assert guess_target_column(df.drop(columns="y"), "item_id", "timestamp") == "u"
+    with pytest.raises(DataError, match="no target column 'w'"):
+        guess_target_column(df, "item_id", "timestamp", "w")
+    with pytest.raises(DataError, match=r"actuals: cannot tell the target column .*; name it with --target-col"):
+        guess_target_column(df.rename(columns={"y": "v"}), "item_id", "timestamp", where="actuals",
+                            hint="name it with --target-col")

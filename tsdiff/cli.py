@@ -198,52 +198,19 @@ def write_table(df: Any, path: str) -> None:
         raise CLIError(f"{path}: the output file must end in .csv, .csv.gz or .parquet")
 
 
-def _parse_timestamps(values: Any, what: str) -> Any:
-    """Datetimes from a column; any time zone present makes the whole column UTC."""
-    import pandas as pd
-
-    if pd.api.types.is_datetime64_any_dtype(values):
-        out = values
-    else:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                out = pd.to_datetime(values)
-                if not pd.api.types.is_datetime64_any_dtype(out):  # mixed UTC offsets (DST)
-                    out = pd.to_datetime(values, utc=True)
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise CLIError(f"{what}: cannot parse timestamps ({_one_line(exc)})") from exc
-    if getattr(out.dt, "tz", None) is not None:
-        out = out.dt.tz_convert("UTC")
-    return out
-
-
-def _target_column(df: Any, id_col: str, timestamp_col: str, target_col: Optional[str], what: str) -> str:
-    import pandas as pd
-
-    if target_col is not None:
-        if target_col not in df.columns:
-            raise CLIError(f"{what} has no column {target_col!r} (columns: {list(df.columns)[:10]})")
-        return target_col
-    if "target" in df.columns:
-        return "target"
-    rest = [c for c in df.columns if c not in (id_col, timestamp_col) and pd.api.types.is_numeric_dtype(df[c])]
-    if len(rest) == 1:
-        return rest[0]
-    raise CLIError(f"{what}: cannot tell which column is the target among {list(df.columns)[:10]}; "
-                   f"name it with --target-col")
-
-
 def _long_frame(path: str, what: str, id_col: str, timestamp_col: str, target_col: Optional[str]) -> Any:
     """Read a history/actuals file: keep id, parsed timestamp and target (renamed ``target``)."""
     import pandas as pd
+
+    from .frames import guess_target_column, read_timestamps
 
     df = read_table(path, what)
     if timestamp_col not in df.columns:
         raise CLIError(f"{what} file {path} has no timestamp column {timestamp_col!r} "
                        f"(columns: {list(df.columns)[:10]}); name it with --timestamp-col")
-    col = _target_column(df, id_col, timestamp_col, target_col, f"{what} file {path}")
-    out = pd.DataFrame({timestamp_col: _parse_timestamps(df[timestamp_col], f"{what} file {path}"),
+    col = guess_target_column(df, id_col, timestamp_col, target_col, where=f"{what} file {path}",
+                              hint="name it with --target-col")
+    out = pd.DataFrame({timestamp_col: read_timestamps(df[timestamp_col], f"{what} file {path}"),
                         "target": pd.to_numeric(df[col], errors="coerce")})
     if out["target"].isna().all() and df[col].notna().any():
         raise CLIError(f"{what} file {path}: column {col!r} holds no numbers")
@@ -254,6 +221,7 @@ def _long_frame(path: str, what: str, id_col: str, timestamp_col: str, target_co
 
 def _forecast_frame(path: str, id_col: Optional[str], timestamp_col: Optional[str]) -> tuple[Any, str, str]:
     from .forecast import forecast_frame_columns, quantile_columns
+    from .frames import read_timestamps
 
     fc = read_table(path, "forecast")
     try:
@@ -264,7 +232,7 @@ def _forecast_frame(path: str, id_col: Optional[str], timestamp_col: Optional[st
         raise CLIError(f"forecast file {path} has no quantile columns ('0.1', '0.5' ...) and no 'mean' column; "
                        f"is it the output of 'tsdiff predict'?")
     fc = fc.copy()
-    fc[timestamp_col] = _parse_timestamps(fc[timestamp_col], f"forecast file {path}")
+    fc[timestamp_col] = read_timestamps(fc[timestamp_col], f"forecast file {path}")
     return fc, id_col, timestamp_col
 
 
@@ -503,9 +471,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate_backtest_frame(fc: Any, id_col: str, ts_col: str, args: argparse.Namespace) -> int:
     """``tsdiff evaluate`` of a backtest frame: the report of :func:`tsdiff.metrics.evaluate_backtest`."""
+    from .frames import read_timestamps
     from .metrics import evaluate_backtest
 
-    fc["cutoff"] = _parse_timestamps(fc["cutoff"], f"forecast file {args.forecast}")
+    fc["cutoff"] = read_timestamps(fc["cutoff"], f"forecast file {args.forecast}")
     actuals = _long_frame(args.actuals, "actuals", id_col, ts_col, args.target_col) if args.actuals else None
     history = _long_frame(args.history, "history", id_col, ts_col, args.target_col) if args.history else None
     report = evaluate_backtest(fc, actuals, history=history, season=args.season)

@@ -69,6 +69,8 @@ __all__ = [
     "StaticEncoding",
     "to_long_frame",
     "read_table",
+    "read_timestamps",
+    "guess_target_column",
     "ID_COLUMNS",
     "TIMESTAMP_COLUMNS",
     "TARGET_COLUMNS",
@@ -1324,3 +1326,78 @@ def read_table(path: Union[str, Path]) -> pd.DataFrame:
     except Exception as exc:  # noqa: BLE001 - readers raise many types; all mean "unreadable"
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"cannot read {str(path)!r} as {kind}: {detail}") from exc
+
+
+def read_timestamps(values: pd.Series, where: str) -> pd.Series:
+    """Datetimes of a timestamp column of a frame that is compared, not modelled (forecast, actuals, history files).
+
+    Naive timestamps stay naive; tz-aware ones, a mix of UTC offsets (a daylight-saving change)
+    included, become UTC. :func:`read_series`, which models the series, refuses mixed offsets instead.
+
+    Parameters
+    ----------
+    values : pd.Series
+        Strings or datetimes, one per row.
+    where : str
+        Names the column in error messages (e.g. ``"actuals file a.csv"``).
+
+    Returns
+    -------
+    pd.Series of datetime64, same length and index as ``values``.
+
+    Raises
+    ------
+    DataError
+        Naming ``where`` and the first value that is not a timestamp.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        out = values
+    else:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out = pd.to_datetime(values)
+                if not pd.api.types.is_datetime64_any_dtype(out):  # mixed UTC offsets (DST)
+                    out = pd.to_datetime(values, utc=True)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise _timestamp_error(pd.Series(values), where, exc) from None
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_convert("UTC")
+    return out
+
+
+def guess_target_column(df: pd.DataFrame, id_col: Any, timestamp_col: Any, target_col: Any = None, *,
+                        where: str = "df", hint: str = "pass target_col=") -> Any:
+    """The target column of a long frame: ``target_col``, else a :data:`TARGET_COLUMNS` name, else the only numeric one.
+
+    Parameters
+    ----------
+    df : pd.DataFrame
+        A long frame (id, timestamp, values).
+    id_col, timestamp_col : column names
+        Left out of the numeric columns considered.
+    target_col : column name, optional
+        Given by the caller: it must be a column of ``df``.
+    where : str
+        Names ``df`` in error messages.
+    hint : str
+        How the caller names the column, quoted in the error (``"name it with --target-col"`` on
+        the command line).
+
+    Raises
+    ------
+    DataError
+        When ``target_col`` is not a column, or no single column can be the target.
+    """
+    columns = list(df.columns)
+    if target_col is not None:
+        if target_col not in columns:
+            raise DataError(f"{where} has no target column {target_col!r} (columns: {columns[:10]})")
+        return target_col
+    for name in TARGET_COLUMNS:
+        if name in columns:
+            return name
+    rest = [c for c in columns if c not in (id_col, timestamp_col) and pd.api.types.is_numeric_dtype(df[c])]
+    if len(rest) == 1:
+        return rest[0]
+    raise DataError(f"{where}: cannot tell the target column among {columns[:10]}; {hint}")

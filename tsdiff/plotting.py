@@ -116,20 +116,9 @@ def _as_series(data: SeriesLike, item_id: Hashable, id_col: str, timestamp_col: 
             index = df.index
         else:
             raise ValueError(f"{what} has no timestamp column {timestamp_col!r} (columns: {list(data.columns)})")
-        col = target_col
-        if col is None:
-            if DEFAULT_TARGET_COL in df.columns:
-                col = DEFAULT_TARGET_COL
-            else:
-                rest = [c for c in df.columns if c not in (id_col, timestamp_col)
-                        and pd.api.types.is_numeric_dtype(df[c])]
-                if len(rest) != 1:
-                    raise ValueError(
-                        f"{what}: cannot tell the target column among {list(data.columns)}; "
-                        f"name it with target_col=")
-                col = rest[0]
-        if col not in df.columns:
-            raise ValueError(f"{what} has no target column {col!r} (columns: {list(data.columns)})")
+        from .frames import guess_target_column
+
+        col = guess_target_column(df, id_col, timestamp_col, target_col, where=what, hint="name it with target_col=")
         values, raw_index = df[col].to_numpy(), index
     else:
         raise TypeError(f"{what} must be a pandas Series or DataFrame, got {type(data).__name__}")
