@@ -445,6 +445,12 @@ def test_data_errors_use_command_line_words(trained, tmp_path, capsys):
     assert code == 2
     line = _error_line(capsys.readouterr().err)
     assert "daily.csv" in line and "frequency" in line
+    bad = train.assign(target=["x"] * len(train))
+    p = tmp_path / "text.csv"
+    bad.to_csv(p, index=False)
+    assert main(["--quiet", "fit", str(p), "--prediction-length", "4", "--out", str(tmp_path / "m2")]) == 2
+    line = _error_line(capsys.readouterr().err)
+    assert f"column 'target' of {p}" in line and "df[" not in line
 
 
 def test_predict_streams_batches_identical_to_one_predict_call(trained, tmp_path, capsys):

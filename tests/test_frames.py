@@ -530,6 +530,9 @@ each `DataError` names the argument (`df`, `future_df`, `static_df`), the column
 the item and the timestamp at fault. The messages below are produced by the
 cases in `tests/test_frames.py` (`ERROR_CASES`); `test_errors_doc_is_current`
 checks that they are current, and `python tests/test_frames.py` rewrites this file.
+The argument, column and advised options are also fields of the exception
+(`exc.arg`, `exc.column`, `exc.options`); the command line uses them to name the
+file and the flags instead (`column 'target' of train.csv`, `--timestamp-col`).
 
 ### Policies (not errors)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Hashable, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, _check_positive_int
+from .errors import DataError, _check_positive_int, subject
 from .forecast import Forecast
 from .frames import FrameSpec, SeriesData, future_timestamps, read_series, to_long_frame
 
@@ -178,7 +178,7 @@ def _cutoff_positions(series: Sequence[SeriesData], n_windows: int, horizon: int
     if short.size:
         i = int(short[0])
         need = int(offsets[0]) + 1
-        raise DataError(f"series {series[i].item_id!r} of df has {lengths[i]} steps; n_windows={n_windows} windows "
+        raise DataError(f"series {series[i].item_id!r} of {subject('df')} has {lengths[i]} steps; n_windows={n_windows} windows "
                         f"of horizon {horizon} every step_size={step} steps need at least {need} "
                         f"({len(short)} series are too short): lower n_windows or step_size")
     return cuts

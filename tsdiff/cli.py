@@ -236,22 +236,31 @@ def _forecast_frame(path: str, id_col: Optional[str], timestamp_col: Optional[st
     return fc, id_col, timestamp_col
 
 
-def _cli_wording(message: str, frames: dict[str, str]) -> str:
-    """Say a library error in command-line words: file names for ``df``, flags for keyword arguments.
+#: The command-line flag of each keyword option a library message may advise.
+_OPTION_FLAGS = {"id_col": "--id-col", "timestamp_col": "--timestamp-col", "target_col": "--target-col",
+                 "freq": "--freq", "known_covariates": "--known-covariates", "past_covariates": "--past-covariates"}
 
-    ``frames`` maps the library's argument names (``df``, ``future_df``, ``static_df``) to the file
-    given on the command line.
+
+def _cli_wording(exc: DataError, files: dict[str, str]) -> str:
+    """A library :class:`~tsdiff.errors.DataError` in command-line words, from its structured fields.
+
+    The data at fault (``exc.arg``, ``exc.column``) becomes the file given for it (``column 'x' of
+    FILE``); ``files`` maps the library's argument names (``df``, ``future_df``, ``static_df``) to
+    those files. The options it advises (``exc.options``) become flags (``--timestamp-col``).
     """
-    msg = message
-    msg = re.sub(r"predict\(future_df=\.\.\.\)", "--future-covariates FILE", msg)
-    for arg, label in frames.items():
-        msg = re.sub(rf"\b{arg}\[(['\"])(.*?)\1\]", lambda m, label=label: f"column {m.group(2)!r} of {label}", msg)
-        msg = re.sub(rf"\b{arg}\b(?![=\[.(])", lambda m, label=label: label, msg)  # leave code hints (df[...]) alone
-    msg = re.sub(r"\b(id|timestamp|target)_col=(?=[\w'\"])", r"--\1-col ", msg)
-    msg = re.sub(r"\b(id|timestamp|target)_col=?", r"--\1-col", msg)
-    msg = re.sub(r"\b(known|past)_covariates\b", r"--\1-covariates", msg)
-    msg = re.sub(r"\bfreq=(?=[\w'\"])", "--freq ", msg)
-    return msg
+    def subject_words(arg: str, column: Optional[str]) -> str:
+        label = files.get(arg)
+        if label is None:
+            return arg if column is None else f"{arg}[{column}]"
+        return label if column is None else f"column {column} of {label}"
+
+    def option_words(name: str, value: Optional[str]) -> str:
+        flag = _OPTION_FLAGS.get(name)
+        if flag is None:
+            return name if value is None else f"{name}={value}"
+        return f"{flag} {value}" if value else flag
+
+    return exc.worded(subject_words, option_words)
 
 
 def _memory_limit(text: str) -> float:
@@ -367,7 +376,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             frames = {"df": args.data}
             if args.static_features:
                 frames["static_df"] = args.static_features
-            raise CLIError(_cli_wording(_one_line(exc), frames)) from exc
+            raise CLIError(_cli_wording(exc, frames)) from exc
         if dist_ctx.is_main:
             model.save(args.out)
             if not args.quiet:
@@ -389,6 +398,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     static_df = read_table(args.static_features, "static features") if args.static_features else None
     model = TSDiff.load(str(model_dir), device=args.device)
     model.set_params(progress=not args.quiet, num_threads=args.threads)
+    if future is None and model.known_covariates_:
+        horizon = args.horizon or model.config_.prediction_length
+        raise CLIError(f"this model uses known covariates {model.known_covariates_}: pass their future values "
+                       f"for the {horizon} steps after each series with --future-covariates FILE")
     try:
         chunks = model.predict_iter(df=history, series_per_batch=args.series_per_batch, horizon=args.horizon,
                                     n_samples=args.n_samples, future_df=future, static_df=static_df,
@@ -407,7 +420,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         frames_named = {"df": args.history or "the history",
                         "future_df": args.future_covariates or "the future covariates",
                         "static_df": args.static_features or "the static features"}
-        raise CLIError(_cli_wording(_one_line(exc), frames_named)) from exc
+        raise CLIError(_cli_wording(exc, frames_named)) from exc
     if not args.quiet:
         horizon = args.horizon or model.config_.prediction_length
         print(f"wrote {n_series} series x {horizon} steps ({args.n_samples} samples each) to {args.out}")
@@ -526,7 +539,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
                                        **covariates, **predict_kwargs)
     except DataError as exc:
         frames = {"df": args.data, "static_df": args.static_features or "the static features"}
-        raise CLIError(_cli_wording(_one_line(exc), frames)) from exc
+        raise CLIError(_cli_wording(exc, frames)) from exc
     from .forecast import sample_columns
 
     write_table(frame if args.include_samples else frame.drop(columns=sample_columns(frame)), args.out)

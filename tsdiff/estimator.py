@@ -25,7 +25,7 @@ from .calibration import IntervalCalibrator
 from .config import ConfigError, TSDiffConfig
 from .diffusion import DiffusionSchedule, make_sampler
 from .distributed import current_context, rank_seed
-from .errors import DataError, NotFittedError, TrainingError, _check_positive_int
+from .errors import DataError, NotFittedError, TrainingError, _check_positive_int, subject
 from .forecast import Forecast
 from .frames import SeriesData, StaticEncoding, future_timestamps, read_future_covariates, read_series
 from .memory import MemoryLimit, check_memory, format_bytes, resolve_memory_limit
@@ -387,7 +387,7 @@ class TSDiff(BaseEstimator):
         observed = np.array([int(np.count_nonzero(~np.isnan(s.target))) for s in series])
         if not (observed > H).any():
             shown = ", ".join(f"{s.item_id!r}: {n}" for s, n in list(zip(series, observed))[:5])
-            raise DataError(f"no series in df has more than prediction_length={H} observed points (observed "
+            raise DataError(f"no series in {subject('df')} has more than prediction_length={H} observed points (observed "
                             f"points per series: {shown}{', ...' if len(series) > 5 else ''}); a forecaster "
                             f"cannot learn from them: pass longer histories or a smaller prediction_length")
         short = int((np.array([len(s) for s in series]) < C).sum())
@@ -546,7 +546,7 @@ class TSDiff(BaseEstimator):
         arrays = self._arrays(series, static_cat=static_cat, static_real=static_real,
                               scale_floors=self.scale_floors_)
         if (lengths < 2).all():
-            raise DataError(f"every series in df has fewer than 2 time steps (items {self.item_ids_[:5]}); "
+            raise DataError(f"every series in {subject('df')} has fewer than 2 time steps (items {self.item_ids_[:5]}); "
                             "tsdiff needs at least one series with 2 or more steps to train")
         held_series = np.repeat(np.arange(len(arrays)), n_held)
         held_splits = np.concatenate([lengths[i] - H * np.arange(1, n + 1) for i, n in enumerate(n_held)]
@@ -555,7 +555,7 @@ class TSDiff(BaseEstimator):
         try:
             window_sampler = TrainWindowSampler(arrays, C, H, ends, min_context_observed=cfg.min_context_observed)
         except ValueError as exc:
-            raise DataError(f"df: {exc} (items {self.item_ids_[:5]}); pass longer histories") from None
+            raise DataError(f"{subject('df')}: {exc} (items {self.item_ids_[:5]}); pass longer histories") from None
         held = _HeldOut(arrays, held_series, held_splits, C, H)
         val_fn = None
         if self.validation and len(held):
@@ -851,8 +851,8 @@ class TSDiff(BaseEstimator):
                                        freq=None, known_covariates=self.known_covariates_,
                                        past_covariates=self.past_covariates_, arg_name="df")
             if spec.freq != self.freq_:
-                raise DataError(f"df has frequency {spec.freq!r} but the model was fitted on {self.freq_!r}; "
-                                "resample df to the fitted frequency")
+                raise DataError(f"{subject('df')} has frequency {spec.freq!r} but the model was fitted on "
+                                f"{self.freq_!r}; resample {subject('df')} to the fitted frequency")
             # Scale floors and non-negativity come from the whole histories given, before the tail is cut.
             floors, nonneg = self._series_stats(series)
             series = [_tail(s, C, spec.freq) for s in series]

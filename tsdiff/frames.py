@@ -57,7 +57,7 @@ from typing import Any, Callable, Hashable, Iterable, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from tsdiff.errors import DataError
+from tsdiff.errors import DataError, option, subject
 
 __all__ = [
     "SeriesData",
@@ -190,7 +190,7 @@ def _offset(freq: str) -> pd.DateOffset:
 
 def _normalize_freq_arg(freq: Any, arg: str = "freq") -> str:
     if not isinstance(freq, str) and not isinstance(freq, pd.DateOffset):
-        raise DataError(f"{arg}={freq!r} is not a pandas frequency string (e.g. 'h', '15min', 'D', 'W')")
+        raise DataError(f"{option(arg, repr(freq))} is not a pandas frequency string (e.g. 'h', '15min', 'D', 'W')")
     try:
         return normalize_freq(freq)
     except ValueError as exc:
@@ -228,7 +228,7 @@ def _fmt_columns(columns: Iterable[Any]) -> str:
 
 
 def _where(arg_name: str, column: Any) -> str:
-    return f"{arg_name}[{column!r}]"
+    return subject(arg_name, column)
 
 
 def _names(value: Union[str, Sequence[str], None], arg: str) -> tuple:
@@ -239,10 +239,10 @@ def _names(value: Union[str, Sequence[str], None], arg: str) -> tuple:
     try:
         names = tuple(value)
     except TypeError:
-        raise DataError(f"{arg} must be a list of column names, got {value!r}") from None
+        raise DataError(f"{option(arg, None)} must be a list of column names, got {value!r}") from None
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
-        raise DataError(f"{arg} lists column {dup!r} twice")
+        raise DataError(f"{option(arg, None)} lists column {dup!r} twice")
     return names
 
 
@@ -255,7 +255,7 @@ def _as_frame(df: Any, arg_name: str) -> pd.DataFrame:
         converted = df.to_pandas()
         if isinstance(converted, pd.DataFrame):
             return converted
-    raise DataError(f"{arg_name} must be a pandas DataFrame, got {type(df).__name__}")
+    raise DataError(f"{subject(arg_name)} must be a pandas DataFrame, got {type(df).__name__}")
 
 
 def _index_to_columns(df: pd.DataFrame, arg_name: str) -> tuple[pd.DataFrame, Optional[str]]:
@@ -264,10 +264,11 @@ def _index_to_columns(df: pd.DataFrame, arg_name: str) -> tuple[pd.DataFrame, Op
     if isinstance(index, pd.MultiIndex):
         names = list(index.names)
         if any(n is None for n in names):
-            raise DataError(f"{arg_name} has a MultiIndex with unnamed levels; name them or call reset_index()")
+            raise DataError(f"{subject(arg_name)} has a MultiIndex with unnamed levels; name them or call reset_index()")
         clash = [n for n in names if n in df.columns]
         if clash:
-            raise DataError(f"{arg_name} has index level(s) {_fmt_columns(clash)} that are also columns; drop one of them")
+            raise DataError(f"{subject(arg_name)} has index level(s) {_fmt_columns(clash)} that are also columns; "
+                            "drop one of them")
         return df.reset_index(), None
     is_dt = isinstance(index, pd.DatetimeIndex)
     if index.name is not None:
@@ -284,13 +285,14 @@ def _index_to_columns(df: pd.DataFrame, arg_name: str) -> tuple[pd.DataFrame, Op
 def _pick_column(columns: list, explicit: Any, candidates: Sequence[str], arg: str, role: str, arg_name: str) -> Optional[Any]:
     if explicit is not None:
         if explicit not in columns:
-            raise DataError(f"{arg}={explicit!r} is not a column of {arg_name}; available columns: {_fmt_columns(columns)}")
+            raise DataError(f"{option(arg, repr(explicit))} is not a column of {subject(arg_name)}; "
+                            f"available columns: {_fmt_columns(columns)}")
         return explicit
     present = [c for c in candidates if c in columns]
     if len(present) > 1:
         raise DataError(
-            f"{arg_name} has both {present[0]!r} and {present[1]!r} columns, either could be the {role}; "
-            f"pass {arg}= to choose"
+            f"{subject(arg_name)} has both {present[0]!r} and {present[1]!r} columns, either could be the {role}; "
+            f"pass {option(arg)} to choose"
         )
     return present[0] if present else None
 
@@ -543,12 +545,12 @@ def _irregular(item: Any, seg: np.ndarray, arg_name: str) -> DataError:
     off = np.flatnonzero(phase != pv[np.argmax(pc)])
     if off.size and counts.max() > 1 and 2 * counts.max() >= len(steps):
         return DataError(
-            f"cannot infer the frequency of item {item!r} in {arg_name}: its most common step is {_fmt_step(d)!r}, "
-            f"but timestamp {_fmt_ts(seg[off[0]])} is off that grid; fix that timestamp, or pass freq="
+            f"cannot infer the frequency of item {item!r} in {subject(arg_name)}: its most common step is {_fmt_step(d)!r}, "
+            f"but timestamp {_fmt_ts(seg[off[0]])} is off that grid; fix that timestamp, or pass {option('freq')}"
         )
     return DataError(
-        f"cannot infer the frequency of item {item!r} in {arg_name}: its timestamps are irregular "
-        f"(steps of {', '.join(_fmt_step(x) for x in vals[:3])}, ...); pass freq= (e.g. freq='h')"
+        f"cannot infer the frequency of item {item!r} in {subject(arg_name)}: its timestamps are irregular "
+        f"(steps of {', '.join(_fmt_step(x) for x in vals[:3])}, ...); pass {option('freq')} (e.g. {option('freq', repr('h'))})"
     )
 
 
@@ -582,8 +584,8 @@ def _infer_freq(ts: np.ndarray, starts: np.ndarray, ends: np.ndarray, items: lis
         return freq
     if not gappy:
         raise DataError(
-            f"cannot infer the frequency of {arg_name}: every series has fewer than 3 timestamps; "
-            f"pass freq= (e.g. freq='h' or freq='D')"
+            f"cannot infer the frequency of {subject(arg_name)}: every series has fewer than 3 timestamps; "
+            f"pass {option('freq')} (e.g. {option('freq', repr('h'))} or {option('freq', repr('D'))})"
         )
     found: dict[str, int] = {}
     for g in gappy:
@@ -605,8 +607,8 @@ def _fmt_step(ns: Any) -> str:
 
 def _mixed_freq(item1: Any, f1: str, item2: Any, f2: str, arg_name: str) -> DataError:
     return DataError(
-        f"mixed frequencies in {arg_name}: item {item1!r} is {f1!r}, item {item2!r} is {f2!r}; "
-        f"resample the series to one frequency, or pass freq= to read them all on that grid"
+        f"mixed frequencies in {subject(arg_name)}: item {item1!r} is {f1!r}, item {item2!r} is {f2!r}; "
+        f"resample the series to one frequency, or pass {option('freq')} to read them all on that grid"
     )
 
 
@@ -667,14 +669,14 @@ def _off_grid(item: Any, bad_ns: int, ok_ns: Optional[int], freq: str, where: st
     grid = f" (its grid runs through {_fmt_ts(ok_ns)})" if ok_ns is not None else ""
     return DataError(
         f"{where}: item {item!r} has a timestamp off its {freq!r} grid: {_fmt_ts(bad_ns)}{grid}; "
-        f"round the timestamps (e.g. .dt.floor({freq!r})) or pass the right freq="
+        f"round the timestamps (e.g. .dt.floor({freq!r})) or pass the right {option('freq')}"
     )
 
 
 def _too_long(item: Any, first: int, last: int, steps: int, rows: int, freq: str, where: str) -> DataError:
     return DataError(
         f"{where}: item {item!r} spans {_fmt_ts(first)} to {_fmt_ts(last)}, {steps:,} steps of {freq!r}, "
-        f"but has only {rows:,} rows; check for a wrong timestamp (e.g. a typo in the year) or the freq="
+        f"but has only {rows:,} rows; check for a wrong timestamp (e.g. a typo in the year) or the {option('freq')}"
     )
 
 
@@ -737,15 +739,16 @@ def read_series(
     past = _names(past_covariates, "past_covariates")
     both = sorted(set(known) & set(past), key=str)
     if both:
-        raise DataError(f"column {both[0]!r} is listed in both known_covariates and past_covariates")
+        raise DataError(f"column {both[0]!r} is listed in both {option('known_covariates', None)} and "
+                        f"{option('past_covariates', None)}")
     if len(df) == 0 or len(df.columns) == 0:
-        raise DataError(f"{arg_name} is empty ({len(df)} rows, {len(df.columns)} columns)")
+        raise DataError(f"{subject(arg_name)} is empty ({len(df)} rows, {len(df.columns)} columns)")
     norm_freq = _normalize_freq_arg(freq) if freq is not None else None
     df, index_ts = _index_to_columns(df, arg_name)
     columns = list(df.columns)
     if df.columns.has_duplicates:
         dup = df.columns[df.columns.duplicated()][0]
-        raise DataError(f"{arg_name} has more than one column named {dup!r}; rename or drop the duplicates")
+        raise DataError(f"{subject(arg_name)} has more than one column named {dup!r}; rename or drop the duplicates")
 
     id_name = _pick_column(columns, id_col, ID_COLUMNS, "id_col", "item id", arg_name)
     ts_name = _pick_column(columns, timestamp_col, TIMESTAMP_COLUMNS, "timestamp_col", "timestamp", arg_name)
@@ -754,7 +757,8 @@ def read_series(
         ts_name = index_ts
     if ts_name is None:
         raise DataError(
-            f"{arg_name} has no timestamp column: expected 'timestamp' or 'ds', a DatetimeIndex, or timestamp_col=; "
+            f"{subject(arg_name)} has no timestamp column: expected 'timestamp' or 'ds', a DatetimeIndex, "
+            f"or {option('timestamp_col')}; "
             f"available columns: {_fmt_columns(columns)}"
         )
     nixtla = ts_name == "ds" or tgt_name == "y" or id_name == "unique_id"
@@ -764,25 +768,27 @@ def read_series(
         missing = [c for c in names if c not in columns]
         if missing:
             raise DataError(
-                f"{arg} column(s) {_fmt_columns(missing)} not in {arg_name}; available columns: {_fmt_columns(columns)}"
+                f"{option(arg, None)} column(s) {_fmt_columns(missing)} not in {subject(arg_name)}; "
+                f"available columns: {_fmt_columns(columns)}"
             )
         clash = [c for c in names if c in (id_name, ts_name, tgt_name)]
         if clash:
-            raise DataError(f"{arg} column {clash[0]!r} is also the id, timestamp or target column of {arg_name}")
+            raise DataError(f"{option(arg, None)} column {clash[0]!r} is also the id, timestamp or target "
+                            f"column of {subject(arg_name)}")
 
     if id_name is not None or tgt_name is not None:  # ---- long
         if tgt_name is None:
             raise DataError(
-                f"{arg_name} has no target column: expected 'target' or 'y', or pass target_col=; "
+                f"{subject(arg_name)} has no target column: expected 'target' or 'y', or pass {option('target_col')}; "
                 f"available columns: {_fmt_columns(columns)}"
             )
         if id_name is None and target_col is None:
             extra = [c for c in columns if c not in (ts_name, tgt_name) and c not in known and c not in past]
             if extra:
                 raise DataError(
-                    f"{arg_name} has a {tgt_name!r} column but no id column ('item_id' or 'unique_id') and other "
-                    f"columns {_fmt_columns(extra[:_MAX_SHOWN])}: pass id_col= if it holds several series, or "
-                    f"target_col={tgt_name!r} to read one series (other columns are then ignored)"
+                    f"{subject(arg_name)} has a {tgt_name!r} column but no id column ('item_id' or 'unique_id') and other "
+                    f"columns {_fmt_columns(extra[:_MAX_SHOWN])}: pass {option('id_col')} if it holds several series, or "
+                    f"{option('target_col', repr(tgt_name))} to read one series (other columns are then ignored)"
                 )
         if id_name is not None:
             codes, items = _factorize_ids(df[id_name], _where(arg_name, id_name))
@@ -814,12 +820,13 @@ def read_series(
     # ---- wide: one column per series
     if known or past:
         raise DataError(
-            f"{arg_name} looks like a wide frame (no id or target column), which cannot carry covariates; "
+            f"{subject(arg_name)} looks like a wide frame (no id or target column), which cannot carry covariates; "
             f"use a long frame with columns item_id, timestamp, target and the covariates"
         )
     value_cols = [c for c in columns if c != ts_name]
     if not value_cols:
-        raise DataError(f"{arg_name} has a timestamp column but no value columns; available columns: {_fmt_columns(columns)}")
+        raise DataError(f"{subject(arg_name)} has a timestamp column but no value columns; "
+                        f"available columns: {_fmt_columns(columns)}")
     ts_ns, tz, utc_ns = _parse_timestamps(df[ts_name], _where(arg_name, ts_name), _Rows(None, None))
     n_rows, n_cols = len(df), len(value_cols)
     values = np.empty((n_cols, n_rows), dtype=np.float64)
@@ -830,7 +837,7 @@ def read_series(
     if empty.any():
         names = [value_cols[j] for j in np.flatnonzero(empty)]
         raise DataError(
-            f"{arg_name}: item(s) {_fmt_items(names)} have no observed values (all NaN); drop those columns"
+            f"{subject(arg_name)}: item(s) {_fmt_items(names)} have no observed values (all NaN); drop those columns"
         )
     keep = np.cumsum(observed, axis=1) > 0  # drop leading missing values of each column
     col_idx = np.nonzero(keep)
@@ -999,12 +1006,12 @@ def read_future_covariates(
         return [np.zeros((0, horizon), dtype=np.float32) for _ in series]
     if future_df is None:
         raise DataError(
-            f"{arg_name} is required: the model uses known covariates {_fmt_columns(known)}, so their values over "
+            f"{subject(arg_name)} is required: the model uses known covariates {_fmt_columns(known)}, so their values over "
             f"the {horizon} steps after each series are needed"
         )
     df = _as_frame(future_df, arg_name)
     if len(df) == 0:
-        raise DataError(f"{arg_name} is empty (0 rows); it needs the known covariates {_fmt_columns(known)} "
+        raise DataError(f"{subject(arg_name)} is empty (0 rows); it needs the known covariates {_fmt_columns(known)} "
                         f"for the next {horizon} steps")
     df, index_ts = _index_to_columns(df, arg_name)
     columns = list(df.columns)
@@ -1014,17 +1021,17 @@ def read_future_covariates(
     )
     if ts_name is None:
         raise DataError(
-            f"{arg_name} has no timestamp column {spec.timestamp_col!r}; available columns: {_fmt_columns(columns)}"
+            f"{subject(arg_name)} has no timestamp column {spec.timestamp_col!r}; available columns: {_fmt_columns(columns)}"
         )
     if id_name is None and len(series) != 1:
         raise DataError(
-            f"{arg_name} has no id column {spec.id_col!r} and there are {len(series)} series; "
+            f"{subject(arg_name)} has no id column {spec.id_col!r} and there are {len(series)} series; "
             f"available columns: {_fmt_columns(columns)}"
         )
     missing_cols = [c for c in known if c not in columns]
     if missing_cols:
         raise DataError(
-            f"{arg_name} lacks the known covariate column(s) {_fmt_columns(missing_cols)}; "
+            f"{subject(arg_name)} lacks the known covariate column(s) {_fmt_columns(missing_cols)}; "
             f"available columns: {_fmt_columns(columns)}"
         )
 
@@ -1058,7 +1065,7 @@ def read_future_covariates(
     if (seen > 1).any():
         slot = int(np.argmax(seen > 1))
         raise DataError(
-            f"{arg_name}: item {series[exp_codes[slot]].item_id!r} has duplicate rows for {_fmt_ts(exp_ts[slot])}; "
+            f"{subject(arg_name)}: item {series[exp_codes[slot]].item_id!r} has duplicate rows for {_fmt_ts(exp_ts[slot])}; "
             f"drop the duplicates"
         )
     if (seen == 0).any():
@@ -1073,7 +1080,7 @@ def read_future_covariates(
             also += (f" (none of its ids match the ids of the series, e.g. {_show(df[id_name].iloc[0])} vs "
                      f"{_show(series[0].item_id)}; check the id types, e.g. str vs int)")
         raise DataError(
-            f"{arg_name} has no row for item {series[g].item_id!r} at {shown}{more}: the known covariates are "
+            f"{subject(arg_name)} has no row for item {series[g].item_id!r} at {shown}{more}: the known covariates are "
             f"needed for the {horizon} steps after the end of the series ({series[g].last_timestamp(spec.freq)}){also}"
         )
     out = np.empty((len(known), len(exp_ts)), dtype=np.float32)
@@ -1131,7 +1138,8 @@ def read_static(
         feats = df.drop(columns=[id_name])
     elif isinstance(index, pd.RangeIndex) and index.name is None:
         raise DataError(
-            f"{arg_name} has no id column: expected 'item_id' or 'unique_id', an index of item ids, or id_col=; "
+            f"{subject(arg_name)} has no id column: expected 'item_id' or 'unique_id', an index of item ids, "
+            f"or {option('id_col')}; "
             f"available columns: {_fmt_columns(columns)}"
         )
     else:
@@ -1141,7 +1149,7 @@ def read_static(
     for arg, names in (("categorical", cat), ("real", rea)):
         missing = [c for c in (names or ()) if c not in fcols]
         if missing:
-            raise DataError(f"{arg} column(s) {_fmt_columns(missing)} not in {arg_name}; "
+            raise DataError(f"{option(arg, None)} column(s) {_fmt_columns(missing)} not in {subject(arg_name)}; "
                             f"available columns: {_fmt_columns(fcols)}")
     if cat is not None and rea is not None and set(cat) & set(rea):
         raise DataError(f"column {sorted(set(cat) & set(rea), key=str)[0]!r} is listed as both categorical and real")
@@ -1157,9 +1165,9 @@ def read_static(
 
     dup = ids.duplicated(keep=False).to_numpy()
     if dup.any():
-        raise DataError(f"{arg_name} has several rows for item {ids.iloc[int(np.argmax(dup))]!r}; keep one row per item")
+        raise DataError(f"{subject(arg_name)} has several rows for item {ids.iloc[int(np.argmax(dup))]!r}; keep one row per item")
     if ids.isna().any():
-        raise DataError(f"{arg_name} has a missing (NaN) item id at row {int(np.argmax(ids.isna().to_numpy()))}")
+        raise DataError(f"{subject(arg_name)} has a missing (NaN) item id at row {int(np.argmax(ids.isna().to_numpy()))}")
     pos = pd.Index(ids.to_numpy(dtype=object)).get_indexer(pd.Index(list(item_ids), dtype=object))
     if (pos < 0).any():
         missing = [item_ids[i] for i in np.flatnonzero(pos < 0)]
@@ -1167,7 +1175,7 @@ def read_static(
         if len(missing) == len(item_ids) and len(ids):
             hint = f" (its ids look like {ids.iloc[0]!r}; check the id types, e.g. str vs int)"
         raise DataError(
-            f"{arg_name} has no row for {len(missing)} item(s): {_fmt_items(missing)}{hint}; add a row for every item"
+            f"{subject(arg_name)} has no row for {len(missing)} item(s): {_fmt_items(missing)}{hint}; add a row for every item"
         )
     rows = feats.iloc[pos]
     describe = _Rows(lambda i: item_ids[i], None)
