@@ -544,3 +544,20 @@ def test_cross_validation_covariates_never_leak(tiny_params):
                          hour=np.where(beyond, 1e9, df["hour"]))
     _, dirty = m.cross_validation(poisoned, 3, n_samples=4, return_samples="array")
     assert np.array_equal(dirty[:, 0], clean[:, 0]) and not np.array_equal(dirty[:, 2], clean[:, 2])
+
+
+def test_held_out_blocks_default_rule():
+    from tsdiff.estimator import _held_out_blocks
+
+    # A small panel holds out more windows per series; a large one 4; a third of a series at most.
+    K, n = _held_out_blocks(None, np.array([5000] * 14), 24)
+    assert K == 14 and n.tolist() == [14] * 14
+    K, n = _held_out_blocks(None, np.array([800] * 414), 48)
+    assert K == 4 and n.tolist() == [4] * 414
+    K, n = _held_out_blocks(None, np.array([300, 100, 30, 10]), 24)
+    assert K == 14 and n.tolist() == [4, 1, 0, 0]   # 300 // 72, 100 // 72, then too short
+    K, n = _held_out_blocks(3, np.array([300, 50, 10]), 24)
+    assert K == 3 and n.tolist() == [3, 1, 0]       # an explicit count: only one block of history is kept
+    assert _held_out_blocks(0, np.array([300]), 24)[1].tolist() == [0]
+    with pytest.raises(ValueError, match="calibration_windows"):
+        _held_out_blocks(-2, np.array([300]), 24)

@@ -52,6 +52,26 @@ logger = logging.getLogger(__name__)
 _MAX_CALIBRATION_WINDOWS = 256
 
 
+def _held_out_blocks(calibration_windows: Optional[int], lengths: np.ndarray, H: int) -> tuple[int, np.ndarray]:
+    """Blocks of ``H`` points held out at the end of each series: ``(K, per-series counts)``.
+
+    ``None`` (the default) chooses ``K = min(14, max(4, ceil(256 / n_series)))``: about 256 held-out
+    windows in all, so that a small panel gets many days of them. Why: a few consecutive windows share
+    one regime (on the Jena weather set the last 4 days before the test period were twice as hard as
+    the two weeks before them, and calibration factors fitted there widened the test intervals to
+    cov90 0.98), and split conformal needs enough of them to be steady. A series keeps at least two
+    thirds of its points for training (``K <= len / (3 H)``) and one block of history.
+    """
+    n = len(lengths)
+    if calibration_windows is None:
+        K = int(min(14, max(4, math.ceil(256 / max(n, 1)))))
+        cap = np.maximum(0, lengths // (3 * H))
+    else:
+        K = 0 if calibration_windows == 0 else _check_positive_int("calibration_windows", calibration_windows)
+        cap = np.full(n, K)
+    return K, np.minimum(np.minimum(K, cap), np.maximum(0, (lengths - H) // H))
+
+
 class _HeldOut:
     """The held-out windows of a fit (series index and split point of each), and their sampling."""
 
@@ -178,10 +198,11 @@ class TSDiff(BaseEstimator):
         (:mod:`tsdiff.calibration`): per horizon step and interval level, a factor on each
         sample path's deviation from the median, so that held-out coverage matches nominal.
         ``predict(calibrated=False)`` returns the raw diffusion ensemble.
-    calibration_windows : int, default 4
+    calibration_windows : int, optional
         Held out from gradient steps: the last ``calibration_windows`` blocks of
         ``prediction_length`` points of every series with at least one more block of history.
-        They serve validation and calibration, never training.
+        They serve validation and calibration, never training. Default: about 256 windows in all,
+        4 to 14 per series (``min(14, max(4, ceil(256 / n_series)))``), at most a third of each series.
     calibration_samples : int, default 100
         Paths per held-out window (at most 256 windows, a random subset) sampled to fit the
         calibration. The factors carry over between ensemble sizes, but an ensemble as large as the
@@ -231,7 +252,7 @@ class TSDiff(BaseEstimator):
                  weight_decay: float = 1e-4, max_steps: int = 4000, max_time: Optional[float] = None,
                  grad_clip: float = 1.0, ema_decay: float = 0.995, val_every: int = 200,
                  validation: bool = True, num_val_windows: int = 64, val_samples: int = 8,
-                 val_steps: int = 10, calibrate: bool = True, calibration_windows: int = 4,
+                 val_steps: int = 10, calibrate: bool = True, calibration_windows: Optional[int] = None,
                  calibration_samples: int = 100, sampler: str = "dpmsolver",
                  sampler_steps: Optional[int] = 20, spacing: Optional[str] = None, chunk_size: Optional[int] = None,
                  id_col: Optional[str] = None,
@@ -532,9 +553,8 @@ class TSDiff(BaseEstimator):
         lengths = np.array([len(s) for s in series])
         # Held-out windows (validation and calibration, never gradient steps): the last K blocks of H
         # points of each series that keeps at least one block of history before them.
-        K = _check_positive_int("calibration_windows", self.calibration_windows) \
-            if (self.validation or self.calibrate) else 0
-        n_held = np.minimum(K, np.maximum(0, (lengths - H) // H))
+        K, n_held = _held_out_blocks(self.calibration_windows if (self.validation or self.calibrate) else 0,
+                                     lengths, H)
         ends = lengths - n_held * H
         self.scale_floors_, self.nonnegative_ = self._series_stats(series, ends=ends)
         self.static_real_mean_ = self.static_real_std_ = None
