@@ -518,14 +518,14 @@ Every exception tsdiff raises on purpose derives from `tsdiff.errors.TSDiffError
 
 | exception | also a | raised when |
 |---|---|---|
-| `DataError` | `ValueError` | input data is bad (all cases below); raised by `tsdiff/frames.py` |
+| `DataError` | `ValueError` | input data is bad (all cases below); raised by `tsdiff/frames/` |
 | `NotFittedError` | `ValueError`, `AttributeError` | a model is used before `fit` |
 | `ModelFileError` | `ValueError` | a model file is missing, corrupt, foreign or of an unsupported version |
 | `TrainingError` | `RuntimeError` | training fails (e.g. a non-finite loss); `.step` is the step |
 
 ## Bad input data
 
-Every DataFrame entering tsdiff goes through `tsdiff/frames.py`; the message of
+Every DataFrame entering tsdiff goes through `tsdiff/frames/`; the message of
 each `DataError` names the argument (`df`, `future_df`, `static_df`), the column,
 the item and the timestamp at fault. The messages below are produced by the
 cases in `tests/test_frames.py` (`ERROR_CASES`); `test_errors_doc_is_current`
