@@ -553,7 +553,9 @@ def test_held_out_blocks_default_rule():
     K, n = _held_out_blocks(None, np.array([5000] * 14), 24)
     assert K == 14 and n.tolist() == [14] * 14
     K, n = _held_out_blocks(None, np.array([800] * 414), 48)
-    assert K == 4 and n.tolist() == [4] * 414
+    assert K == 1 and n.tolist() == [1] * 414
+    K, n = _held_out_blocks(None, np.array([800] * 100), 48)
+    assert K == 3 and n.tolist() == [3] * 100
     K, n = _held_out_blocks(None, np.array([300, 100, 30, 10]), 24)
     assert K == 14 and n.tolist() == [4, 1, 0, 0]   # 300 // 72, 100 // 72, then too short
     K, n = _held_out_blocks(3, np.array([300, 50, 10]), 24)

@@ -55,8 +55,10 @@ _MAX_CALIBRATION_WINDOWS = 256
 def _held_out_blocks(calibration_windows: Optional[int], lengths: np.ndarray, H: int) -> tuple[int, np.ndarray]:
     """Blocks of ``H`` points held out at the end of each series: ``(K, per-series counts)``.
 
-    ``None`` (the default) chooses ``K = min(14, max(4, ceil(256 / n_series)))``: about 256 held-out
-    windows in all, so that a small panel gets many days of them. Why: a few consecutive windows share
+    ``None`` (the default) chooses ``K = min(14, max(1, ceil(256 / n_series)))``: about 256 held-out
+    windows in all, so that a small panel gets many days of them and a large one loses little training
+    data (m4_hourly, 414 series of 700-1000 points: wQL 0.0358 with 4 windows per series withheld,
+    0.0304 with 1). Why: a few consecutive windows share
     one regime (on the Jena weather set the last 4 days before the test period were twice as hard as
     the two weeks before them, and calibration factors fitted there widened the test intervals to
     cov90 0.98), and split conformal needs enough of them to be steady. A series keeps at least two
@@ -64,7 +66,7 @@ def _held_out_blocks(calibration_windows: Optional[int], lengths: np.ndarray, H:
     """
     n = len(lengths)
     if calibration_windows is None:
-        K = int(min(14, max(4, math.ceil(256 / max(n, 1)))))
+        K = int(min(14, max(1, math.ceil(256 / max(n, 1)))))
         cap = np.maximum(0, lengths // (3 * H))
     else:
         K = 0 if calibration_windows == 0 else _check_positive_int("calibration_windows", calibration_windows)
@@ -202,7 +204,7 @@ class TSDiff(BaseEstimator):
         Held out from gradient steps: the last ``calibration_windows`` blocks of
         ``prediction_length`` points of every series with at least one more block of history.
         They serve validation and calibration, never training. Default: about 256 windows in all,
-        4 to 14 per series (``min(14, max(4, ceil(256 / n_series)))``), at most a third of each series.
+        1 to 14 per series (``min(14, max(1, ceil(256 / n_series)))``), at most a third of each series.
     calibration_samples : int, default 100
         Paths per held-out window (at most 256 windows, a random subset) sampled to fit the
         calibration. The factors carry over between ensemble sizes, but an ensemble as large as the
