@@ -23,7 +23,7 @@ are skipped (resumable), ``--force`` reruns them.
 Example (a smoke run; real runs use a larger --max-steps)::
 
     python benchmarks/rolling.py --datasets ett_small_1h --max-steps 50 --n-samples 20 \
-        --variant default --out /tmp/rolling_smoke.csv
+        --variant default --out benchmarks/results/rolling_smoke.csv
 """
 
 from __future__ import annotations

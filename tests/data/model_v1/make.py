@@ -4,8 +4,8 @@ with its predictions, for the compatibility test
 
 Run from the repository root with that version's package on the path::
 
-    git archive 49a42fd tsdiff | tar -x -C /tmp/v1src
-    PYTHONPATH=/tmp/v1src python tests/data/model_v1/make.py tests/data/model_v1
+    mkdir -p build/v1src && git archive 49a42fd tsdiff | tar -x -C build/v1src
+    PYTHONPATH=build/v1src python tests/data/model_v1/make.py tests/data/model_v1
 """
 import sys
 from pathlib import Path
