@@ -412,6 +412,16 @@ def run_job(name: str, model: str, seed: int, variants: list[tuple[str, dict[str
                     row["crps_series_mean"], row["cov50"], row["cov90"], row["cov50_target"], row["cov90_target"])
 
 
+def add_budget_arguments(p: argparse.ArgumentParser) -> None:
+    """The learned models' budgets, the ensemble size and the thread count (shared with learning_curves.py)."""
+    tsdiff_default = inspect.signature(__import__("tsdiff").TSDiff).parameters["max_steps"].default
+    p.add_argument("--max-steps", type=int, help=f"tsdiff's training step budget (default: tsdiff's, {tsdiff_default})")
+    p.add_argument("--deepar-epochs", type=int, default=100, help="DeepAR's epoch budget")
+    p.add_argument("--deepar-batches", type=int, default=50, help="DeepAR's batches per epoch")
+    p.add_argument("--n-samples", type=int, default=100, help="sample paths per forecast")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -422,13 +432,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--n-windows", type=int, default=DEFAULT_N_WINDOWS,
                    help="windows per series (fewer where the shortest series cannot hold them)")
     p.add_argument("--max-series", type=int, help="only the first N series of each dataset (smoke runs)")
-    tsdiff_default = inspect.signature(__import__("tsdiff").TSDiff).parameters["max_steps"].default
-    p.add_argument("--max-steps", type=int, help=f"tsdiff's training step budget (default: tsdiff's, {tsdiff_default})")
-    p.add_argument("--deepar-epochs", type=int, default=100, help="DeepAR's epoch budget")
-    p.add_argument("--deepar-batches", type=int, default=50, help="DeepAR's batches per epoch")
+    add_budget_arguments(p)
     p.add_argument("--ets-max-history", type=int, default=2000, help="AutoETS fits on each window's last N points")
-    p.add_argument("--n-samples", type=int, default=100)
-    p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--device", default="cpu", help="tsdiff's device")
     p.add_argument("--variant", nargs="+", action="append", metavar="NAME [KEY=VALUE ...]",
                    help="tsdiff: a named set of predict keyword arguments (repeatable); default: 'calibrated' "
