@@ -10,10 +10,13 @@ used?" needs.
 - **tsdiff** (``TSDiffEstimator``, the GluonTS adapter ``run_benchmarks.py`` uses; ``--max-steps``,
   default tsdiff's own): ``fit(checkpoint_dir=..., checkpoint_every=...)`` rewrites one
   ``checkpoint.pt``; this script copies each one as it is written (:func:`keep_checkpoints`). A
-  checkpoint's weights are what ``predict`` uses: the EMA weights of the best validation so far
-  (before the first validation, the current EMA). Checkpoints hold no calibration (it is fitted after
-  training), so every checkpoint is scored as the **raw** ensemble; the final model is scored raw
-  and calibrated (``variant`` ``final_raw`` / ``final``).
+  checkpoint's weights are what ``predict`` would use had training stopped there: the EMA weights of
+  the best validation so far (before the first validation, the current EMA); ``variant`` ``checkpoint``.
+  Once validation stops improving, those stay the same, so ``--current-ema`` also scores the current
+  EMA weights that the checkpoint holds for resuming (``checkpoint_ema``): the training trajectory
+  itself. Checkpoints hold no calibration (it is fitted after training), so every checkpoint is
+  scored as the **raw** ensemble; the final model is scored raw and calibrated (``final_raw`` /
+  ``final``).
 - **DeepAR** (GluonTS torch, tsdiff's context length and the static category, ``--deepar-epochs`` x
   ``--deepar-batches``): Lightning ``ModelCheckpoint(every_n_epochs=..., save_top_k=-1)`` keeps the
   weights at every checkpoint epoch; ``final`` is what GluonTS returns (the epoch with the lowest
@@ -129,6 +132,8 @@ def score(forecasts: list, inputs: list, tss: list, H: int, season: int) -> dict
 def tsdiff_points(name: str, ds: Any, inputs: list, tss: list, seed: int, args: argparse.Namespace,
                   work: Path) -> Iterator[dict[str, Any]]:
     """Train tsdiff once with checkpoints; yield one scored row (without provenance) per checkpoint, then the final."""
+    import torch
+
     from tsdiff import TSDiff
     from tsdiff.integrations.gluonts import TSDiffEstimator, TSDiffPredictor
     from tsdiff.integrations.gluonts_features import seasonality
@@ -156,13 +161,19 @@ def tsdiff_points(name: str, ds: Any, inputs: list, tss: list, seed: int, args: 
     for path in kept:
         model = TSDiff.load(path, device="cpu")
         res = model.train_result_
-        t1 = time.perf_counter()
-        fc = list(TSDiffPredictor(model, H, freq, use_static=predictor.use_static).predict(
-            inputs, num_samples=args.n_samples, seed=seed))
-        yield {**common, "variant": "checkpoint", "checkpoint": res.steps, "best_step": res.best_step,
-               "train_seconds": res.elapsed, "predict_seconds": time.perf_counter() - t1,
-               **score(fc, inputs, tss, H, season),
-               "note": "raw ensemble (checkpoints hold no calibration); EMA weights of the best validation so far"}
+        weights = [("checkpoint", None, "EMA weights of the best validation so far")]
+        if args.current_ema:
+            ema = torch.load(path, map_location="cpu", weights_only=True)["checkpoint"]["trainer"]["ema"]
+            weights.append(("checkpoint_ema", ema, "current EMA weights (no checkpoint selection)"))
+        for variant, state, what in weights:
+            if state is not None:
+                model.model_.load_state_dict(state)
+            t1 = time.perf_counter()
+            fc = list(TSDiffPredictor(model, H, freq, use_static=predictor.use_static).predict(
+                inputs, num_samples=args.n_samples, seed=seed))
+            yield {**common, "variant": variant, "checkpoint": res.steps, "best_step": res.best_step,
+                   "train_seconds": res.elapsed, "predict_seconds": time.perf_counter() - t1,
+                   **score(fc, inputs, tss, H, season), "note": f"raw ensemble (checkpoints hold no calibration); {what}"}
     res = final.train_result_
     for variant, calibrated in (("final_raw", False), ("final", None)):
         t1 = time.perf_counter()
@@ -249,28 +260,28 @@ def run_job(name: str, model: str, seed: int, args: argparse.Namespace, common: 
 
 # --------------------------------------------------------------------------- figures
 def checkpoint_curves(path: Path, commit: Optional[str] = None) -> dict[tuple[str, str, int], dict[str, Any]]:
-    """``{(model, dataset, seed): {"unit", "points": [(checkpoint, wql), ...], "final": wql}}`` of one commit.
+    """``{(model, dataset, seed): {"unit", "sha", "points": [(checkpoint, wql), ...], "ema": [...], "final": wql}}``.
 
-    The commit is ``commit`` (a prefix) or that of the last ``final`` row.
+    Each run's rows come from one commit: ``commit`` (a prefix), else that of the run's last ``final`` row.
     """
     rows = [r for r in read_rows(path) if r.get("status") == "ok"]
-    finals = [r for r in rows if r["variant"] == "final" and (not commit or r["git_sha"].startswith(commit))]
-    if not finals:
-        return {}
-    sha = finals[-1]["git_sha"]
+    shas = {(r["model"], r["dataset"], int(r["seed"])): r["git_sha"] for r in rows
+            if r["variant"] == "final" and (not commit or r["git_sha"].startswith(commit))}
     out: dict[tuple[str, str, int], dict[str, Any]] = {}
     for r in rows:
-        if r["git_sha"] != sha:
+        run = (r["model"], r["dataset"], int(r["seed"]))
+        if shas.get(run) != r["git_sha"]:
             continue
-        entry = out.setdefault((r["model"], r["dataset"], int(r["seed"])),
-                               {"unit": r["unit"], "points": [], "sha": sha, "n_samples": r["n_samples"]})
+        entry = out.setdefault(run, {"unit": r["unit"], "points": [], "ema": [], "sha": r["git_sha"],
+                                     "n_samples": r["n_samples"]})
         wql = float(r["wql_gluonts_mean_wQuantileLoss"])
-        if r["variant"] == "checkpoint":
-            entry["points"].append((int(r["checkpoint"]), wql))
+        if r["variant"] in ("checkpoint", "checkpoint_ema"):
+            entry["points" if r["variant"] == "checkpoint" else "ema"].append((int(r["checkpoint"]), wql))
         else:
             entry[r["variant"]] = wql
     for entry in out.values():
         entry["points"].sort()
+        entry["ema"].sort()
     return out
 
 
@@ -301,7 +312,12 @@ def plot_checkpoints(path: Path, figure: Path, commit: Optional[str] = None) -> 
                 continue
             unit = entry["unit"]
             xs, ys = zip(*entry["points"])
-            ax.plot(xs, [v / ys[-1] for v in ys], marker=".", label=f"{name}" + (f" (seed {seed})" if seed else ""))
+            line, = ax.plot(xs, [v / ys[-1] for v in ys], marker=".",
+                            label=f"{name}" + (f" (seed {seed})" if seed else ""))
+            if entry["ema"]:
+                ex, ey = zip(*entry["ema"])
+                ax.plot(ex, [v / ys[-1] for v in ey], ls=":", marker=".", color=line.get_color(),
+                        label=f"{name}, current EMA (no selection)")
             lines.append(f"{model} {name} seed {seed}: last checkpoint wQL {ys[-1]:.4f} ({unit} {xs[-1]}), final "
                          f"{entry.get('final', float('nan')):.4f}; improvement of the best checkpoint over the "
                          f"second half {100 * improvement_after(entry['points'], xs[-1] // 2):.1f}%, over the last "
@@ -313,8 +329,8 @@ def plot_checkpoints(path: Path, figure: Path, commit: Optional[str] = None) -> 
         ax.axhline(1.0, color="grey", lw=0.8, ls="--")
         ax.legend(fontsize=7)
     first = next(iter(data.values()))
-    fig.suptitle(f"{LABEL} (commit {first['sha'][:7]}; GluonTS test split, {first['n_samples']} samples)",
-                 fontsize=9)
+    commits = ", ".join(sorted({e["sha"][:7] for e in data.values()}))
+    fig.suptitle(f"{LABEL} (commit {commits}; GluonTS test split, {first['n_samples']} samples)", fontsize=9)
     fig.tight_layout()
     figure.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(figure, dpi=110)
@@ -372,6 +388,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--seeds", "--seed", nargs="+", type=int, default=[0])
     add_budget_arguments(p)
     p.add_argument("--n-checkpoints", type=int, default=10, help="checkpoints per run, evenly spaced")
+    p.add_argument("--current-ema", action="store_true",
+                   help="tsdiff: also score each checkpoint's current EMA weights (no checkpoint selection)")
     p.add_argument("--force", action="store_true", help="rerun jobs that have a final row at this commit")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "learning_curves.csv")
     p.add_argument("--plot", type=Path, help="draw the figure (PNG) from --out (or from --val-history)")
