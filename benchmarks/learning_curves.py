@@ -292,6 +292,21 @@ def improvement_after(points: list[tuple[int, float]], step: int) -> float:
     return (before - end) / before
 
 
+def curve_summary(title: str, unit: str, points: list[tuple[int, float]], final: Optional[float]) -> str:
+    """One line: the best and the last checkpoint, and the change over the last quarter and half of the run."""
+    xs, ys = zip(*points)
+    best = int(np.argmin(ys))
+
+    def change_since(frac: float) -> float:
+        k = int(np.argmin([abs(x - frac * xs[-1]) for x in xs]))
+        return 100 * (ys[-1] / ys[k] - 1)
+
+    return (f"{title}: best checkpoint wQL {ys[best]:.4f} ({unit} {xs[best]}), last {ys[-1]:.4f} ({unit} {xs[-1]}, "
+            f"{100 * (ys[-1] / ys[best] - 1):+.1f}% vs best), change over the last half {change_since(0.5):+.1f}%, "
+            f"over the last quarter {change_since(0.75):+.1f}%"
+            + ("" if final is None else f"; final model {final:.4f}"))
+
+
 def plot_checkpoints(path: Path, figure: Path, commit: Optional[str] = None) -> list[str]:
     """One panel per model: each checkpoint's test wQL / the last checkpoint's, one line per dataset and seed."""
     import matplotlib
@@ -318,10 +333,9 @@ def plot_checkpoints(path: Path, figure: Path, commit: Optional[str] = None) -> 
                 ex, ey = zip(*entry["ema"])
                 ax.plot(ex, [v / ys[-1] for v in ey], ls=":", marker=".", color=line.get_color(),
                         label=f"{name}, current EMA (no selection)")
-            lines.append(f"{model} {name} seed {seed}: last checkpoint wQL {ys[-1]:.4f} ({unit} {xs[-1]}), final "
-                         f"{entry.get('final', float('nan')):.4f}; improvement of the best checkpoint over the "
-                         f"second half {100 * improvement_after(entry['points'], xs[-1] // 2):.1f}%, over the last "
-                         f"quarter {100 * improvement_after(entry['points'], 3 * xs[-1] // 4):.1f}%")
+            lines.append(curve_summary(f"{model} {name} seed {seed}", unit, entry["points"], entry.get("final")))
+            if entry["ema"]:
+                lines.append(curve_summary(f"{model} {name} seed {seed} (current EMA)", unit, entry["ema"], None))
         ax.set_title(f"{model}: test wQL / last checkpoint's", fontsize=10)
         ax.set_xlabel(f"training {unit}")
         top = ax.get_ylim()[1]
