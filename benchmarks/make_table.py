@@ -506,7 +506,7 @@ def make_table(results_dir: Path, docs_file: Path, commit: Optional[str] = None,
       "A forecast can have a good wQL while its median carries a level bias on many small series that MASE "
       "exposes, and the two can rank models differently (mixed-unit sets such as the weather variables).")
     w("- Seasonal naive is GluonTS's `SeasonalNaivePredictor` (a point forecast: one sample, so its wQL = CRPS = ND "
-      "and its intervals are empty). AutoETS (last 2000 points) and AutoARIMA (last 1000 points; skipped, with the "
+      "and its intervals are empty). AutoETS (last 2000 points) and AutoARIMA (last 500 points; skipped, with the "
       "reason in its row, when its fit would exceed 15 minutes) are statsforecast's with GluonTS's seasonality as "
       "`season_length`; their Gaussian predictive distribution is turned into 100 samples (the (k + 0.5)/100 "
       "quantiles). The weather set has a few missing values: they are interpolated for those two only.")

@@ -287,8 +287,8 @@ def _run_gluonts(name: str, model: str, seed: int, train: list, inputs: list, ds
     random.seed(seed)  # GluonTS's models and data loaders draw from the global RNGs (script-level seeding)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    estimator, callbacks = gluonts_estimator(model, name, freq, H, DATASETS[name]["context_length"], cardinality,
-                                             cap_seconds=args.cap_seconds, **budget)
+    estimator, callbacks = gluonts_estimator(model, freq, H, DATASETS[name]["context_length"], cardinality,
+                                             cap_seconds=args.cap_seconds, overrides=dict(args.peer_param), **budget)
     t0 = time.perf_counter()
     predictor, info = train_gluonts(estimator, callbacks, train, H, max_epochs=budget["max_epochs"],
                                     cap_seconds=args.cap_seconds)
@@ -399,11 +399,17 @@ def run_table(args: argparse.Namespace) -> None:
 
 
 def _label(model: str, args: argparse.Namespace) -> str:
-    """``tsdiff[patch_size=4]`` for an ablation run (so it never replaces or mixes with the default rows)."""
-    params = list(args.tsdiff_param) + [(f"predict.{k}", v) for k, v in args.predict_param]
-    if model != "tsdiff" or not params:
+    """``tsdiff[patch_size=4]`` / ``patchtst[d_model=128]`` for an ablation run (never mixed with the default rows)."""
+    if model == "tsdiff":
+        params = list(args.tsdiff_param) + [(f"predict.{k}", v) for k, v in args.predict_param]
+    elif model in LEARNED:
+        params = list(args.peer_param)
+    else:
+        params = []
+    if not params:
         return model
-    return "tsdiff[" + ",".join(f"{k}={v}" for k, v in params) + "]"
+    text = ",".join(f"{k}={v}" for k, v in params)
+    return model[:-1] + "," + text + "]" if model.endswith("]") else f"{model}[{text}]"
 
 
 def _param(text: str) -> tuple[str, Any]:
@@ -452,9 +458,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     p.add_argument("--device", default="auto", help="tsdiff device")
     p.add_argument("--ets-max-history", type=int, default=2000, help="AutoETS fits on the last N points")
-    p.add_argument("--arima-max-history", type=int, default=1000, help="AutoARIMA fits on the last N points")
+    p.add_argument("--arima-max-history", type=int, default=500, help="AutoARIMA fits on the last N points")
     p.add_argument("--arima-time-limit", type=float, default=900.0,
-                   help="AutoARIMA: skip (a 'skipped' row with the reason) when the first series' fit time, "
+                   help="AutoARIMA: skip (a 'skipped' row with the reason) when the first series' CPU time, "
                         "scaled to all series, exceeds this many seconds")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: first --quick-entries entries, tsdiff at most 40 steps, GluonTS peers at most "
@@ -463,6 +469,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     p.add_argument("--tsdiff-param", action="append", default=[], type=_param, metavar="KEY=VALUE",
                    help="extra tsdiff.TSDiff argument (repeatable; value parsed as a Python literal), "
                         "e.g. --tsdiff-param patch_size=4; for ablations, written to a scratch --out")
+    p.add_argument("--peer-param", action="append", default=[], type=_param, metavar="KEY=VALUE",
+                   help="extra GluonTS estimator argument of the learned peers (repeatable), e.g. --peer-param "
+                        "d_model=128; rows are labelled MODEL[KEY=VALUE]")
     p.add_argument("--no-fork", action="store_true", help="run in this process (debugging)")
     p.add_argument("--make-table", action="store_true",
                    help="write docs/benchmarks.md from the CSVs in benchmarks/results/ and exit")

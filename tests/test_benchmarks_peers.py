@@ -64,18 +64,18 @@ def test_series_key_uses_the_static_category_else_the_item_id():
 
 
 def test_peer_settings_give_deepar_tsdiffs_inputs_and_keep_the_default_row_default():
-    fair = peer_settings("deepar", "m4_hourly", "H", 312, 414)
+    fair = peer_settings("deepar", "H", 312, 414)
     assert fair == {"context_length": 312, "num_feat_static_cat": 1, "cardinality": [414]}
-    assert peer_settings("deepar", "ett_small_1h", "h", 336, None) == {"context_length": 336}
-    assert peer_settings("deepar[default]", "m4_hourly", "H", 312, 414) == {}
-    weekly = peer_settings("patchtst", "m4_weekly", "W", 104, 359)
+    assert peer_settings("deepar", "h", 336, None) == {"context_length": 336}
+    assert peer_settings("deepar[default]", "H", 312, 414) == {}
+    weekly = peer_settings("patchtst", "W", 104, 359)
     assert (weekly["patch_len"], weekly["stride"], weekly["context_length"]) == (24, 2, 104)  # ILI script
-    hourly = peer_settings("patchtst", "ett_small_1h", "h", 336, None)
-    assert (hourly["patch_len"], hourly["stride"], hourly["d_model"]) == (16, 8, 16)  # ETTh1 script
-    tft = peer_settings("tft", "exchange_rate_nips", "B", 360, 8)
+    hourly = peer_settings("patchtst", "h", 336, None)
+    assert (hourly["patch_len"], hourly["stride"], hourly["d_model"]) == (16, 8, 16)  # ETTh1 script, small encoder
+    tft = peer_settings("tft", "B", 360, 8)
     assert tft["context_length"] == 252 and tft["static_cardinalities"] == [8] and 0.05 in tft["quantiles"]
     with pytest.raises(ValueError, match="unknown GluonTS peer"):
-        peer_settings("nbeats", "m4_hourly", "H", 312, None)
+        peer_settings("nbeats", "H", 312, None)
 
 
 def test_quantile_forecast_samples_follow_the_learned_quantiles():
@@ -97,3 +97,12 @@ def test_per_series_crps_weighs_series_equally_and_pools_windows():
     # series 0: CRPS 10 per point / |y| 100 = 0.1; series 1 (two windows pooled): 1 / 1 = 1.0
     assert per_series_crps(y, samples, keys=["a", "b", "b"]) == pytest.approx(0.55)
     assert per_series_crps(y, samples) == pytest.approx((0.1 + 1.0 + 1.0) / 3)
+
+
+def test_budgets_default_per_dataset_exceptions_and_overrides():
+    from _peers import gluonts_budget
+
+    assert gluonts_budget("deepar", "m4_hourly") == {"max_epochs": 100, "num_batches_per_epoch": 50, "patience": 20}
+    assert gluonts_budget("tft", "ett_small_15min")["max_epochs"] == 40
+    assert gluonts_budget("tft", "ett_small_15min", max_epochs=2, patience=None) == {
+        "max_epochs": 2, "num_batches_per_epoch": 50, "patience": 20}
