@@ -423,6 +423,7 @@ def statsforecast_forecasts(model: str, inputs: list, freq: str, H: int, n_sampl
         return out.reset_index() if "unique_id" not in out.columns else out
 
     note = f"statsforecast {column}, season_length={season}; fit on the last {max_history} points"
+    cpu0 = time.process_time()
     if time_limit is not None:
         heads, cpu = [], 0.0
         for k in range(min(len(frames), 4)):
@@ -437,6 +438,7 @@ def statsforecast_forecasts(model: str, inputs: list, freq: str, H: int, n_sampl
         out = pd.concat(heads + rest, ignore_index=True)
     else:
         out = fit(frames)
+    note += f"; fit {time.process_time() - cpu0:.0f} CPU s"
     z80 = norm.ppf(0.9)
     zs = norm.ppf((np.arange(n_samples) + 0.5) / n_samples)
     forecasts = []

@@ -106,3 +106,17 @@ def test_budgets_default_per_dataset_exceptions_and_overrides():
     assert gluonts_budget("tft", "ett_small_15min")["max_epochs"] == 40
     assert gluonts_budget("tft", "ett_small_15min", max_epochs=2, patience=None) == {
         "max_epochs": 2, "num_batches_per_epoch": 50, "patience": 20}
+
+
+def test_autoarima_is_skipped_with_its_reason_when_over_the_time_limit():
+    pytest.importorskip("statsforecast")
+    from _peers import statsforecast_forecasts
+
+    rng = np.random.default_rng(0)
+    inputs = [{"start": START, "target": 10 + rng.normal(size=60), "item_id": i} for i in range(3)]
+    forecasts, note = statsforecast_forecasts("autoarima", inputs, "h", H, 20, 50, time_limit=1e-9)
+    assert forecasts is None
+    assert note.startswith("skipped: 1 series took") and "for all 3 (limit 0 s)" in note
+    forecasts, note = statsforecast_forecasts("autoarima", inputs, "h", H, 20, 50, time_limit=3600)
+    assert len(forecasts) == 3 and forecasts[0].samples.shape == (20, H) and "fit on the last 50 points" in note
+    assert np.all(np.diff(forecasts[0].samples, axis=0) >= 0)  # the Gaussian quantile ensemble is ordered
