@@ -22,7 +22,8 @@ carry ``protocol = rolling``. Per dataset, model and seed:
    ``wql_gluonts_mean_wQuantileLoss``), exact ensemble CRPS (properscoring) / sum |y|
    (``crps_exact_normalized``), the per-series-normalized exact CRPS (``crps_series_mean``: each
    series' CRPS / its own sum |y|, averaged over series, so that no series dominates by its scale, as
-   pressure and air density dominate wQL on weather), MASE of the median, seasonal naive's wQL on the
+   pressure and air density dominate wQL on weather; series whose |y| sums to 0 over the windows are
+   left out, ``crps_series_skipped`` counts them), MASE of the median, seasonal naive's wQL on the
    same windows, and the coverage of the central 50/80/90/95% intervals, each with a 95% bootstrap CI
    over windows (1000 resamples). ``cov50_target`` / ``cov90_target`` are what a perfectly calibrated
    ensemble of ``n_samples`` paths covers under GluonTS's quantile rule (0.485 / 0.881 for 100).
@@ -83,7 +84,8 @@ COLUMNS = ["protocol", "dataset", "model", "seed", "variant", "status", "max_ser
            "context_length", "n_series", "n_windows", "n_samples", "max_steps", "train_steps", "best_step",
            "max_epochs", "batches_per_epoch", "predict_kwargs",
            "wql_gluonts_mean_wQuantileLoss", "wql_lo", "wql_hi", "crps_exact_normalized", "crps_lo", "crps_hi",
-           "crps_series_mean", "crps_series_mean_lo", "crps_series_mean_hi", "mase", "wql_seasonal_naive",
+           "crps_series_mean", "crps_series_mean_lo", "crps_series_mean_hi", "crps_series_skipped", "mase",
+           "wql_seasonal_naive",
            "cov50", "cov50_lo", "cov50_hi", "cov50_target", "cov80", "cov80_lo", "cov80_hi",
            "cov90", "cov90_lo", "cov90_hi", "cov90_target", "cov95", "cov95_lo", "cov95_hi",
            "predict_calls", "sample_calls", "train_seconds", "predict_seconds", "wall_seconds", "peak_rss_mb",
@@ -362,7 +364,8 @@ def report_fields(report: Any, n_samples: int) -> dict[str, Any]:
            "wql_gluonts_mean_wQuantileLoss": o["wql_mean"], "wql_lo": o["wql_mean_low"], "wql_hi": o["wql_mean_high"],
            "crps_exact_normalized": o["crps"], "crps_lo": o["crps_low"], "crps_hi": o["crps_high"],
            "crps_series_mean": o["crps_series_mean"], "crps_series_mean_lo": o["crps_series_mean_low"],
-           "crps_series_mean_hi": o["crps_series_mean_high"], "mase": o["mase"],
+           "crps_series_mean_hi": o["crps_series_mean_high"], "crps_series_skipped": o["crps_series_skipped"],
+           "mase": o["mase"],
            "wql_seasonal_naive": o["wql_mean_seasonal_naive"],
            "cov50_target": finite_ensemble_coverage(0.5, n_samples),
            "cov90_target": finite_ensemble_coverage(0.9, n_samples)}

@@ -396,4 +396,12 @@ def test_evaluate_backtest_per_series_crps_and_ratio_cis():
     for name in ("wql_mean", "crps", "crps_series_mean", "coverage_90"):
         assert flat[f"{name}_low"] == pytest.approx(flat[name], rel=1e-9)
         assert flat[f"{name}_high"] == pytest.approx(flat[name], rel=1e-9)
-    assert "crps_series_mean" in rep.to_text()
+    assert "crps_series_mean" in rep.to_text() and o["crps_series_skipped"] == 0
+    # a series that is 0 in every scored window has no ratio: left out of the mean, and counted
+    zero = [Forecast(f.samples, f.item_ids, f.timestamps, f.freq) for f in fcs]
+    actual0 = history.assign(target=history.target.where(history.item_id != "s2", 0.0))
+    z = metrics.evaluate_backtest(zero, actual0, seed=4).overall
+    assert z["crps_series_skipped"] == 1
+    assert z["crps_series_mean"] == pytest.approx(np.mean([metrics.normalized_crps(y[i::3], samples[i::3])
+                                                           for i in range(2)]), rel=1e-9)
+    assert np.isfinite([z["crps_series_mean_low"], z["crps_series_mean_high"]]).all()

@@ -637,7 +637,8 @@ class BacktestReport:
         ``wql_mean`` (GluonTS ``mean_wQuantileLoss`` over 0.1 ... 0.9), ``crps`` (exact
         ensemble CRPS / sum |y|; NaN without samples), ``crps_series_mean`` (each series'
         exact CRPS / its own sum |y| over its windows, averaged over series: no series
-        dominates by its scale; NaN without samples), ``mase`` (of the median; NaN without
+        dominates by its scale; NaN without samples; the ``crps_series_skipped`` series whose
+        |y| sums to 0 are left out), ``mase`` (of the median; NaN without
         history), ``wql_mean_seasonal_naive`` (NaN without history), for each level ``L`` of
         ``levels`` ``coverage_L``, ``n_series``, ``n_windows``, ``n_points``. ``wql_mean``,
         ``crps``, ``crps_series_mean`` and every ``coverage_L`` come with ``_low`` / ``_high``
@@ -872,16 +873,20 @@ def evaluate_backtest(cv: Any, actuals: Any = None, *, history: Any = None, seas
     series_codes, series_names = pd.factorize(unit_ids, sort=False)
     overall["crps_series_mean"] = overall["crps_low"] = overall["crps_high"] = float("nan")
     overall["crps_series_mean_low"] = overall["crps_series_mean_high"] = float("nan")
+    overall["crps_series_skipped"] = 0
     if crps_unit is not None:
         overall["crps_low"], overall["crps_high"] = window_ci(crps_unit, abs_y_unit)
         n_s = len(series_names)
         flat = series_codes * n_windows + window
         num = np.bincount(flat, weights=crps_unit, minlength=n_s * n_windows).reshape(n_s, n_windows)
         den = np.bincount(flat, weights=abs_y_unit, minlength=n_s * n_windows).reshape(n_s, n_windows)
+        scored = den.sum(axis=1) > 0  # a series whose |y| sums to 0 has no ratio: left out (and counted)
+        overall["crps_series_skipped"] = int((~scored).sum())
+        num, den = num[scored], den[scored]
         with np.errstate(invalid="ignore", divide="ignore"):
             overall["crps_series_mean"] = _nanmean(num.sum(axis=1) / den.sum(axis=1))
             per_series_boot = num[:, draws].sum(axis=2) / den[:, draws].sum(axis=2)  # (series, n_bootstrap)
-            keep = ~np.isnan(per_series_boot)
+            keep = np.isfinite(per_series_boot)
             boot = np.where(keep, per_series_boot, 0.0).sum(axis=0) / keep.sum(axis=0)
         overall["crps_series_mean_low"], overall["crps_series_mean_high"] = _percentiles(boot, lo_p, hi_p)
     overall.update(n_series=int(len(pd.unique(unit_ids))), n_windows=n_windows, n_points=int(obs_all.sum()))
@@ -910,7 +915,8 @@ def evaluate_backtest(cv: Any, actuals: Any = None, *, history: Any = None, seas
     notes = {"wql_mean": "wQL: GluonTS mean_wQuantileLoss over 0.1..0.9 (quantile columns)",
              "crps": "CRPS (exact ensemble, properscoring) / sum|y|" if S is not None
              else "CRPS (exact): needs samples (cross_validation(include_samples=True))",
-             "crps_series_mean": "per-series CRPS (exact) / that series' sum|y|, mean over series" if S is not None
+             "crps_series_mean": "per-series CRPS (exact) / that series' sum|y|, mean over series with sum|y| > 0"
+             if S is not None
              else "per-series CRPS: needs samples",
              "mase": f"MASE of the median, season {season}" if history is not None else "MASE: needs history",
              "wql_mean_seasonal_naive": "wQL of seasonal naive on the same windows" if history is not None
