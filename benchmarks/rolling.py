@@ -27,6 +27,11 @@ carry ``protocol = rolling``. Per dataset, model and seed:
    same windows, and the coverage of the central 50/80/90/95% intervals, each with a 95% bootstrap CI
    over windows (1000 resamples). ``cov50_target`` / ``cov90_target`` are what a perfectly calibrated
    ensemble of ``n_samples`` paths covers under GluonTS's quantile rule (0.485 / 0.881 for 100).
+   ``pit_cov50`` / ``pit_cov90`` (with CIs) measure the same intervals on the randomized rank PIT
+   (:func:`tsdiff.metrics.pit_coverage`): their target is 0.5 / 0.9 at any ensemble size, and an
+   outcome that hits an atom of the forecast (0 for rain or night-time radiation, where non-negative
+   samples pile up) counts by the share of the ensemble the atom holds, where the quantile rule counts
+   it as covered at every level. ``tie_share`` is the share of outcomes equal to at least one sample.
 
 tsdiff is scored as ``--variant NAME KEY=VALUE ...`` (predict keyword arguments; default: ``calibrated``
 = ``predict()`` and ``raw`` = ``predict(calibrated=False)``, both from one fit). One CSV row per (dataset,
@@ -88,6 +93,7 @@ COLUMNS = ["protocol", "dataset", "model", "seed", "variant", "status", "max_ser
            "wql_seasonal_naive",
            "cov50", "cov50_lo", "cov50_hi", "cov50_target", "cov80", "cov80_lo", "cov80_hi",
            "cov90", "cov90_lo", "cov90_hi", "cov90_target", "cov95", "cov95_lo", "cov95_hi",
+           "pit_cov50", "pit_cov50_lo", "pit_cov50_hi", "pit_cov90", "pit_cov90_lo", "pit_cov90_hi", "tie_share",
            "predict_calls", "sample_calls", "train_seconds", "predict_seconds", "wall_seconds", "peak_rss_mb",
            "threads", "hardware", "git_sha", "torch", "note", "command", "finished_at"]
 
@@ -373,6 +379,11 @@ def report_fields(report: Any, n_samples: int) -> dict[str, Any]:
         row[f"cov{level}"] = o[f"coverage_{level}"]
         row[f"cov{level}_lo"] = o[f"coverage_{level}_low"]
         row[f"cov{level}_hi"] = o[f"coverage_{level}_high"]
+    for level in (50, 90):  # on the randomized rank PIT: target = the level itself, atoms counted by their share
+        row[f"pit_cov{level}"] = o[f"pit_coverage_{level}"]
+        row[f"pit_cov{level}_lo"] = o[f"pit_coverage_{level}_low"]
+        row[f"pit_cov{level}_hi"] = o[f"pit_coverage_{level}_high"]
+    row["tie_share"] = o["tie_share"]
     return row
 
 

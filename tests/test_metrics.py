@@ -315,6 +315,62 @@ def test_pit_values():
         metrics.pit_values(np.zeros((2, 3)), np.zeros((2, 8, 4)))
 
 
+def test_rank_pit_by_hand():
+    samples = np.array([[[0.0], [1.0], [1.0], [3.0]]])  # S = 4
+    u = np.random.default_rng(7).uniform(size=(1, 1))[0, 0]
+    # y = 1: one sample below, two tied -> (1 + U * 3) / 5
+    np.testing.assert_allclose(metrics.rank_pit(np.array([[1.0]]), samples, np.random.default_rng(7)),
+                               [(1 + 3 * u) / 5])
+    # y above every sample: (4 + U) / 5, in the last cell
+    np.testing.assert_allclose(metrics.rank_pit(np.array([[9.0]]), samples, np.random.default_rng(7)), [(4 + u) / 5])
+    assert len(metrics.rank_pit(np.array([[np.nan]]), samples)) == 0
+
+
+@pytest.mark.parametrize("n_samples", [9, 100])
+def test_pit_coverage_hits_the_nominal_level_for_draws_of_the_truth(n_samples):
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(400, 50))
+    samples = rng.normal(size=(400, n_samples, 50))
+    for level in (0.5, 0.9):
+        assert metrics.pit_coverage(y, samples, level, np.random.default_rng(1)) == pytest.approx(level, abs=0.01)
+    # GluonTS's quantile rule undercovers a small exchangeable ensemble (so it needs finite-ensemble targets)
+    if n_samples == 9:
+        assert metrics.coverage(y, samples, 0.5) < 0.45
+
+
+def test_pit_coverage_counts_an_atom_by_its_share_not_as_always_covered():
+    # A zero-inflated law (rain): 0 with probability 0.6, else |N(0, 1)|; forecast = draws of the same law.
+    rng = np.random.default_rng(2)
+
+    def draw(*shape):
+        return np.where(rng.uniform(size=shape) < 0.6, 0.0, np.abs(rng.normal(size=shape)))
+
+    y, samples = draw(300, 40), draw(300, 100, 40)
+    # the quantile rule: every outcome of 0 lies in [q25, q75] = [0, 0] or [0, q75] -> covered
+    assert metrics.coverage(y, samples, 0.5) > 0.6
+    assert metrics.pit_coverage(y, samples, 0.5) == pytest.approx(0.5, abs=0.015)
+    assert metrics.pit_coverage(y, samples, 0.9) == pytest.approx(0.9, abs=0.015)
+    fcs, history, _, _ = _backtest_case()
+    o = metrics.evaluate_backtest(fcs, history).overall
+    assert o["tie_share"] == 0.0 and o["pit_coverage_50_low"] <= o["pit_coverage_50"] <= o["pit_coverage_50_high"]
+
+
+def test_evaluate_backtest_reports_ties_and_pit_coverage():
+    from tsdiff.forecast import sample_columns
+
+    fcs, history, _, _ = _backtest_case()
+    frame = metrics._backtest_frame(fcs, history)
+    cols = sample_columns(frame)
+    # a point mass at 10 (as clipping makes at 0): samples and outcomes below it move onto it
+    frame[cols] = np.maximum(frame[cols].to_numpy(), 10.0)
+    frame["actual"] = np.maximum(frame["actual"].to_numpy(), 10.0)
+    rep = metrics.evaluate_backtest(frame, seed=4)
+    want = np.mean((frame[cols].to_numpy() == frame["actual"].to_numpy()[:, None]).any(axis=1))
+    assert 0.2 < want < 0.8 and rep.overall["tie_share"] == pytest.approx(want)
+    assert rep.overall["coverage_50"] > rep.overall["pit_coverage_50"]  # ties on [10, 10] count as covered
+    assert "pit_coverage_50" in rep.per_series.columns and "tie_share" in rep.per_series.columns
+
+
 def test_interval_coverage_uses_gluonts_sample_quantiles():
     rng = np.random.default_rng(3)
     y = rng.normal(size=(4, 6))

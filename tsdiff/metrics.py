@@ -72,6 +72,8 @@ __all__ = [
     "energy_score",
     "evaluate",
     "pit_values",
+    "rank_pit",
+    "pit_coverage",
     "interval_coverage",
     "BACKTEST_LEVELS",
     "BacktestReport",
@@ -498,6 +500,65 @@ def pit_values(y: np.ndarray, samples: np.ndarray, randomize: bool = True, seed:
     return pit[~np.isnan(y)]
 
 
+def rank_pit(y: np.ndarray, samples: np.ndarray, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+    """Randomized rank PIT: uniform on [0, 1] when the outcome is exchangeable with the samples.
+
+    ``(#{X < y} + U * (#{X = y} + 1)) / (S + 1)`` with ``U ~ Uniform(0, 1)``: the outcome's rank among
+    the ``S + 1`` values, ties broken at random, spread over its cell. Unlike :func:`pit_values`
+    (``P(X < y) + U P(X = y)``, whose no-tie values sit on the grid ``k / S``), it has no
+    finite-ensemble offset, and an outcome that hits an atom of the forecast (for example 0 for
+    rain, where clipped samples pile up) is counted with the probability the atom gives it, not as
+    covered at every level.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (N, H)
+        Observations; NaN entries are dropped.
+    samples : np.ndarray, shape (N, S, H)
+        Forecast samples.
+    rng : np.random.Generator, optional
+        Source of ``U`` (default: ``np.random.default_rng(0)``).
+
+    Returns
+    -------
+    np.ndarray, 1-D
+        One value in [0, 1] per observed point.
+    """
+    y, samples = _check_pit_inputs(y, samples)
+    pit, _ = _rank_pit_grid(y, samples, np.random.default_rng(0) if rng is None else rng)
+    return pit[~np.isnan(y)]
+
+
+def _rank_pit_grid(y: np.ndarray, samples: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`rank_pit` on the (N, H) grid (NaN outcomes give meaningless values) and the tie counts."""
+    with np.errstate(invalid="ignore"):
+        below = (samples < y[:, None, :]).sum(axis=1)
+        ties = (samples == y[:, None, :]).sum(axis=1)
+    u = rng.uniform(size=below.shape)
+    return (below + u * (ties + 1)) / (samples.shape[1] + 1), ties
+
+
+def pit_coverage(y: np.ndarray, samples: np.ndarray, level: float,
+                 rng: Optional[np.random.Generator] = None) -> float:
+    """Coverage of the central ``level`` interval measured on the randomized rank PIT (:func:`rank_pit`).
+
+    The fraction of observed points whose PIT lies in ``[(1 - level) / 2, (1 + level) / 2]``.
+    Its target is ``level`` itself for a forecast exchangeable with the outcome, at any ensemble
+    size and with or without atoms; :func:`coverage` (GluonTS's quantile rule) aims at
+    finite-ensemble targets (0.485 / 0.881 for 100 samples) and counts an outcome
+    on a degenerate interval as covered.
+
+    Returns
+    -------
+    float
+    """
+    level = _check_level(level, "level")
+    pit = rank_pit(y, samples, rng)
+    if pit.size == 0:
+        return float("nan")
+    return float(np.mean(np.abs(pit - 0.5) <= level / 2.0))
+
+
 def interval_coverage(y: np.ndarray, samples: np.ndarray, levels: Sequence[float]) -> np.ndarray:
     """Fraction of observed points inside each central interval of the samples.
 
@@ -640,11 +701,14 @@ class BacktestReport:
         dominates by its scale; NaN without samples; the ``crps_series_skipped`` series whose
         |y| sums to 0 are left out), ``mase`` (of the median; NaN without
         history), ``wql_mean_seasonal_naive`` (NaN without history), for each level ``L`` of
-        ``levels`` ``coverage_L``, ``n_series``, ``n_windows``, ``n_points``. ``wql_mean``,
-        ``crps``, ``crps_series_mean`` and every ``coverage_L`` come with ``_low`` / ``_high``
+        ``levels`` ``coverage_L`` and ``pit_coverage_L`` (on the randomized rank PIT,
+        :func:`pit_coverage`; NaN without samples), ``tie_share`` (share of observed points
+        equal to at least one sample), ``n_series``, ``n_windows``, ``n_points``. ``wql_mean``,
+        ``crps``, ``crps_series_mean``, every ``coverage_L`` and ``pit_coverage_L`` come with ``_low`` / ``_high``
         (bootstrap CI over windows).
     per_series : pd.DataFrame
-        One row per series: ``n_windows``, ``wql_mean``, ``crps``, ``mase``, ``coverage_L``.
+        One row per series: ``n_windows``, ``wql_mean``, ``crps``, ``mase``, ``coverage_L``
+        (and ``pit_coverage_L``, ``tie_share`` with samples).
     per_window : pd.DataFrame
         One row per window (0 = oldest): latest ``cutoff``, ``wql_mean``,
         ``wql_mean_seasonal_naive``, ``crps``, ``n_points``.
@@ -815,6 +879,16 @@ def evaluate_backtest(cv: Any, actuals: Any = None, *, history: Any = None, seas
         with np.errstate(invalid="ignore"):
             hits[level] = np.sum(obs_all & (Y >= lo) & (Y <= hi), axis=1).astype(np.float64)
 
+    # Coverage on the randomized rank PIT (target = level; atoms counted by the share they give the
+    # outcome), and the share of points whose outcome equals at least one sample (ties).
+    pit_hits: dict[float, np.ndarray] = {}
+    tie_unit = np.zeros(n_units)
+    if S is not None:
+        rank, ties = _rank_pit_grid(Y, S, np.random.default_rng([seed, 1]))
+        tie_unit = np.sum(obs_all & (ties > 0), axis=1).astype(np.float64)
+        for level in levels:
+            pit_hits[level] = np.sum(obs_all & (np.abs(rank - 0.5) <= level / 2.0), axis=1).astype(np.float64)
+
     # MASE and seasonal naive from the history up to each cut-off
     mase_unit = np.full(n_units, np.nan)
     naive_wql_window = np.full(n_windows, np.nan)
@@ -859,7 +933,17 @@ def evaluate_backtest(cv: Any, actuals: Any = None, *, history: Any = None, seas
         low, high = window_ci(hits[level], n_obs_unit.astype(np.float64))
         name = f"coverage_{level * 100:g}"
         overall[name], overall[f"{name}_low"], overall[f"{name}_high"] = value, low, high
-        cov_rows.append({"level": level, "observed": value, "ci_low": low, "ci_high": high})
+        row = {"level": level, "observed": value, "ci_low": low, "ci_high": high}
+        pname = f"pit_coverage_{level * 100:g}"
+        if level in pit_hits:
+            p_value = _ratio(np.sum(pit_hits[level]), np.sum(n_obs_unit))
+            p_low, p_high = window_ci(pit_hits[level], n_obs_unit.astype(np.float64))
+        else:
+            p_value = p_low = p_high = float("nan")
+        overall[pname], overall[f"{pname}_low"], overall[f"{pname}_high"] = p_value, p_low, p_high
+        row.update(pit_observed=p_value, pit_ci_low=p_low, pit_ci_high=p_high)
+        cov_rows.append(row)
+    overall["tie_share"] = _ratio(np.sum(tie_unit), np.sum(n_obs_unit)) if S is not None else float("nan")
     # wQL and CRPS as ratios of per-window sums, with the same window bootstrap; and the CRPS normalized
     # per series (each series' sum CRPS / sum |y| over its windows, averaged over series with equal weight).
     quantile_preds = [q_of(q) for q in DEFAULT_QUANTILES]
@@ -898,6 +982,10 @@ def evaluate_backtest(cv: Any, actuals: Any = None, *, history: Any = None, seas
                "mase": _nanmean(mase_unit[sel])}
         for level in levels:
             row[f"coverage_{level * 100:g}"] = _ratio(np.sum(hits[level][sel]), np.sum(n_obs_unit[sel]))
+            if level in pit_hits:
+                row[f"pit_coverage_{level * 100:g}"] = _ratio(np.sum(pit_hits[level][sel]), np.sum(n_obs_unit[sel]))
+        if S is not None:
+            row["tie_share"] = _ratio(np.sum(tie_unit[sel]), np.sum(n_obs_unit[sel]))
         series_rows.append(row)
     window_rows = []
     for w in range(n_windows):
