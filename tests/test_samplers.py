@@ -8,7 +8,18 @@ import numpy as np
 import pytest
 import torch
 
-from tsdiff.diffusion import DDIMSampler, DDPMSampler, DiffusionSchedule, make_betas, make_sampler, sample_loop
+from tsdiff.diffusion import (
+    DDIMSampler,
+    DDPMSampler,
+    DiffusionSchedule,
+    DistilledSampler,
+    DPMSolverSampler,
+    distilled_grid,
+    make_betas,
+    make_sampler,
+    sample_loop,
+)
+from tsdiff.distillation import jump
 
 T = 100
 
@@ -315,7 +326,7 @@ def test_sample_loop_no_grad(sched):
 # -- timestep grids, DPM-Solver++(2M) and the calibrated default ------------------------
 
 from tsdiff.config import TSDiffConfig  # noqa: E402
-from tsdiff.diffusion import DPMSolverSampler, timestep_grid  # noqa: E402
+from tsdiff.diffusion import timestep_grid  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -415,3 +426,41 @@ def test_make_sampler_new_arguments(sched):
         make_sampler("dpmsolver", sched, eta=0.5)
     with pytest.raises(ValueError, match="steps"):
         make_sampler("dpmsolver", sched, steps=0)
+
+
+def test_distilled_grid_is_a_subset_of_the_teachers():
+    grid = list(range(190, -1, -10))  # 20 steps
+    assert distilled_grid(grid, 1) == [190]
+    assert distilled_grid(grid, 2) == [190, 90]
+    assert distilled_grid(grid, 4) == [190, 140, 90, 40]
+    assert distilled_grid(grid, 20) == grid
+    for bad in (0, 21, 2.0, True):
+        with pytest.raises(ValueError, match="num_steps"):
+            distilled_grid(grid, bad)
+
+
+def test_distilled_sampler_step_is_ddim_with_the_v_prediction():
+    s = DiffusionSchedule(make_betas("linear", 1000, 1e-4, 0.02))
+    sampler = DistilledSampler(s, DPMSolverSampler(s, 20).timesteps(), 4)
+    ts = sampler.timesteps()
+    assert len(ts) == 4 and ts[0] == 999
+    assert [sampler.next_timestep(t) for t in ts] == ts[1:] + [-1]
+    x, v = torch.randn(5, 3), torch.randn(5, 3)
+    t, tp = ts[1], ts[2]
+    a, b = s.sqrt_alphas_cumprod[t], s.sqrt_one_minus_alphas_cumprod[t]
+    x0 = a * x - b * v
+    eps = (x - a * x0) / b   # the DDIM step with this x0 and its implied noise (Song et al. eq. 12)
+    want = s.sqrt_alphas_cumprod[tp] * x0 + s.sqrt_one_minus_alphas_cumprod[tp] * eps
+    torch.testing.assert_close(sampler.step(v, t, tp, x), want)
+    torch.testing.assert_close(sampler.step(v, t, -1, x), x0)
+    torch.testing.assert_close(jump(x, v, a, b, s.sqrt_alphas_cumprod[tp], s.sqrt_one_minus_alphas_cumprod[tp]), want)
+    assert repr(sampler) == "DistilledSampler(num_steps=4)"
+    with pytest.raises(ValueError, match="teacher_grid"):
+        DistilledSampler(s, [5, 7], 1)
+    # An exact v for a point mass x0 recovers it in one step from anywhere.
+    x0 = torch.randn(4, 3)
+    t = ts[0]
+    a, b = s.sqrt_alphas_cumprod[t], s.sqrt_one_minus_alphas_cumprod[t]
+    e = torch.randn(4, 3)
+    xt = a * x0 + b * e
+    torch.testing.assert_close(DistilledSampler(s, ts, 1).step(a * e - b * x0, t, -1, xt), x0, atol=1e-5, rtol=1e-5)
