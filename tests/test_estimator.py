@@ -353,7 +353,9 @@ def test_version_1_model_file_loads_and_predicts_exactly_as_before():
 
     ``expected.npz`` holds version 0.2's own samples: they were reproduced bit for bit until the noise
     layout changed so that ``predict_iter`` equals ``predict`` (noise seeded per group of series,
-    docs/user_guide.md "Reproducibility"). ``expected_v03.npz`` holds the same calls under that layout.
+    docs/user_guide.md "Reproducibility"). ``expected_v03.npz`` holds the same calls under that layout;
+    since the conditioning channels' share of the first convolution is computed once per series (issue
+    12), they are reproduced to float rounding (relative 1e-6), no longer bit for bit.
     """
     from conftest import make_long_frame as frame
 
@@ -364,12 +366,13 @@ def test_version_1_model_file_loads_and_predicts_exactly_as_before():
     assert (cfg.scale_floor, cfg.min_context_observed, cfg.level_input, cfg.horizon_mask) == (0.0, 0, False, False)
     assert m.nonnegative is False and m.nonnegative_ is None and m.scale_floors_ is None
     assert m.static_real_mean_ is None  # static reals enter as they did, unstandardized
-    np.testing.assert_array_equal(m.predict(n_samples=3, seed=1).samples, expected["predict"])
+    np.testing.assert_allclose(m.predict(n_samples=3, seed=1).samples, expected["predict"], rtol=1e-5,
+                               atol=1e-5 * np.abs(expected["predict"]).max())
     new = frame(2, 50, seed=9)
     new["target"] -= 25.0
     static = pd.DataFrame({"item_id": ["s0", "s1"], "size": [10.0, 200.0], "kind": ["a", "b"]})
-    np.testing.assert_array_equal(m.predict(df=new, static_df=static, n_samples=3, seed=2, horizon=6).samples,
-                                  expected["predict_df"])
+    np.testing.assert_allclose(m.predict(df=new, static_df=static, n_samples=3, seed=2, horizon=6).samples,
+                               expected["predict_df"], rtol=1e-5, atol=1e-5 * np.abs(expected["predict_df"]).max())
 
 
 def test_no_series_longer_than_the_horizon_is_an_error_naming_the_lengths(tiny_params):

@@ -58,7 +58,7 @@ SPREAD = 0.3
 #: most ``1 / floor``-fold, where an eps prediction would divide by ``sqrt(abar_T)``, 0.006 by default).
 SIGNAL_FLOOR = 0.5  # the default of DistilledSampler
 #: The student's parameterization ("eps": the floored noise prediction above; "v": Salimans & Ho's).
-PREDICTION = "eps"
+PREDICTION = "v"
 
 
 def pair_weight(a_next: float, b_next: float, spread: float = SPREAD) -> float:
@@ -220,7 +220,10 @@ class TeacherTrajectories:
         self._queue: list[dict[str, Tensor]] = []
         self.grid = sampler.timesteps()
         n = len(self.grid)
+        self.steps = tuple(steps)
         self.pairs = _pairs(n, steps)
+        # The step count each pair trains (the first that has it): batches share examples out evenly by it.
+        self._pair_k = [next(i for i, k in enumerate(self.steps) if pair in _pairs(n, (k,))) for pair in self.pairs]
         self.record = sorted({i for i, _ in self.pairs} | {j for _, j in self.pairs if j < n})
         s = sampler.schedule
         sq_ac = s.sqrt_alphas_cumprod.double().cpu()
@@ -236,8 +239,13 @@ class TeacherTrajectories:
 
     @torch.no_grad()
     def __call__(self, step: int = 0) -> dict[str, Tensor]:
-        """The next training batch: a random ``1 / updates_per_batch`` of the (row, pair) examples of one
-        batch of teacher trajectories, drawn anew when the previous one is used up."""
+        """The next training batch: ``examples`` (row, student step) examples of one batch of teacher
+        trajectories, an equal share for every trained step count, drawn anew when it is used up.
+
+        Each step count's examples are passed over ``reuse`` times in a fresh order; the batch of
+        trajectories serves as many updates as the step count with the fewest examples (one student step
+        per row: the 1-step student) fills.
+        """
         from .model import batch_to_tensors
 
         if not self._queue:
@@ -245,13 +253,19 @@ class TeacherTrajectories:
             inputs = batch_to_tensors({k: v for k, v in raw.items() if k not in ("future_target", "future_observed")},
                                       self.device)
             full = self.from_inputs(inputs)
-            n = full["z"].shape[0]
-            # `reuse` passes over the examples in a fresh order each, `examples` per update.
-            for _ in range(self.reuse):
-                order = torch.randperm(n, generator=self.generator, device=self.generator.device).to(self.device)
-                for part in order.split(self.examples or n):
-                    if len(part) * 2 >= (self.examples or n):  # drop a small remainder
-                        self._queue.append({k: (v if k in ("seq", "emb") else v[part]) for k, v in full.items()})
+            kid = full.pop("k_index")
+            per = max(1, (self.examples or kid.numel()) // len(self.steps))
+            chunks = []
+            for i in range(len(self.steps)):
+                pool = torch.nonzero(kid == i).flatten()
+                parts: list[Tensor] = []
+                for _ in range(self.reuse):
+                    order = torch.randperm(len(pool), generator=self.generator, device=self.generator.device)
+                    parts += [p for p in pool[order.to(pool.device)].split(per) if len(p) == per]
+                chunks.append(parts)
+            for u in range(max(1, min(len(c) for c in chunks))):
+                idx = torch.cat([c[u] for c in chunks if u < len(c)])
+                self._queue.append({k: (v if k in ("seq", "emb") else v[idx]) for k, v in full.items()})
         return self._queue.pop(0)
 
     @torch.no_grad()
@@ -276,12 +290,13 @@ class TeacherTrajectories:
                                              device=self.device, callback=keep)
         group = torch.arange(N, device=self.device).repeat_interleave(R)
         parts: dict[str, list[Tensor]] = {k: [] for k in ("z", "target", "t", "t_next", "a_t", "b_t", "a_next",
-                                                           "b_next", "weight", "group")}
+                                                           "b_next", "weight", "group", "k_index")}
         rows = N * R
-        for (i, j), ((t, a_t, b_t), (t_next, a_n, b_n)) in zip(self.pairs, self._coefs):
+        for (i, j), ((t, a_t, b_t), (t_next, a_n, b_n)), k_index in zip(self.pairs, self._coefs, self._pair_k):
             parts["z"].append(states[i])
             parts["target"].append(states[j])
             parts["group"].append(group)
+            parts["k_index"].append(torch.full((rows,), k_index, dtype=torch.long, device=self.device))
             for key, value in (("t", t), ("t_next", t_next)):
                 parts[key].append(torch.full((rows,), value, dtype=torch.long, device=self.device))
             for key, value in (("a_t", a_t), ("b_t", b_t), ("a_next", a_n), ("b_next", b_n),

@@ -215,13 +215,14 @@ class TSDiff(BaseEstimator):
         one you predict with gives the most accurate coverage (a small one over-widens slightly).
     distill : bool, default False
         After training (and calibration), distil the default sampler into a student that draws
-        the same ensembles in 1 to 4 network calls (:meth:`distill_student`), for
-        ``predict(sampler="distilled", steps=k)``. Costs at most about half the training time;
-        with ``max_time``, it is capped at ``max_time / 2``.
+        nearly the same ensembles in 1, 2 or 4 network calls (:meth:`distill_student`), for
+        ``predict(sampler="distilled", steps=k)``. Costs at most about half the training time at the
+        defaults; with ``max_time``, it is capped at ``max_time / 2``.
     distill_max_steps : int, optional
-        Training steps of the student (default :data:`tsdiff.distillation.DEFAULT_DISTILL_STEPS`).
+        Training steps of the student (default :data:`tsdiff.distillation.DEFAULT_DISTILL_STEPS`, 1000).
     student_steps : sequence of int, default (1, 2, 4)
         Network calls the student is trained for (each one a ``steps=`` of the distilled sampler).
+        Every count gets an equal share of the student's training examples.
     sampler : {"dpmsolver", "ddim", "ddpm", "distilled"}, default "dpmsolver"
         Default sampler of :meth:`predict` (can be changed per call). ``"dpmsolver"`` is
         DPM-Solver++(2M) on a log-SNR grid: the calibrated default (see ``docs/how_it_works.md``).

@@ -414,16 +414,17 @@ def distilled_grid(teacher_grid: Sequence[int], num_steps: int) -> list[int]:
     return [grid[int(round(i * n / int(num_steps)))] for i in range(int(num_steps))]
 
 
-_PREDICTIONS = ("eps", "v")
+_PREDICTIONS = ("v", "eps")
 
 
-def distilled_x0(x_t: torch.Tensor, out: torch.Tensor, a_t: Any, b_t: Any, prediction: str = "eps",
+def distilled_x0(x_t: torch.Tensor, out: torch.Tensor, a_t: Any, b_t: Any, prediction: str = "v",
                  signal_floor: float = 0.5) -> torch.Tensor:
     """A distilled student's data prediction from its output ``out`` at a step with ``sqrt(abar) = a_t``,
     ``sqrt(1 - abar) = b_t``.
 
-    ``"eps"``: ``(x_t - b_t out) / max(a_t, signal_floor)`` (a noise prediction with a floored signal rate);
-    ``"v"``: ``a_t x_t - b_t out`` (Salimans & Ho's v prediction). Shapes broadcast.
+    ``"v"``: ``a_t x_t - b_t out`` (Salimans & Ho's v prediction, ``v = a_t eps - b_t x0``).
+    ``"eps"``: ``(x_t - b_t out) / max(a_t, signal_floor)``: a noise prediction whose division by the signal
+    rate is capped (the teacher's own parameterization where ``a_t >= signal_floor``). Shapes broadcast.
     """
     if prediction == "v":
         return a_t * x_t - b_t * out
@@ -433,13 +434,10 @@ def distilled_x0(x_t: torch.Tensor, out: torch.Tensor, a_t: Any, b_t: Any, predi
 class DistilledSampler:
     """Deterministic few-step sampler of a distilled student (see :mod:`tsdiff.distillation`).
 
-    The student's output ``out`` is a noise prediction read with a floored signal rate: its data
-    prediction is ``x0_hat = (x_t - sqrt(1 - abar_t) out) / max(sqrt(abar_t), signal_floor)``. Where
-    ``sqrt(abar_t) >= signal_floor`` this is the teacher's own eps parameterization (a student starting from
-    the teacher's weights starts as the teacher there); at high noise the division is capped, so the data
-    prediction stays well conditioned where an eps prediction would be divided by ``sqrt(abar_T)`` (0.006 on
-    the default schedule; Salimans & Ho 2022 make the same point for their v prediction). One step is the
-    DDIM (eta 0) update with that prediction,
+    The student's output ``out`` gives a data prediction ``x0_hat`` (:func:`distilled_x0`): by default it is
+    Salimans & Ho's (2022) v prediction, ``x0_hat = sqrt(abar_t) x_t - sqrt(1 - abar_t) out``, which stays
+    well conditioned at high noise, where an eps prediction would be divided by ``sqrt(abar_T)`` (0.006 on
+    the default schedule). One step is the DDIM (eta 0) update with that prediction,
     ``x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev) (x_t - sqrt(abar_t) x0_hat) / sqrt(1 - abar_t)``,
     and the step to ``t_prev = -1`` returns ``x0_hat``. The student was trained so that this step lands
     where the teacher's steps between ``t`` and ``t_prev`` land: it needs ``t_prev`` as an input,
@@ -453,14 +451,13 @@ class DistilledSampler:
     num_steps : int
         Network calls, in ``[1, len(teacher_grid)]``; the grid is :func:`distilled_grid`.
     signal_floor : float in (0, 1], default 0.5
-        Floor of ``sqrt(abar_t)`` in the data prediction (stored with the student).
-    prediction : {"eps", "v"}, default "eps"
-        The student's parameterization (see :func:`distilled_x0`); ``"v"`` reads ``out`` as Salimans & Ho's
-        ``v = sqrt(abar) eps - sqrt(1 - abar) x0``.
+        ``prediction="eps"`` only: floor of ``sqrt(abar_t)`` in the data prediction.
+    prediction : {"v", "eps"}, default "v"
+        The student's parameterization (stored with it), see :func:`distilled_x0`.
     """
 
     def __init__(self, schedule: DiffusionSchedule, teacher_grid: Sequence[int], num_steps: int,
-                 signal_floor: float = 0.5, prediction: str = "eps") -> None:
+                 signal_floor: float = 0.5, prediction: str = "v") -> None:
         if not isinstance(schedule, DiffusionSchedule):
             raise ValueError(f"schedule must be a DiffusionSchedule, got {type(schedule).__name__}")
         grid = [int(v) for v in teacher_grid]

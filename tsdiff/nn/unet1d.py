@@ -281,8 +281,9 @@ class UNet1D(nn.Module):
         h = F.conv1d(x, self.stem.weight[:, :c_var * self.patch_size], None, padding=1)
         fixed, groups = fixed_stem.h, fixed_stem.h.shape[0]
         if groups == h.shape[0]:
-            return h + fixed
-        return (h.view(groups, h.shape[0] // groups, *h.shape[1:]) + fixed[:, None]).view_as(h)
+            return h.add_(fixed)
+        h.view(groups, h.shape[0] // groups, *h.shape[1:]).add_(fixed[:, None])
+        return h
 
     def forward(self, x: Tensor, cond: Tensor, fixed_stem: Optional["StemShare"] = None) -> Tensor:
         """Run the U-Net.
