@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 from tsdiff.provenance import git_sha, hardware
 
-__all__ = ["collect", "current_rss_mb", "git_sha", "hardware", "read_rows", "upsert_row"]
+__all__ = ["collect", "current_rss_mb", "git_sha", "hardware", "locked", "read_rows", "upsert_row"]
 
 
 def current_rss_mb() -> float:
@@ -44,7 +44,7 @@ def upsert_row(path: Path, row: dict[str, Any], key: Sequence[str], columns: Seq
     processes may write rows into the same CSV.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path.parent / f".{path.name}.lock"):
+    with locked(path.parent / f".{path.name}.lock"):
         rows = read_rows(path)
         wanted = tuple(str(row[k]) for k in key)
         rows = [r for r in rows if tuple(r[k] for k in key) != wanted]
@@ -58,7 +58,7 @@ def upsert_row(path: Path, row: dict[str, Any], key: Sequence[str], columns: Seq
 
 
 @contextlib.contextmanager
-def _locked(lock_path: Path):
+def locked(lock_path: Path):
     """Hold an exclusive ``flock`` on ``lock_path`` (created when missing) for the block."""
     with lock_path.open("a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)

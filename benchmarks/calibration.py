@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _common import git_sha, hardware, upsert_row  # noqa: E402
+from rolling import predict_param  # noqa: E402
 
 from tsdiff import TSDiff  # noqa: E402
 from tsdiff.metrics import coverage, crps_ensemble, weighted_quantile_loss  # noqa: E402
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--figure", type=Path, help="write the reliability diagram here")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--tsdiff-param", action="append", default=[], type=predict_param, metavar="KEY=VALUE",
+                   help="override a TSDiff constructor argument (repeatable), e.g. learning_rate=2e-3")
     args = p.parse_args(argv)
 
     df, means = known_law()
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     train = df[df["timestamp"] < df["timestamp"].iloc[cut]]
     kw = {} if args.max_steps is None else {"max_steps": args.max_steps}
     model = TSDiff(prediction_length=H, max_time=args.max_time, seed=args.seed, num_threads=args.threads,
-                   progress=False, **kw)
+                   progress=False, **kw, **dict(args.tsdiff_param))
     t0 = time.perf_counter()
     model.fit(train)
     fit_seconds = time.perf_counter() - t0

@@ -1,9 +1,18 @@
 """Write ``docs/benchmarks.md`` from the CSVs in ``benchmarks/results/``.
 
-Called by ``python benchmarks/run_benchmarks.py --make-table``. Our rows are shown next to
-the published numbers gathered in ``shared/reference/protocol.md`` (TSDiff paper Table 2,
-Chronos' result CSVs, and peers measured on a 2-core machine), which are copied here as
-constants so that the docs can be rebuilt anywhere.
+Called by ``python benchmarks/run_benchmarks.py --make-table [--commit SHA] [--plan PLAN]``.
+
+The summary uses the rows of **one clean commit** only (:func:`select_commit`): by default the
+newest commit whose rows complete the plan (``benchmarks/plans/final.txt``: every job has an
+``ok`` or ``skipped`` row), else, while no commit is complete, the commit with the most rows
+(said in the page). Rows enter the summary only when they come from a clean tree (no ``+dirty``),
+under a step or epoch budget (not a wall-clock budget) and not from a ``--quick`` smoke run
+(:func:`exclusion`). Learned models show mean ± sd over seeds (:func:`mean_sd`). Every other row
+goes to the history tables, labelled with why it is not in the summary.
+
+Our rows are shown next to the published numbers gathered in ``shared/reference/protocol.md``
+(TSDiff paper Table 2, Chronos' result CSVs, and peers measured on a 2-core machine), which are
+copied here as constants so that the docs can be rebuilt anywhere.
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 #: TSDiff paper, Table 2 (mean_wQuantileLoss, read from a secondary copy of the table).
 TSDIFF_PAPER: dict[str, dict[str, float]] = {
@@ -46,7 +55,16 @@ PEERS_2CORE: dict[str, tuple[float, float, float, int]] = {
 }
 PROTOCOL_TARGETS = {"exchange_rate_nips": "0.011 (TSDiff Table 2)",
                     "m4_hourly": "0.048 (TSDiff Table 2); 0.0483 (Chronos)"}
-MODEL_ORDER = {"seasonal_naive": 0, "autoets": 1, "deepar": 2, "tsdiff": 3}
+MODEL_ORDER = {"seasonal_naive": 0, "autoets": 1, "autoarima": 2, "deepar[default]": 3, "deepar": 4, "patchtst": 5,
+               "tft": 6, "tsdiff": 7}
+#: The models of the summary table and their family.
+FAMILY = {"tsdiff": "tsdiff", "deepar": "learned", "deepar[default]": "learned", "patchtst": "learned",
+          "tft": "learned", "seasonal_naive": "statistical", "autoets": "statistical", "autoarima": "statistical"}
+LEARNED_MODELS = tuple(m for m, f in FAMILY.items() if f != "statistical")
+#: wQL targets of issue 13 (3-seed means, paper protocol).
+TARGETS = {"m4_hourly": 0.022, "ett_small_1h": 0.072, "ett_small_15min": 0.066, "exchange_rate_nips": 0.0075,
+           "weather_jena_hourly": 0.033, "electricity_weekly": 0.050, "m4_weekly": 0.036}
+DEFAULT_PLAN = Path(__file__).resolve().parent / "plans" / "final.txt"
 DATASET_ORDER = ["exchange_rate_nips", "m4_hourly", "ett_small_1h", "ett_small_15min", "weather_jena_hourly",
                  "electricity_weekly", "m4_weekly", "electricity_nips", "solar_nips", "traffic_nips"]
 
@@ -93,7 +111,7 @@ def _sec(v: Any) -> str:
 
 
 def _row_cells(r: dict[str, str], run: str) -> list[str]:
-    return [f"{r['model']}" + (f" (seed {r['seed']})" if r["model"] in ("tsdiff", "deepar") else ""), run,
+    return [f"{r['model']}" + (f" (seed {r['seed']})" if r["model"] in LEARNED_MODELS else ""), run,
             _f(r.get("mean_wQuantileLoss")), _f(r.get("mase"), 3), _f(r.get("crps")), _f(r.get("nd")),
             _f(r.get("coverage_50"), 2), _f(r.get("coverage_90"), 2), _sec(r.get("train_seconds")),
             _sec(r.get("predict_seconds")), _sec(r.get("peak_rss_mb"))]
@@ -101,6 +119,247 @@ def _row_cells(r: dict[str, str], run: str) -> list[str]:
 
 def _mean(rows: list[dict[str, str]], key: str) -> float:
     return statistics.mean(float(r[key]) for r in rows)
+
+
+# --------------------------------------------------------------------------- one commit
+def _finished(r: dict[str, str]) -> str:
+    return max(r.get("finished_at") or "", r.get("date") or "")
+
+
+def exclusion(r: dict[str, str]) -> str:
+    """Why a row cannot enter the summary table (``""`` when it can; several reasons joined by ", ").
+
+    Reasons: not ``ok``/``skipped``; a model outside :data:`FAMILY` (ablations, ``tsdiff[raw]``);
+    a ``+dirty`` or unknown commit; a wall-clock budget (``budget_seconds`` a number of seconds);
+    a ``--quick`` smoke run; another protocol than the paper's.
+    """
+    reasons = []
+    if r.get("status") not in ("ok", "skipped"):
+        reasons.append(r.get("status") or "no status")
+    if r.get("model") not in FAMILY:
+        reasons.append("ablation / variant")
+    sha = r.get("git_sha") or ""
+    if not sha or sha == "unknown":
+        reasons.append("no commit")
+    elif sha.endswith("+dirty"):
+        reasons.append("+dirty tree")
+    budget = str(r.get("budget_seconds") or "")
+    if budget and not budget.startswith(("steps=", "epochs=")):
+        reasons.append("wall-clock budget")
+    if "--quick" in (r.get("command") or "").split():
+        reasons.append("--quick smoke run")
+    if r.get("protocol") not in (None, "", "paper"):
+        reasons.append(f"{r.get('protocol')} protocol")
+    return ", ".join(reasons)
+
+
+def select_commit(rows: list[dict[str, str]], plan_keys: Optional[set] = None,
+                  commit: Optional[str] = None) -> tuple[Optional[str], dict[str, Any]]:
+    """The commit whose rows make the summary, and how complete it is.
+
+    ``rows``: every row read; only those with no :func:`exclusion` count. ``plan_keys``: the
+    ``(dataset, model, seed)`` of the plan's jobs; a commit is complete when each has a row.
+    ``commit``: a SHA (or prefix) chosen by the caller. Otherwise: the newest complete commit
+    (newest = latest ``finished_at`` / ``date`` among its rows); when none is complete (or there is
+    no plan), the commit with the most ``(dataset, model, seed)`` rows, the newest among equals.
+
+    Returns ``(sha, info)``, ``info`` = ``{"complete": bool, "n_rows": int, "n_plan": int or None,
+    "missing": sorted plan keys without a row}``; ``(None, {...})`` when no row qualifies.
+    """
+    usable = [r for r in rows if not exclusion(r)]
+    by_sha: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for r in usable:
+        by_sha[r["git_sha"]].append(r)
+    if commit is not None:
+        matches = [sha for sha in by_sha if sha.startswith(commit)]
+        if len(matches) != 1:
+            raise ValueError(f"--commit {commit!r} matches {len(matches)} commits with summary rows: {matches}")
+        by_sha = {matches[0]: by_sha[matches[0]]}
+
+    def info(sha: str) -> dict[str, Any]:
+        keys = {(r["dataset"], r["model"], int(r.get("seed") or 0)) for r in by_sha[sha]}
+        missing = sorted(plan_keys - keys) if plan_keys else []
+        return {"complete": bool(plan_keys) and not missing, "n_rows": len(keys),
+                "n_plan": len(plan_keys) if plan_keys else None, "missing": missing,
+                "newest": max(_finished(r) for r in by_sha[sha])}
+
+    if not by_sha:
+        return None, {"complete": False, "n_rows": 0, "n_plan": len(plan_keys) if plan_keys else None,
+                      "missing": sorted(plan_keys or []), "newest": ""}
+    infos = {sha: info(sha) for sha in by_sha}
+    complete = [sha for sha in infos if infos[sha]["complete"]]
+    if complete:
+        best = max(complete, key=lambda sha: infos[sha]["newest"])
+    else:
+        best = max(infos, key=lambda sha: (infos[sha]["n_rows"], infos[sha]["newest"]))
+    return best, infos[best]
+
+
+def plan_keys(path: Optional[Path]) -> Optional[set]:
+    """``(dataset, model, seed)`` of the paper-protocol jobs of a plan file (``--quick`` jobs left out)."""
+    if path is None or not Path(path).exists():
+        return None
+    from runner import parse_plan  # benchmarks/runner.py
+
+    return {(j.dataset, j.model, j.seed) for j in parse_plan(Path(path).read_text())
+            if j.protocol == "paper" and "--quick" not in j.args}
+
+
+def mean_sd(values: list[float], digits: int = 4) -> str:
+    """``"0.0281 ± 0.0008"`` (sample sd over seeds) for several values, ``"0.0281"`` for one, ``"—"`` for none."""
+    vals = [v for v in values if not math.isnan(v)]
+    if not vals:
+        return "—"
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f}"
+    return f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
+
+
+def _num(r: dict[str, str], key: str) -> float:
+    try:
+        return float(r.get(key) or "nan")
+    except ValueError:
+        return math.nan
+
+
+def aggregate(rows: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (dataset, model): the seeds' rows (newest per seed), their means, and the skipped rows' reasons."""
+    latest: dict[tuple[str, str, str], dict[str, str]] = {}
+    for r in sorted(rows, key=_finished):
+        latest[(r["dataset"], r["model"], r.get("seed") or "0")] = r
+    groups: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+    for (dataset, model, _seed), r in latest.items():
+        groups[(dataset, model)].append(r)
+    out = {}
+    for key, rs in groups.items():
+        ok = [r for r in rs if r.get("status") == "ok"]
+        agg: dict[str, Any] = {"rows": ok, "skipped": [r.get("note") or r.get("error") or "" for r in rs
+                                                      if r.get("status") == "skipped"]}
+        for col in ("mean_wQuantileLoss", "mase", "crps", "crps_series", "coverage_50", "coverage_90",
+                    "train_seconds", "predict_seconds"):
+            vals = [_num(r, col) for r in ok]
+            agg[col] = [v for v in vals if not math.isnan(v)]
+        out[key] = agg
+    return out
+
+
+def _m(vals: list[float]) -> float:
+    return statistics.mean(vals) if vals else math.nan
+
+
+def _note_field(r: dict[str, str], key: str) -> str:
+    """``value`` of ``key=value`` in a row's note (older rows keep tsdiff's stop reason there), else ``""``."""
+    for part in (r.get("note") or "").split(";"):
+        k, _, v = part.strip().partition("=")
+        if k == key:
+            return v.strip()
+    return ""
+
+
+def _budget_cell(rs: list[dict[str, str]]) -> str:
+    """Budget, steps / epochs done and why training stopped, over the seeds' rows."""
+    if not rs or not rs[0].get("budget_seconds"):
+        return "—"
+    budget = _budget(rs[0]["budget_seconds"])[1] if str(rs[0]["budget_seconds"]).startswith("steps=") \
+        else str(rs[0]["budget_seconds"]).replace("epochs=", "") + " epochs x batches"
+    done = []
+    for r in rs:
+        if r.get("epochs"):
+            done.append(f"{r['epochs']} ep")
+        elif r.get("train_steps"):
+            done.append(f"{r['train_steps']} st")
+    reasons = sorted({r.get("stop_reason") or _note_field(r, "stopped") for r in rs} - {""})
+    return f"{budget}; done {', '.join(done) or '—'}; stop: {', '.join(reasons) or '—'}"
+
+
+def _best(models: dict[str, dict[str, Any]], family: str) -> Optional[str]:
+    """The model of ``family`` with the lowest mean wQL among ``models`` (None when the family has none)."""
+    cands = [m for m in models if FAMILY[m] == family]
+    return min(cands, key=lambda m: _m(models[m]["mean_wQuantileLoss"])) if cands else None
+
+
+def _overview_section(w: Any, agg: dict[tuple[str, str], dict[str, Any]], sha: Optional[str],
+                      sel: dict[str, Any], names: list[str]) -> None:
+    """The one-screen summary: per dataset, the best of each family and where tsdiff loses."""
+    w("## Summary")
+    w("")
+    if sha is None:
+        w("No clean commit has summary rows yet (step / epoch budgets, no `+dirty`, no `--quick`). Run the final "
+          "plan: `python benchmarks/runner.py benchmarks/plans/final.txt --jobs 2 --threads 1`, then "
+          "`python benchmarks/run_benchmarks.py --make-table`. Older rows are in the history tables below.")
+        w("")
+        return
+    state = ("complete: every job of the plan has a row" if sel["complete"] else
+             f"**incomplete**: {sel['n_rows']} (dataset, model, seed) rows"
+             + (f" of the plan's {sel['n_plan']}" if sel.get("n_plan") else ""))
+    w(f"Commit `{sha[:7]}` only ({state}). wQL = GluonTS mean weighted quantile loss, mean ± sd over seeds "
+      "for learned models; (cov50 / cov90) beside it; lower wQL is better, coverage targets 0.485 / 0.881 "
+      "(100 samples, GluonTS's quantile rule). Families: tsdiff, learned peers (DeepAR, DeepAR with GluonTS "
+      "defaults, PatchTST, TFT), statistical (seasonal naive, AutoETS, AutoARIMA).")
+    w("")
+    w("| dataset | tsdiff | best learned peer | best statistical | issue target | tsdiff loses to (wQL) | "
+      "tsdiff loses to (MASE) |")
+    w("|---|---|---|---|---|---|---|")
+
+    def cell(model: Optional[str], dataset: str) -> str:
+        if model is None:
+            return "—"
+        a = agg[(dataset, model)]
+        cov = ""
+        if a["coverage_50"] and model != "seasonal_naive":
+            cov = f" ({_m(a['coverage_50']):.2f} / {_m(a['coverage_90']):.2f})"
+        return f"{model}: {mean_sd(a['mean_wQuantileLoss'])}{cov}"
+
+    for name in names:
+        models = {m: agg[(name, m)] for (d, m) in agg if d == name and agg[(d, m)]["mean_wQuantileLoss"]}
+        if not models:
+            continue
+        ts = models.get("tsdiff")
+        lose_wql = lose_mase = "—" if ts is None else "no peer at this commit"
+        if ts is not None and len(models) > 1:
+            t_wql, t_mase = _m(ts["mean_wQuantileLoss"]), _m(ts["mase"])
+            lose_wql = ", ".join(f"{m} ({_m(a['mean_wQuantileLoss']):.4f})" for m, a in models.items()
+                                 if m != "tsdiff" and _m(a["mean_wQuantileLoss"]) < t_wql) or "none"
+            lose_mase = ", ".join(f"{m} ({_m(a['mase']):.3f})" for m, a in models.items()
+                                  if m != "tsdiff" and a["mase"] and _m(a["mase"]) < t_mase) or "none"
+        target = TARGETS.get(name)
+        tcell = "—"
+        if target is not None:
+            tcell = f"<= {target}" + ("" if ts is None else
+                                      (" met" if _m(ts["mean_wQuantileLoss"]) <= target else " missed"))
+        w(f"| {name} | {cell('tsdiff' if ts is not None else None, name)} | {cell(_best(models, 'learned'), name)} | "
+          f"{cell(_best(models, 'statistical'), name)} | {tcell} | {lose_wql} | {lose_mase} |")
+    w("")
+
+
+def _summary_table_section(w: Any, agg: dict[tuple[str, str], dict[str, Any]], sha: str, names: list[str]) -> None:
+    """Every (dataset, model) of the summary commit: means over seeds, coverage, budgets and stop reasons."""
+    w(f"## Summary table (commit `{sha[:7]}`)")
+    w("")
+    w("Mean ± sd over seeds (n) for every metric that varies with the seed; lower is better except coverage. "
+      "**CRPS (exact)** = exact ensemble CRPS (properscoring) summed over all points / sum |y|; "
+      "**CRPS per series** = the same ratio per series, averaged over series (every series weighs the same; "
+      "on weather wQL and CRPS (exact) are dominated by pressure and air density). Budget: tsdiff training "
+      "steps, GluonTS peers epochs x batches per epoch with early stopping; `done` = steps (st) or epochs (ep) "
+      "each seed trained, `stop` = why training stopped (`max_steps` / `max_epochs`: the budget; "
+      "`early_stopping`: no better validation loss for `patience` epochs; `max_time`: the wall-clock safety cap).")
+    w("")
+    w("| dataset | model | n | wQL | MASE | CRPS (exact) | CRPS per series | cov50 | cov90 | train s | predict s | "
+      "budget, done, stop |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name in names:
+        for model in sorted({m for (d, m) in agg if d == name}, key=lambda m: MODEL_ORDER.get(m, 99)):
+            a = agg[(name, model)]
+            if not a["rows"]:
+                why = "; ".join(sorted(set(a["skipped"])))[:200]
+                w(f"| {name} | {model} | 0 | *skipped*: {why} | | | | | | | | |")
+                continue
+            cov = model != "seasonal_naive"
+            w(f"| {name} | {model} | {len(a['rows'])} | {mean_sd(a['mean_wQuantileLoss'])} | {mean_sd(a['mase'], 3)} | "
+              f"{mean_sd(a['crps'])} | {mean_sd(a['crps_series'])} | "
+              f"{mean_sd(a['coverage_50'], 2) if cov else '—'} | {mean_sd(a['coverage_90'], 2) if cov else '—'} | "
+              f"{_sec(_m(a['train_seconds']))} | {_sec(_m(a['predict_seconds']))} | {_budget_cell(a['rows'])} |")
+    w("")
 
 
 def _calibration_section(w: Any, results_dir: Path) -> None:
@@ -130,12 +389,9 @@ def _calibration_section(w: Any, results_dir: Path) -> None:
           f"{_mean(cal, 'coverage_50'):.3f} | {_mean(raw, 'coverage_50'):.3f} | {_mean(cal, 'coverage_90'):.3f} | "
           f"{_mean(raw, 'coverage_90'):.3f} | {best} | "
           f"{', '.join(sorted({'`' + r.get('git_sha', '')[:7] + '`' for r in cal}))} |")
-    w("Commit `3631dbb` held out 4 windows per series for validation and calibration; `45e2f8f` holds out about "
-      "256 windows in all, at least 4 per series (14 on ETT and weather, 4 on m4_hourly): on weather, 4 consecutive "
-      "days (one weather regime) gave factors 1.31 / 1.72 and over-wide intervals. On m4_hourly 4 windows withheld "
-      "192 of 700-1000 points per series from training: `tsdiff[calibration_windows=1]` (48 points) scored wQL "
-      "0.0304 against 0.0358, so the default is now at least 1 per series (1 on m4_hourly; ETT and weather unchanged). "
-      "The per-dataset tables below list every row.")
+    w("")
+    w("Held-out windows (validation and calibration, never gradient steps): about 256 in all, at least 1 and at "
+      "most 14 per series (14 on ETT, 13 on weather, 1 on m4_hourly). The per-dataset tables below list every row.")
     w("")
     if roll_csv.exists():
         roll = [r for r in _read(roll_csv) if r.get("status") == "ok" and r.get("variant") in ("calibrated", "raw")]
@@ -172,19 +428,22 @@ def _calibration_section(w: Any, results_dir: Path) -> None:
               "commit |")
             w("|---|---|---|---|---|---|---|---|---|")
             for r in law:
-                w(f"| {r['variant']} | {r['seed']} | {r['fit_steps']}, {r['fit_seconds']} s | {r['std_ratio']} | "
+                w(f"| {r['variant']} | {r['seed']} | {r['fit_steps']}, {float(r['fit_seconds']):.0f} s | {r['std_ratio']} | "
                   f"{r['cov50']} | {r['cov90']} | {r['crps_ratio']} | {r['wql']} ({r['oracle_wql']}) | "
                   f"`{r.get('git_sha', '')[:7]}` |")
             w("")
-            w("The acceptance run (defaults, a 90 s fit on 2 idle cores) is still to be made: the row above had the "
-              "cores shared with other benchmark jobs and fitted only the steps shown. `--figure` draws the "
-              "reliability diagram of a run.")
+            w("Command: `python benchmarks/calibration.py --max-time 90 --seed 0 --threads 2 --figure "
+              "docs/figures/calibration_known_law.png`, defaults, a 90 s fit with every other process paused (2 idle "
+              "cores); `fit s` includes checkpoint validation and the calibration fit. Figure: "
+              "`docs/figures/calibration_known_law.png`.")
             w("")
 
 
-def make_table(results_dir: Path, docs_file: Path) -> None:
+def make_table(results_dir: Path, docs_file: Path, commit: Optional[str] = None,
+               plan: Optional[Path] = None) -> None:
+    """Write ``docs_file`` from the CSVs in ``results_dir``; the summary uses one commit (:func:`select_commit`)."""
     results_dir = Path(results_dir)
-    # Only the CSVs written by run_benchmarks.py / sampling_speed.py (other benchmarks share the folder).
+    # Only the CSVs written by run_benchmarks.py / runner.py / sampling_speed.py (other benchmarks share the folder).
     csvs = [p for p in sorted(results_dir.glob("*.csv")) if _is_ours(p)]
     proto = [r for p in csvs if p.stem == "protocol_check" for r in _read(p)]
     speed = [r for p in csvs if p.stem == "sampling_speed" for r in _read(p)]
@@ -193,8 +452,13 @@ def make_table(results_dir: Path, docs_file: Path) -> None:
     provenance: set[tuple[str, ...]] = set()
     for p in csvs:
         rows = _read(p)
+        runner_file = any(r.get("job") for r in rows)
+        if runner_file:  # one command per job: name the plan's command, the jobs' are in the CSV
+            line = (f"python benchmarks/runner.py benchmarks/plans/{p.stem}.txt --jobs 2 --threads 1   "
+                    f"# {len(rows)} rows; each job's own command is in {p.name}'s command column")
+            commands.append(line)
         for r in rows:
-            if r.get("command") and r["command"] not in commands:
+            if r.get("command") and r["command"] not in commands and not runner_file:
                 commands.append(r["command"])
             if r.get("git_sha"):
                 provenance.add((p.name, r.get("git_sha", ""), r.get("torch", ""), r.get("threads", ""),
@@ -204,13 +468,24 @@ def make_table(results_dir: Path, docs_file: Path) -> None:
         for r in rows:
             runs[r["dataset"]].append((p.stem, r))
 
+    all_rows = [r for rs in runs.values() for _, r in rs]
+    sha, sel = select_commit(all_rows, plan_keys(DEFAULT_PLAN if plan is None else Path(plan)), commit)
+    in_summary = [r for r in all_rows if sha is not None and r.get("git_sha") == sha and not exclusion(r)]
+    summary_ids = {id(r) for r in in_summary}
+    agg = aggregate(in_summary)
+    names = [d for d in DATASET_ORDER if d in runs] + sorted(d for d in runs if d not in DATASET_ORDER)
+
     out: list[str] = []
     w = out.append
     w("# Benchmarks")
     w("")
     w("Generated by `python benchmarks/run_benchmarks.py --make-table` from `benchmarks/results/*.csv`; "
-      "do not edit by hand. Every row we measured is shown, including those where tsdiff loses.")
+      "do not edit by hand. Every row we measured is shown, including those where tsdiff loses: the summary "
+      "uses the rows of one clean commit, every other row is in the history tables.")
     w("")
+    _overview_section(w, agg, sha, sel, names)
+    if sha is not None:
+        _summary_table_section(w, agg, sha, names)
     w("## Protocol")
     w("")
     w("- Every entry of the GluonTS `dataset.test` split is forecast at its last `prediction_length` window "
@@ -220,6 +495,7 @@ def make_table(results_dir: Path, docs_file: Path) -> None:
       "samples: the number the TSDiff paper calls \"CRPS\" and Chronos calls \"WQL\". "
       "**CRPS (exact)** = `tsdiff.metrics.normalized_crps`: the exact ensemble CRPS (properscoring) summed over "
       "points and divided by `sum |y|`; it is not the same number as wQL (see `tsdiff/metrics.py`). "
+      "**CRPS per series**: the same ratio per series (its test windows pooled), averaged over series. "
       "**MASE** and **ND** = GluonTS's, of the median forecast (MASE scaled by the in-sample seasonal naive error, "
       "GluonTS seasonality: 24 hourly, 96 for 15 min, 5 business-day, 1 weekly). "
       "**cov50 / cov90** = share of observed points inside the central 50% / 90% sample intervals.")
@@ -228,15 +504,20 @@ def make_table(results_dir: Path, docs_file: Path) -> None:
       "A forecast can have a good wQL while its median carries a level bias on many small series that MASE "
       "exposes, and the two can rank models differently (mixed-unit sets such as the weather variables).")
     w("- Seasonal naive is GluonTS's `SeasonalNaivePredictor` (a point forecast: one sample, so its wQL = CRPS = ND "
-      "and its intervals are empty). AutoETS is statsforecast's, fitted on the last 2000 points of each entry; its "
-      "Gaussian predictive distribution is turned into 100 samples (the (k + 0.5)/100 quantiles). The weather set "
-      "has a few missing values: they are interpolated for AutoETS only (the other models read them as missing). "
-      "ETS gets GluonTS's seasonality as `season_length`.")
-    w("- Learned models (tsdiff, DeepAR) get the **same wall-clock training budget** per dataset and seed "
-      "(`--budget-seconds`; tsdiff `max_time`, DeepAR Lightning `max_time`). Context lengths of tsdiff: 336 for "
-      "hourly data, 312 for m4_hourly (TSDiff protocol), 360 for business-day data, 672 for 15-minute data "
-      "(one week), 104 for weekly data. DeepAR keeps GluonTS's default architecture and context length.")
-    w("- Times are wall seconds on the machine named under Provenance, each (dataset, model, seed) in its own forked "
+      "and its intervals are empty). AutoETS (last 2000 points) and AutoARIMA (last 500 points; skipped, with the "
+      "reason in its row, when its fit would exceed 15 minutes) are statsforecast's with GluonTS's seasonality as "
+      "`season_length`; their Gaussian predictive distribution is turned into 100 samples (the (k + 0.5)/100 "
+      "quantiles). The weather set has a few missing values: they are interpolated for those two only.")
+    w("- Learned models train under a **step or epoch budget**, never a wall-clock budget (rows that did are "
+      "history): tsdiff `max_steps` (its own checkpoint selection on sampled validation wQL); GluonTS's torch "
+      "DeepAR, PatchTST and TFT an epochs x batches budget with early stopping on the last `prediction_length` "
+      "window of each training series (trained on the series without it; no test window is seen: the "
+      "`split_check` column of each row) and the best checkpoint reloaded. Context lengths of tsdiff and DeepAR: "
+      "336 for hourly data, 312 for m4_hourly (TSDiff protocol), 360 for business-day data, 672 for 15-minute "
+      "data (one week), 104 for weekly data; DeepAR also gets the series' static category. `deepar[default]` is "
+      "GluonTS's default DeepAR (context = prediction length, no static features). PatchTST and TFT take the "
+      "settings of their papers' code for the frequency (see `benchmarks/README.md`).")
+    w("- Times are wall seconds on the machine named under Provenance, each (dataset, model, seed) in its own "
       "process with 1 torch thread; peak RSS is that process's `ru_maxrss` (MiB, includes the imported "
       "libraries and the loaded dataset). The machine was shared, so times are indicative.")
     w("")
@@ -255,97 +536,65 @@ def make_table(results_dir: Path, docs_file: Path) -> None:
     w("Both published figures are reproduced, so our test windows and metric are those of the papers.")
     w("")
 
-    # -- summary: one line per dataset, models side by side
-    names = [d for d in DATASET_ORDER if d in runs] + sorted(d for d in runs if d not in DATASET_ORDER)
-    w("## Summary: wQL / MASE side by side")
+    # -- history, per dataset
+    w("## History: rows not in the summary")
     w("")
-    w("Lower is better for both. One cell per model: wQL / MASE (cov50 / cov90) (mean over seeds when several; learned models "
-      "from the run with the largest training budget, shown in brackets). Best published wQL for reference "
-      "(none is MASE). Details, CRPS, coverage and times in the per-dataset tables below.")
+    w("Every row that is not in the summary, with why (`why not in summary`: another commit, a wall-clock budget, "
+      "a `+dirty` tree, a smoke run, an ablation or variant), then published rows for reference. run = the "
+      "results CSV the row comes from; tsdiff's defaults changed between commits, so rows of different commits "
+      "are different tsdiff versions and are never averaged together. Published rows report wQL only "
+      "(MASE not published: —).")
     w("")
-    w("| dataset | seasonal naive | AutoETS | DeepAR | tsdiff | best published wQL (of the rows below) |")
-    w("|---|---|---|---|---|---|")
+    head = ("| model | run | why not in summary | wQL | MASE | CRPS (exact) | ND | cov50 | cov90 | train s | "
+            "predict s | peak RSS MiB |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in names:
-        cells = []
-        for model in MODEL_ORDER:
-            groups: dict[str, list[dict[str, str]]] = defaultdict(list)
-            for run, r in runs[name]:
-                if r["model"] == model and r.get("status") == "ok":
-                    groups[run].append(r)
-            if not groups:
-                st = {r.get("status") for _, r in runs[name] if r["model"] == model}
-                cells.append(f"*{'/'.join(sorted(st))}*" if st else "—")
-                continue
-            run, rs = max(groups.items(), key=lambda kv: (_budget(kv[1][0].get("budget_seconds"))[0],
-                                                         max(r.get("finished_at", "") for r in kv[1])))
-            wql = statistics.mean(float(r["mean_wQuantileLoss"]) for r in rs)
-            mase = statistics.mean(float(r["mase"]) for r in rs)
-            budget = _budget(rs[0].get("budget_seconds"))[1]
-            tag = f" [{budget}]" if budget else ""
-            cov = ""
-            if all(r.get("coverage_50") not in (None, "") for r in rs) and model != "seasonal_naive":
-                cov = (f" (cov {statistics.mean(float(r['coverage_50']) for r in rs):.2f} / "
-                       f"{statistics.mean(float(r['coverage_90']) for r in rs):.2f})")
-            cells.append(f"{wql:.4f} / {mase:.3f}{cov}{tag}")
-        pub = [(v[name], f"{m}, TSDiff paper") for m, v in TSDIFF_PAPER.items() if name in v]
-        if name in CHRONOS:
-            pub.append((CHRONOS[name][1], "Chronos"))
-        best = min(pub) if pub else None
-        w(f"| {name} | " + " | ".join(cells) + f" | {f'{best[0]:.4f} ({best[1]})' if best else '—'} |")
-    w("")
-
-    # -- per dataset
-    w("## Results by dataset")
-    w("")
-    w("Our rows first (run = the results CSV they come from, then the training budget and the commit that "
-      "produced the row: tsdiff's defaults were still being tuned, so rows of different commits are different "
-      "tsdiff versions), then published rows for reference. "
-      "Published rows report wQL only (MASE not published: —).")
-    w("")
-    head = ("| model | run | wQL | MASE | CRPS (exact) | ND | cov50 | cov90 | train s | predict s | peak RSS MiB |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|")
-    for name in names:
-        rows = runs[name]
+        rows = [(run, r) for run, r in runs[name] if id(r) not in summary_ids]
+        if not rows:
+            continue
         w(f"### {name}")
         w("")
-        first = next((r for _, r in rows if r.get("status") == "ok"), None)
+        first = next((r for _, r in runs[name] if r.get("status") == "ok"), None)
         if first is not None:
             w(f"freq `{first.get('freq')}`, prediction length {first.get('prediction_length')}, "
               f"{first.get('n_entries')} test entries.")
             w("")
         w(head)
-        rows = sorted(rows, key=lambda t: (MODEL_ORDER.get(t[1]["model"], 9), t[0], int(t[1]["seed"] or 0)))
+        rows = sorted(rows, key=lambda t: (MODEL_ORDER.get(t[1]["model"], 99), t[0], t[1].get("git_sha", ""),
+                                           int(t[1]["seed"] or 0)))
         for run, r in rows:
-            budget = _budget(r.get("budget_seconds"))[1]
+            budget = _budget(r.get("budget_seconds"))[1] if not str(r.get("budget_seconds", "")).startswith(
+                "epochs=") else str(r["budget_seconds"]).replace("epochs=", "") + " epochs"
             label = run + (f", {budget} budget" if budget else "")
             label += f", `{r.get('git_sha', '')[:7]}`" if r.get("git_sha") else ""
+            why = exclusion(r) or "other commit"
             if r.get("status") != "ok":
-                w(f"| {r['model']} | {label} | *{r.get('status')}* | | | | | | | | |")
+                w(f"| {r['model']} | {label} | {why} | *{r.get('status')}* | | | | | | | | |")
                 continue
-            w("| " + " | ".join(_row_cells(r, label)) + " |")
-        # mean over seeds when several
-        by_run_model: dict[tuple[str, str], list[float]] = defaultdict(list)
+            cells = _row_cells(r, label)
+            w("| " + " | ".join(cells[:2] + [why] + cells[2:]) + " |")
+        # mean over seeds: only rows of one results file, one model and one commit
+        by_run_model: dict[tuple[str, str, str], list[float]] = defaultdict(list)
         for run, r in rows:
-            if r.get("status") == "ok" and r["model"] in ("tsdiff", "deepar"):
-                by_run_model[(run, r["model"])].append(float(r["mean_wQuantileLoss"]))
-        for (run, model), vals in by_run_model.items():
+            if r.get("status") == "ok" and r["model"] in LEARNED_MODELS:
+                by_run_model[(run, r["model"], r.get("git_sha", ""))].append(float(r["mean_wQuantileLoss"]))
+        for (run, model, commit_sha), vals in by_run_model.items():
             if len(vals) > 1:
-                w(f"| {model} mean ± sd over {len(vals)} seeds | {run} | {statistics.mean(vals):.4f} ± "
-                  f"{statistics.stdev(vals):.4f} | | | | | | | | |")
+                w(f"| {model} mean ± sd over {len(vals)} seeds | {run}, `{commit_sha[:7]}` | | {mean_sd(vals)} "
+                  "| | | | | | | | |")
         for method, vals in TSDIFF_PAPER.items():
             if name in vals:
                 where = "TSDiff paper Table 2" + (" (GPU, ~128k training steps)" if method.startswith("TSDiff") else "")
-                w(f"| {method} | published: {where} | {vals[name]:.3f} | — | | | | | | | |")
+                w(f"| {method} | published: {where} | reference | {vals[name]:.3f} | — | | | | | | | |")
         if name in CHRONOS:
             sn, best, note = CHRONOS[name]
-            w(f"| Chronos seasonal naive | published: Chronos results | {sn:.4f} | — | | | | | | | |")
-            w(f"| best Chronos | published: {note} | {best:.4f} | — | | | | | | | |")
+            w(f"| Chronos seasonal naive | published: Chronos results | reference | {sn:.4f} | — | | | | | | | |")
+            w(f"| best Chronos | published: {note} | reference | {best:.4f} | — | | | | | | | |")
         if name in PEERS_2CORE:
             sn, ets, dar, secs = PEERS_2CORE[name]
-            w(f"| seasonal naive | reference: protocol.md, 2-core machine | {sn:.4f} | — | | | | | | | |")
-            w(f"| AutoETS | reference: protocol.md, 2-core machine | {ets:.4f} | — | | | | | | | |")
-            w(f"| DeepAR | reference: protocol.md, 2-core machine, 100 epochs x 50 batches | {dar:.4f} | — | | | | | "
-              f"{secs} | | |")
+            w(f"| seasonal naive | reference: protocol.md, 2-core machine | reference | {sn:.4f} | — | | | | | | | |")
+            w(f"| AutoETS | reference: protocol.md, 2-core machine | reference | {ets:.4f} | — | | | | | | | |")
+            w(f"| DeepAR | reference: protocol.md, 2-core machine, 100 epochs x 50 batches | reference | {dar:.4f} "
+              f"| — | | | | | {secs} | | |")
         w("")
 
     _calibration_section(w, results_dir)
@@ -445,14 +694,15 @@ def make_table(results_dir: Path, docs_file: Path) -> None:
     w("- `electricity_nips`, `solar_nips`, `traffic_nips` (and the other TSDiff-paper sets) cannot be downloaded "
       "on the benchmark machine; their rows say *not available offline*. The same command measures them where "
       "GluonTS can download them.")
+    measured = {(n, r["model"]) for n in names for _, r in runs[n] if r.get("status") == "ok"}
     missing: dict[tuple[str, str], str] = {}
     for name in names:
         for run, r in runs[name]:
-            if r.get("status") not in ("ok", "not available offline"):
-                missing[(name, r["model"])] = f"{r.get('status')} ({run}): {r.get('note', '')[:160]}"
+            if r.get("status") not in ("ok", "not available offline") and (name, r["model"]) not in measured:
+                why = r.get("error") or r.get("note") or ""
+                missing[(name, r["model"])] = f"{r.get('status')} ({run}): {why[:160]}"
     for (name, model), why in sorted(missing.items()):
         w(f"- {name} / {model}: {why}")
-    measured = {(n, r["model"]) for n in names for _, r in runs[n] if r.get("status") == "ok"}
     local = [n for n in names if any(r.get("status") == "ok" for _, r in runs[n])]
     for name in local:
         absent = [m for m in MODEL_ORDER if (name, m) not in measured and (name, m) not in missing]

@@ -10,10 +10,10 @@ from tsdiff.metrics import coverage, sample_quantile
 
 
 def test_needed_factors_by_hand():
-    # One point, 5 samples: sorted -2, -1, 0, 1, 2 -> median 0; the 50% interval under the order-statistic
-    # rule is [index round(4*0.25)=1, index round(4*0.75)=3] = [-1, 1].
+    # One point, 5 samples: sorted -2, -1, 0, 1, 2 stand at levels 1/6 .. 5/6 -> median 0; the 50%
+    # interval runs from level 0.25 (position 6 * 0.25 - 1 = 0.5: -1.5) to level 0.75 (position 3.5: 1.5).
     samples = np.array([[[2.0], [-1.0], [0.0], [-2.0], [1.0]]])
-    for y, want in [(3.0, 3.0), (-0.5, 0.5), (0.0, 0.0), (np.nan, np.nan)]:
+    for y, want in [(3.0, 2.0), (-0.5, 1 / 3), (0.0, 0.0), (np.nan, np.nan)]:
         got = needed_factors(samples, np.array([[y]]), 0.5)[0, 0]
         assert (np.isnan(got) and np.isnan(want)) or got == pytest.approx(want)
     flat = np.zeros((1, 5, 1))  # no width: any deviation needs an infinite factor
@@ -28,20 +28,32 @@ def _gaussian_case(rng, n, S, H, spread, truth):
 
 
 @pytest.mark.parametrize("spread, truth", [(0.5, 1.0), (2.0, 1.0), (1.0, 1.0)])
-def test_fit_restores_nominal_coverage_on_fresh_windows(spread, truth):
+def test_fit_makes_the_ensemble_cover_like_draws_of_the_truth(spread, truth):
     rng = np.random.default_rng(0)
     H, S = 7, 64
     cal = IntervalCalibrator.fit(*_gaussian_case(rng, 600, S, H, spread, truth))
     assert cal.factors.shape == (len(CALIBRATION_LEVELS), H)
     # The needed factor is truth / spread at every level for a Gaussian ensemble of the wrong width.
     assert np.median(cal.factors) == pytest.approx(truth / spread, rel=0.12)
-    samples, y = _gaussian_case(rng, 2000, S, H, spread, truth)
+    samples, y = _gaussian_case(rng, 4000, S, H, spread, truth)
     raw50, raw90 = coverage(y, samples, 0.5), coverage(y, samples, 0.9)
     out = cal.apply(samples)
-    assert coverage(y, out, 0.5) == pytest.approx(0.5, abs=0.03)
-    assert coverage(y, out, 0.9) == pytest.approx(0.9, abs=0.02)
+    # The oracle: S draws of the true law, whose order-statistic intervals cover (hi - lo) / (S + 1).
+    for level in (0.5, 0.9):
+        lo, hi = round((S - 1) * (1 - level) / 2), round((S - 1) * (1 + level) / 2)
+        assert coverage(y, out, level) == pytest.approx((hi - lo) / (S + 1), abs=0.02)
     if spread < truth:
         assert raw50 < 0.4 and raw90 < 0.7  # the raw ensemble really was too narrow
+
+
+@pytest.mark.parametrize("S", [16, 100])
+def test_a_perfect_ensemble_keeps_its_width(S):
+    # Draws of the true law need no correction at any level, whatever the ensemble size.
+    rng = np.random.default_rng(3)
+    cal = IntervalCalibrator.fit(*_gaussian_case(rng, 3000, S, 5, 1.0, 1.0))
+    np.testing.assert_allclose(cal.factors, 1.0, atol=0.05)
+    if S == 16:  # levels 0.9 and 0.95 lie beyond the extremes (0.88): the widest resolved level's factor
+        np.testing.assert_array_equal(cal.factors[-1], cal.factors[-3])
 
 
 def test_apply_keeps_paths_coherent_and_the_median():

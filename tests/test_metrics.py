@@ -363,3 +363,45 @@ def test_evaluate_forecast_frame_bad_actuals_are_data_errors():
         metrics.evaluate_forecast_frame(frame, actuals.rename(columns={"item_id": "id"}), "item_id", "timestamp")
     with pytest.raises(DataError, match="no forecast"):
         metrics.evaluate_forecast_frame(frame, actuals.assign(item_id="zz"), "item_id", "timestamp")
+
+
+def test_evaluate_backtest_per_series_crps_and_ratio_cis():
+    from tsdiff import Forecast
+
+    fcs, history, y, samples = _backtest_case(seed=2)
+    # a series 100x larger: the pooled CRPS follows it, the per-series mean weighs every series equally
+    big = [Forecast(f.samples * np.array([100.0, 1.0, 1.0])[:, None, None], f.item_ids, f.timestamps, f.freq)
+           for f in fcs]
+    hist_big = history.assign(target=history.target * np.where(history.item_id == "s0", 100.0, 1.0))
+    rep = metrics.evaluate_backtest(big, hist_big, seed=4)
+    o = rep.overall
+    y_big, s_big = y.copy(), samples.copy()
+    y_big[0::3] *= 100.0
+    s_big[0::3] *= 100.0
+    per_series = [metrics.normalized_crps(y_big[i::3], s_big[i::3]) for i in range(3)]
+    assert o["crps_series_mean"] == pytest.approx(np.mean(per_series), rel=1e-9)
+    assert o["crps_series_mean"] == pytest.approx(rep.per_series["crps"].mean(), rel=1e-9)
+    assert o["crps"] == pytest.approx(metrics.normalized_crps(y_big, s_big), rel=1e-9)
+    assert abs(o["crps"] - per_series[0]) < abs(o["crps"] - per_series[1])  # pooled: dominated by s0
+    for name in ("wql_mean", "crps", "crps_series_mean"):
+        assert o[f"{name}_low"] < o[name] < o[f"{name}_high"], name
+    # the CI resamples windows: with every window identical it collapses onto the value
+    same = [Forecast(fcs[0].samples, fcs[0].item_ids, [t + pd.Timedelta(hours=4 * w) for t in
+                                                                 fcs[0].timestamps], "h") for w in range(5)]
+    t = pd.date_range("2021-01-01", periods=80, freq="h")
+    y0 = np.stack([history[history.item_id == f"s{i}"].target.to_numpy()[48:52] for i in range(3)])
+    actuals = pd.concat([pd.DataFrame({"item_id": f"s{i}", "timestamp": t[48 + 4 * w:52 + 4 * w], "target": y0[i]})
+                         for i in range(3) for w in range(5)])
+    flat = metrics.evaluate_backtest(same, actuals, seed=1).overall
+    for name in ("wql_mean", "crps", "crps_series_mean", "coverage_90"):
+        assert flat[f"{name}_low"] == pytest.approx(flat[name], rel=1e-9)
+        assert flat[f"{name}_high"] == pytest.approx(flat[name], rel=1e-9)
+    assert "crps_series_mean" in rep.to_text() and o["crps_series_skipped"] == 0
+    # a series that is 0 in every scored window has no ratio: left out of the mean, and counted
+    zero = [Forecast(f.samples, f.item_ids, f.timestamps, f.freq) for f in fcs]
+    actual0 = history.assign(target=history.target.where(history.item_id != "s2", 0.0))
+    z = metrics.evaluate_backtest(zero, actual0, seed=4).overall
+    assert z["crps_series_skipped"] == 1
+    assert z["crps_series_mean"] == pytest.approx(np.mean([metrics.normalized_crps(y[i::3], samples[i::3])
+                                                           for i in range(2)]), rel=1e-9)
+    assert np.isfinite([z["crps_series_mean_low"], z["crps_series_mean_high"]]).all()

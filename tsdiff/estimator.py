@@ -148,7 +148,7 @@ class TSDiff(BaseEstimator):
         Pandas frequency alias; inferred from the data when omitted.
     lags : sequence of int, optional
         Seasonal lags (in steps) whose values, aligned to each future position,
-        are fed to the denoiser. Default from the frequency (24 and 168 for hourly data).
+        are fed to the denoiser. Default from the frequency (24, 48, ..., 168 for hourly data).
     tail_length : int, optional
         Recent history steps laid next to the horizon in the denoiser's window.
         Default ``max(prediction_length, 16)``, rounded up to a whole number of patches

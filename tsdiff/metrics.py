@@ -635,10 +635,14 @@ class BacktestReport:
     ----------
     overall : dict
         ``wql_mean`` (GluonTS ``mean_wQuantileLoss`` over 0.1 ... 0.9), ``crps`` (exact
-        ensemble CRPS / sum |y|; NaN without samples), ``mase`` (of the median; NaN without
+        ensemble CRPS / sum |y|; NaN without samples), ``crps_series_mean`` (each series'
+        exact CRPS / its own sum |y| over its windows, averaged over series: no series
+        dominates by its scale; NaN without samples; the ``crps_series_skipped`` series whose
+        |y| sums to 0 are left out), ``mase`` (of the median; NaN without
         history), ``wql_mean_seasonal_naive`` (NaN without history), for each level ``L`` of
-        ``levels`` ``coverage_L`` with ``coverage_L_low``/``coverage_L_high`` (bootstrap CI
-        over windows), ``n_series``, ``n_windows``, ``n_points``.
+        ``levels`` ``coverage_L``, ``n_series``, ``n_windows``, ``n_points``. ``wql_mean``,
+        ``crps``, ``crps_series_mean`` and every ``coverage_L`` come with ``_low`` / ``_high``
+        (bootstrap CI over windows).
     per_series : pd.DataFrame
         One row per series: ``n_windows``, ``wql_mean``, ``crps``, ``mase``, ``coverage_L``.
     per_window : pd.DataFrame
@@ -677,7 +681,8 @@ class BacktestReport:
         """The report as a few aligned lines of text (what ``tsdiff evaluate`` prints)."""
         o = self.overall
         lines = [f"backtest: {o['n_series']} series x {o['n_windows']} windows, {o['n_points']} scored points"]
-        rows = [(k, o[k], self.notes.get(k, "")) for k in ("wql_mean", "crps", "mase", "wql_mean_seasonal_naive")]
+        rows = [(k, o[k], self.notes.get(k, "")) for k in ("wql_mean", "crps", "crps_series_mean", "mase",
+                                                            "wql_mean_seasonal_naive") if k in o]
         width = max(len(r[0]) for r in rows)
         for name, value, note in rows:
             lines.append(f"  {name:<{width}}  {value:8.4f}  {note}".rstrip())
@@ -788,11 +793,18 @@ def evaluate_backtest(cv: Any, actuals: Any = None, *, history: Any = None, seas
         losses = [quantile_loss(Y[mask], qv[mask][:, None, :], q) for q, qv in zip(DEFAULT_QUANTILES, qs)]
         return _ratio(np.mean(losses), denom)
 
+    # per-unit sums: |y| and the exact ensemble CRPS (properscoring) over the observed points
+    obs_all = _observed(Y)
+    abs_y_unit = np.where(obs_all, np.abs(Y), 0.0).sum(axis=1)
+    crps_unit = None if S is None else np.where(obs_all, crps_ensemble(Y, S), 0.0).sum(axis=1)
+
     def crps(mask: np.ndarray) -> float:
-        return float("nan") if S is None else normalized_crps(Y[mask], S[mask])
+        """Exact ensemble CRPS / sum |y| over the units of ``mask`` (as :func:`normalized_crps`)."""
+        if crps_unit is None or not obs_all[mask].any():
+            return float("nan")
+        return _ratio(np.sum(crps_unit[mask]), np.sum(abs_y_unit[mask]))
 
     # coverage hits per unit
-    obs_all = _observed(Y)
     n_obs_unit = obs_all.sum(axis=1)
     hits: dict[float, np.ndarray] = {}
     for level in levels:
@@ -832,17 +844,51 @@ def evaluate_backtest(cv: Any, actuals: Any = None, *, history: Any = None, seas
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n_windows, size=(int(n_bootstrap), n_windows))
     lo_p, hi_p = 100 * (1 - ci) / 2, 100 * (1 + ci) / 2
+
+    def window_ci(num_unit: np.ndarray, den_unit: np.ndarray) -> tuple[float, float]:
+        """Bootstrap CI of ``sum(num) / sum(den)`` over resampled windows (per-unit sums given)."""
+        num_w = np.bincount(window, weights=num_unit, minlength=n_windows)
+        den_w = np.bincount(window, weights=den_unit, minlength=n_windows)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            boot = num_w[draws].sum(axis=1) / den_w[draws].sum(axis=1)
+        return _percentiles(boot, lo_p, hi_p)
+
     cov_rows = []
     for level in levels:
-        hit_w = np.bincount(window, weights=hits[level], minlength=n_windows)
-        n_w = np.bincount(window, weights=n_obs_unit, minlength=n_windows)
-        value = _ratio(hit_w.sum(), n_w.sum())
-        with np.errstate(invalid="ignore", divide="ignore"):
-            boot = hit_w[draws].sum(axis=1) / n_w[draws].sum(axis=1)
-        low, high = (np.nanpercentile(boot, [lo_p, hi_p]) if np.isfinite(boot).any() else (np.nan, np.nan))
+        value = _ratio(np.sum(hits[level]), np.sum(n_obs_unit))
+        low, high = window_ci(hits[level], n_obs_unit.astype(np.float64))
         name = f"coverage_{level * 100:g}"
-        overall[name], overall[f"{name}_low"], overall[f"{name}_high"] = value, float(low), float(high)
-        cov_rows.append({"level": level, "observed": value, "ci_low": float(low), "ci_high": float(high)})
+        overall[name], overall[f"{name}_low"], overall[f"{name}_high"] = value, low, high
+        cov_rows.append({"level": level, "observed": value, "ci_low": low, "ci_high": high})
+    # wQL and CRPS as ratios of per-window sums, with the same window bootstrap; and the CRPS normalized
+    # per series (each series' sum CRPS / sum |y| over its windows, averaged over series with equal weight).
+    quantile_preds = [q_of(q) for q in DEFAULT_QUANTILES]
+    if all(qv is not None for qv in quantile_preds):
+        with np.errstate(invalid="ignore"):
+            ql_unit = np.mean([np.where(obs_all, 2.0 * np.abs((Y - qv) * ((Y <= qv).astype(np.float64) - q)), 0.0)
+                               .sum(axis=1) for q, qv in zip(DEFAULT_QUANTILES, quantile_preds)], axis=0)
+        overall["wql_mean_low"], overall["wql_mean_high"] = window_ci(ql_unit, abs_y_unit)
+    else:
+        overall["wql_mean_low"] = overall["wql_mean_high"] = float("nan")
+    series_codes, series_names = pd.factorize(unit_ids, sort=False)
+    overall["crps_series_mean"] = overall["crps_low"] = overall["crps_high"] = float("nan")
+    overall["crps_series_mean_low"] = overall["crps_series_mean_high"] = float("nan")
+    overall["crps_series_skipped"] = 0
+    if crps_unit is not None:
+        overall["crps_low"], overall["crps_high"] = window_ci(crps_unit, abs_y_unit)
+        n_s = len(series_names)
+        flat = series_codes * n_windows + window
+        num = np.bincount(flat, weights=crps_unit, minlength=n_s * n_windows).reshape(n_s, n_windows)
+        den = np.bincount(flat, weights=abs_y_unit, minlength=n_s * n_windows).reshape(n_s, n_windows)
+        scored = den.sum(axis=1) > 0  # a series whose |y| sums to 0 has no ratio: left out (and counted)
+        overall["crps_series_skipped"] = int((~scored).sum())
+        num, den = num[scored], den[scored]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            overall["crps_series_mean"] = _nanmean(num.sum(axis=1) / den.sum(axis=1))
+            per_series_boot = num[:, draws].sum(axis=2) / den[:, draws].sum(axis=2)  # (series, n_bootstrap)
+            keep = np.isfinite(per_series_boot)
+            boot = np.where(keep, per_series_boot, 0.0).sum(axis=0) / keep.sum(axis=0)
+        overall["crps_series_mean_low"], overall["crps_series_mean_high"] = _percentiles(boot, lo_p, hi_p)
     overall.update(n_series=int(len(pd.unique(unit_ids))), n_windows=n_windows, n_points=int(obs_all.sum()))
 
     series_rows = []
@@ -869,6 +915,9 @@ def evaluate_backtest(cv: Any, actuals: Any = None, *, history: Any = None, seas
     notes = {"wql_mean": "wQL: GluonTS mean_wQuantileLoss over 0.1..0.9 (quantile columns)",
              "crps": "CRPS (exact ensemble, properscoring) / sum|y|" if S is not None
              else "CRPS (exact): needs samples (cross_validation(include_samples=True))",
+             "crps_series_mean": "per-series CRPS (exact) / that series' sum|y|, mean over series with sum|y| > 0"
+             if S is not None
+             else "per-series CRPS: needs samples",
              "mase": f"MASE of the median, season {season}" if history is not None else "MASE: needs history",
              "wql_mean_seasonal_naive": "wQL of seasonal naive on the same windows" if history is not None
              else "seasonal naive: needs history",
@@ -876,6 +925,15 @@ def evaluate_backtest(cv: Any, actuals: Any = None, *, history: Any = None, seas
     return BacktestReport(overall=overall, per_series=pd.DataFrame(series_rows), per_window=pd.DataFrame(window_rows),
                           coverage=pd.DataFrame(cov_rows), reliability=pd.DataFrame(rel, columns=["quantile", "observed"]),
                           pit=pit, pit_counts=counts, pit_edges=edges, notes=notes)
+
+
+def _percentiles(boot: np.ndarray, lo_p: float, hi_p: float) -> tuple[float, float]:
+    """``(lo_p, hi_p)`` percentiles of the finite bootstrap values (NaN, NaN when there are none)."""
+    finite = boot[np.isfinite(boot)]
+    if not finite.size:
+        return float("nan"), float("nan")
+    low, high = np.percentile(finite, [lo_p, hi_p])
+    return float(low), float(high)
 
 
 def _is_forecast(obj: Any) -> bool:
