@@ -1,6 +1,6 @@
 """Write tests/data/model_v2: a tiny model saved by tsdiff at format version 2 (commit 34d0ca1, calibrated,
 with scale floors and non-negative flags), with its predictions, for the compatibility test
-(tests/test_estimator.py::test_version_2_model_file_loads_and_predicts_exactly_as_before).
+(tests/test_estimator.py::test_version_2_model_file_loads_and_predicts_as_before).
 
 Run from the repository root with that version's package on the path::
 
@@ -32,4 +32,6 @@ new = make_long_frame(2, 50, seed=9)
 new["target"] -= 25.0
 np.savez(out + "/expected.npz", predict=m.predict(n_samples=3, seed=1).samples,
          predict_raw=m.predict(n_samples=3, seed=1, calibrated=False).samples,
-         predict_df=m.predict(df=new, static_df=static.iloc[:2], n_samples=3, seed=2, horizon=6).samples)
+         predict_df=m.predict(df=new, static_df=static.iloc[:2], n_samples=3, seed=2, horizon=6).samples,
+         predict_df_raw=m.predict(df=new, static_df=static.iloc[:2], n_samples=3, seed=2, horizon=6,
+                                  calibrated=False).samples)
