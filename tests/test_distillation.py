@@ -144,3 +144,49 @@ def test_student_starts_as_the_teachers_network():
     torch.testing.assert_close(student(x, t, torch.tensor([-1]), seq, emb), model.denoiser(x, t, seq, emb))
     student.net.unet.stem.weight.data.add_(1.0)  # a copy: training the student leaves the teacher alone
     assert not torch.allclose(student(x, t, torch.tensor([-1]), seq, emb), model.denoiser(x, t, seq, emb))
+
+
+def test_trajectories_condition_exactly_as_the_teacher():
+    """The student's targets are the teacher's own samples: the teacher's condition() of the windows, its network
+    over the conditioning channels of each series, from the same x_T; the batch carries that conditioning."""
+    torch.manual_seed(1)
+    teacher = TSDiffModel(_config(lags=(4,))).eval()
+    nn.init.normal_(teacher.denoiser.unet.out_conv.weight, std=0.1)
+    sampler = DPMSolverSampler(teacher.schedule, 20)
+    rng = np.random.default_rng(0)
+    inputs = {"past_target": torch.as_tensor(rng.normal(5.0, 2.0, (3, C)), dtype=torch.float32),
+              "past_observed": torch.ones(3, C)}
+    b = TeacherTrajectories(teacher, sampler, (1, 2), None, 4, torch.device("cpu"),
+                            torch.Generator().manual_seed(5)).from_inputs(inputs)
+    cond, _, _ = teacher.condition(inputs)
+    torch.testing.assert_close(b["seq"], cond.seq)
+    torch.testing.assert_close(b["emb"], cond.emb)
+    rows = 3 * 4
+    with torch.no_grad():
+        again = sample_loop(lambda x, t: teacher.denoiser(x, t[:1], cond.seq.repeat_interleave(4, dim=0), cond.emb),
+                            (rows, H), sampler, x_T=b["z"][:rows])
+    torch.testing.assert_close(b["target"][:rows], again, rtol=1e-5, atol=1e-5)
+    assert again.std() > 0.05  # a network that does something: another conditioning would change the target
+    other = {**inputs, "past_target": inputs["past_target"].flip(1)}
+    cond2, _, _ = teacher.condition(other)
+    with torch.no_grad():
+        moved = sample_loop(lambda x, t: teacher.denoiser(x, t[:1], cond2.seq.repeat_interleave(4, dim=0), cond2.emb),
+                            (rows, H), sampler, x_T=b["z"][:rows])
+    assert not torch.allclose(moved, again, atol=1e-4)
+
+
+def test_distill_honours_max_time_progress_and_prediction(capfd):
+    teacher = _gaussian_teacher(0.3)
+    sampler = DPMSolverSampler(teacher.schedule, 20)
+    cpu = torch.device("cpu")
+    quiet = distill(teacher, sampler, _Windows(), _NoHeldOut(), None, seed=0, device=cpu, max_steps=500,
+                    max_time=1e-6, steps=(1,), windows_per_batch=2, paths_per_window=2)
+    assert quiet.train_result.stopped_reason == "max_time" and quiet.train_result.steps < 500
+    assert capfd.readouterr().err == ""  # progress=False (the default) writes nothing
+    eps = distill(teacher, sampler, _Windows(), _NoHeldOut(), None, seed=0, device=cpu, max_steps=2, steps=(2,),
+                  windows_per_batch=2, paths_per_window=2, progress=True, prediction="eps")
+    assert "tsdiff distill" in capfd.readouterr().err
+    assert eps.module.prediction == "eps" and eps.sampler(teacher.schedule, 2).prediction == "eps"
+    assert quiet.sampler(teacher.schedule, None).prediction == "v"
+    with pytest.raises(ValueError, match="prediction"):
+        distill(teacher, sampler, _Windows(), _NoHeldOut(), None, seed=0, device=cpu, max_steps=1, prediction="x0")

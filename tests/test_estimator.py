@@ -610,6 +610,11 @@ def test_distilled_student_predicts_in_few_calls_and_round_trips(distilled, tmp_
     m.save(tmp_path / "s")
     loaded = TSDiff.load(tmp_path / "s", device="cpu")
     assert loaded.student_.steps == (1, 2, 4) and loaded.student_.teacher_grid == student.teacher_grid
+    assert loaded.student_.prediction == student.prediction == "v"
+    saved_state, loaded_state = student.module.state_dict(), loaded.student_.module.state_dict()
+    assert saved_state.keys() == loaded_state.keys()
+    assert all(torch.equal(saved_state[k], loaded_state[k]) for k in saved_state)  # bit for bit
+    assert all(np.array_equal(loaded.student_.calibrators[k].factors, student.calibrators[k].factors) for k in (1, 2, 4))
     for k in (1, 4):
         np.testing.assert_array_equal(loaded.predict(n_samples=5, sampler="distilled", steps=k, horizon=9).samples,
                                       m.predict(n_samples=5, sampler="distilled", steps=k, horizon=9).samples)

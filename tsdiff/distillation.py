@@ -52,13 +52,13 @@ DEFAULT_STUDENT_STEPS: tuple[int, ...] = (1, 2, 4)
 
 #: Typical spread of a forecast in scaled units, for the loss weights (see :func:`pair_weight`).
 SPREAD = 0.3
-#: Floor of the signal rate in the student's data prediction ``(x_t - sqrt(1 - abar) out) / max(sqrt(abar),
-#: floor)``: the teacher's own (eps) parameterization where ``sqrt(abar) >= floor``, so a student starting from
-#: the teacher's weights starts as the teacher there; at high noise the division is capped (errors amplified at
-#: most ``1 / floor``-fold, where an eps prediction would divide by ``sqrt(abar_T)``, 0.006 by default).
-SIGNAL_FLOOR = 0.5  # the default of DistilledSampler
-#: The student's parameterization ("eps": the floored noise prediction above; "v": Salimans & Ho's).
+#: The student's default parameterization: Salimans & Ho's ``v`` (``x0_hat = sqrt(abar) x_t - sqrt(1 - abar) v``).
 PREDICTION = "v"
+#: With ``prediction="eps"`` only: floor of the signal rate in the data prediction
+#: ``(x_t - sqrt(1 - abar) out) / max(sqrt(abar), floor)``, the teacher's own parameterization where
+#: ``sqrt(abar) >= floor`` (errors amplified at most ``1 / floor``-fold at high noise, where a plain eps
+#: prediction would divide by ``sqrt(abar_T)``, 0.006 by default).
+SIGNAL_FLOOR = 0.5  # the default of DistilledSampler
 
 
 def pair_weight(a_next: float, b_next: float, spread: float = SPREAD) -> float:
@@ -72,16 +72,20 @@ def pair_weight(a_next: float, b_next: float, spread: float = SPREAD) -> float:
 
 
 class StudentDenoiser(nn.Module):
-    """v-prediction student: the teacher's :class:`~tsdiff.nn.ConditionalDenoiser` plus the target step.
+    """The student: the teacher's :class:`~tsdiff.nn.ConditionalDenoiser` plus the target step.
 
-    ``v_hat = net(x_t, t | seq, emb)`` with ``MLP(Sinusoidal(t_next + 1))`` added to the FiLM vector; the
+    ``out = net(x_t, t | seq, emb)`` with ``MLP(Sinusoidal(t_next + 1))`` added to the FiLM vector; the
     MLP's last layer starts at zero, so a student initialized with :meth:`from_teacher` starts as the
-    teacher's network (read as a v prediction).
+    teacher's network (its output read as ``v``, or as a floored ``eps``: :func:`~tsdiff.diffusion.distilled_x0`).
 
     Parameters
     ----------
     net : ConditionalDenoiser
         The network (its architecture and, from :meth:`from_teacher`, its weights).
+    signal_floor : float, optional
+        ``prediction="eps"`` only (default :data:`SIGNAL_FLOOR`).
+    prediction : {"v", "eps"}, optional
+        How the output is read (default :data:`PREDICTION`).
 
     Shapes
     ------
@@ -89,11 +93,15 @@ class StudentDenoiser(nn.Module):
     or a :class:`~tsdiff.nn.unet1d.StemShare`; emb ``(G, D)`` -> v_hat ``(B, H)``.
     """
 
-    def __init__(self, net: ConditionalDenoiser, signal_floor: Optional[float] = None) -> None:
+    def __init__(self, net: ConditionalDenoiser, signal_floor: Optional[float] = None,
+                 prediction: Optional[str] = None) -> None:
         super().__init__()
         self.net = net
         self.signal_floor = SIGNAL_FLOOR if signal_floor is None else float(signal_floor)
-        self.prediction = PREDICTION
+        self.prediction = PREDICTION if prediction is None else prediction
+        if self.prediction not in ("v", "eps") or not 0.0 < self.signal_floor <= 1.0:
+            raise ValueError(f"prediction must be 'v' or 'eps' and signal_floor in (0, 1], got {prediction!r}, "
+                             f"{signal_floor!r}")
         dim = net.cond_dim
         self.target_embedding = SinusoidalEmbedding(dim)
         self.target_mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
@@ -101,28 +109,30 @@ class StudentDenoiser(nn.Module):
         nn.init.zeros_(self.target_mlp[2].bias)
 
     @classmethod
-    def from_config(cls, config: TSDiffConfig, seq_channels: int) -> "StudentDenoiser":
-        """An untrained student for a model of ``config`` (``seq_channels`` as in :class:`~tsdiff.model.TSDiffModel`)."""
+    def from_config(cls, config: TSDiffConfig, seq_channels: int, **kwargs: Any) -> "StudentDenoiser":
+        """An untrained student for a model of ``config`` (``seq_channels`` as in :class:`~tsdiff.model.TSDiffModel`;
+        ``kwargs``: ``signal_floor``, ``prediction``)."""
         c = config
         return cls(ConditionalDenoiser(seq_channels, cond_dim=c.embedding_dim, base_channels=c.hidden_channels,
                                        channel_mults=c.channel_mults, num_res_blocks=c.num_res_blocks,
-                                       dropout=0.0, patch_size=c.patch_size))
+                                       dropout=0.0, patch_size=c.patch_size), **kwargs)
 
     @classmethod
-    def from_teacher(cls, teacher: ConditionalDenoiser) -> "StudentDenoiser":
-        """A student starting from a copy of the teacher's weights (dropout off)."""
+    def from_teacher(cls, teacher: ConditionalDenoiser, **kwargs: Any) -> "StudentDenoiser":
+        """A student starting from a copy of the teacher's weights (dropout off; ``kwargs`` as in :meth:`from_config`)."""
         net = copy.deepcopy(teacher)
         for m in net.modules():
             if isinstance(m, nn.Dropout):
                 m.p = 0.0
-        return cls(net)
+        return cls(net, **kwargs)
 
     def precompute(self, seq: Tensor) -> StemShare:
         """See :meth:`tsdiff.nn.ConditionalDenoiser.precompute`."""
         return self.net.precompute(seq)
 
     def forward(self, x_t: Tensor, t: Tensor, t_next: Tensor, seq: Any, emb: Tensor) -> Tensor:
-        """Predict ``v`` at ``t`` for a jump to ``t_next``: ``(B, H)``."""
+        """The output (``v``, or the floored ``eps``) at ``t`` for a jump to ``t_next``: ``(B, H)``
+        (shapes in the class docstring)."""
         t_next = t_next.reshape(-1)
         extra = self.target_mlp(self.target_embedding(t_next + 1))
         return self.net(x_t, t, seq, emb, extra=extra)
@@ -143,12 +153,16 @@ class StudentDenoiser(nn.Module):
 
 
 def jump(z: Tensor, out: Tensor, a_t: Any, b_t: Any, a_next: Any, b_next: Any, floor: float,
-         prediction: str = "eps") -> Tensor:
+         prediction: str = PREDICTION) -> Tensor:
     """The DDIM (eta 0) step ``z_t -> z_next`` with the student's data prediction ``x0``
     (:func:`~tsdiff.diffusion.distilled_x0`): ``z_next = a_next x0 + b_next (z - a_t x0) / b_t`` (``x0`` when
-    ``b_next = 0``). Same arithmetic as :meth:`tsdiff.diffusion.DistilledSampler.step`.
+    ``b_next = 0``). Same arithmetic as :meth:`tsdiff.diffusion.DistilledSampler.step`, with per-row coefficients.
+
+    Shapes: ``z``, ``out`` ``(R, H)``; ``a_t``, ``b_t``, ``a_next``, ``b_next`` ``(R, 1)`` (or scalars)
+    -> ``(R, H)``.
     """
     x0 = distilled_x0(z, out, a_t, b_t, prediction, floor)
+    # Song et al. 2021, Eq. 12 with sigma_t = 0, written per row.
     return a_next * x0 + (b_next / b_t) * (z - a_t * x0)
 
 
@@ -173,6 +187,7 @@ class StudentAtSteps(nn.Module):
         return self.student.precompute(seq)
 
     def forward(self, x_t: Tensor, t: Tensor, seq: Any, emb: Tensor) -> Tensor:
+        """x_t ``(B, H)``, t ``(1,)`` or ``(B,)`` on the grid, seq and emb as for the teacher -> ``(B, H)``."""
         t = t.reshape(-1)
         return self.student(x_t, t, self.next_step[t], seq, emb)
 
@@ -254,10 +269,11 @@ class TeacherTrajectories:
                                       self.device)
             full = self.from_inputs(inputs)
             kid = full.pop("k_index")
-            per = max(1, (self.examples or kid.numel()) // len(self.steps))
+            pools = [torch.nonzero(kid == i).flatten() for i in range(len(self.steps))]
+            # An equal share per step count, at most the smallest pool (few windows or paths per batch).
+            per = max(1, min((self.examples or kid.numel()) // len(self.steps), min(len(p) for p in pools)))
             chunks = []
-            for i in range(len(self.steps)):
-                pool = torch.nonzero(kid == i).flatten()
+            for pool in pools:
                 parts: list[Tensor] = []
                 for _ in range(self.reuse):
                     order = torch.randperm(len(pool), generator=self.generator, device=self.generator.device)
@@ -356,10 +372,10 @@ class DistilledStudent:
     @classmethod
     def from_payload(cls, payload: dict[str, Any], config: TSDiffConfig, seq_channels: int,
                      device: torch.device) -> "DistilledStudent":
-        with torch.random.fork_rng(devices=[]):
-            module = StudentDenoiser.from_config(config, seq_channels)
+        with torch.random.fork_rng(devices=[]):  # its init is overwritten: leave the global stream alone
+            module = StudentDenoiser.from_config(config, seq_channels, signal_floor=float(payload["signal_floor"]),
+                                                 prediction=str(payload["prediction"]))
         module.load_state_dict(payload["state_dict"])
-        module.signal_floor, module.prediction = float(payload["signal_floor"]), str(payload["prediction"])
         cals = {int(k): IntervalCalibrator.from_dict(v) for k, v in payload["calibration"].items()}
         return cls(module.to(device).eval(), [int(v) for v in payload["teacher_grid"]],
                    tuple(int(k) for k in payload["steps"]), str(payload["teacher"]), cals,
@@ -399,7 +415,7 @@ def distill(teacher: Any, teacher_sampler: Any, window_sampler: Any, held: Any, 
             device: torch.device, max_steps: Optional[int] = None, max_time: Optional[float] = None,
             steps: Any = DEFAULT_STUDENT_STEPS, progress: bool = False, calibration_samples: int = 100,
             chunk_size: int = 1024, learning_rate: Optional[float] = None, windows_per_batch: Optional[int] = None,
-            paths_per_window: Optional[int] = None) -> DistilledStudent:
+            paths_per_window: Optional[int] = None, prediction: str = PREDICTION) -> DistilledStudent:
     """Distil ``teacher_sampler`` on ``teacher`` into a :class:`DistilledStudent`.
 
     Parameters
@@ -421,6 +437,8 @@ def distill(teacher: Any, teacher_sampler: Any, window_sampler: Any, held: Any, 
     calibration_samples, chunk_size : int, as in :meth:`tsdiff.TSDiff.fit`.
     learning_rate, windows_per_batch, paths_per_window : optional
         Default :data:`LEARNING_RATE`, :data:`WINDOWS_PER_BATCH`, :data:`PATHS_PER_WINDOW`.
+    prediction : {"v", "eps"}, default :data:`PREDICTION`
+        The student's parameterization (``"eps"``: floored at :data:`SIGNAL_FLOOR`).
 
     Returns
     -------
@@ -439,8 +457,10 @@ def distill(teacher: Any, teacher_sampler: Any, window_sampler: Any, held: Any, 
         torch.manual_seed(seed)
         # From the teacher's weights; a teacher of another kind (e.g. an exact denoiser in a test) gives the
         # architecture of its config, freshly initialized.
-        student = (StudentDenoiser.from_teacher(teacher.denoiser) if isinstance(teacher.denoiser, ConditionalDenoiser)
-                   else StudentDenoiser.from_config(teacher.config, teacher.seq_channels)).to(device)
+        student = (StudentDenoiser.from_teacher(teacher.denoiser, prediction=prediction)
+                   if isinstance(teacher.denoiser, ConditionalDenoiser)
+                   else StudentDenoiser.from_config(teacher.config, teacher.seq_channels, prediction=prediction)
+                   ).to(device)
     lr = LEARNING_RATE if learning_rate is None else float(learning_rate)
     n_windows = WINDOWS_PER_BATCH if windows_per_batch is None else _check_positive_int("windows_per_batch",
                                                                                        windows_per_batch)

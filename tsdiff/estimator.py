@@ -817,12 +817,14 @@ class TSDiff(BaseEstimator):
             Future values of the known covariates over the horizon.
         static_df : pd.DataFrame, optional
             Static features of the series in ``df`` (default: those given to fit).
-        sampler : {"dpmsolver", "ddim", "ddpm"}, optional
+        sampler : {"dpmsolver", "ddim", "ddpm", "distilled"}, optional
             Default: the ``sampler`` parameter. ``"dpmsolver"`` is DPM-Solver++(2M)
             with ``steps`` steps; ``"ddim"`` uses ``steps`` steps and ``eta``;
-            ``"ddpm"`` is ancestral sampling over all diffusion steps.
+            ``"ddpm"`` is ancestral sampling over all diffusion steps; ``"distilled"``
+            is the few-step student (``distill=True`` or :meth:`distill_student`).
         steps : int, optional
-            Steps of dpmsolver / ddim (default ``sampler_steps``).
+            Steps of dpmsolver / ddim (default ``sampler_steps``); for ``"distilled"``, one
+            of the step counts the student was trained for (default: its fewest).
         eta : float, default 0.0
             DDIM stochasticity (0 deterministic given the initial noise, 1 ~ DDPM).
         spacing : {"logsnr", "quadratic", "trailing", "linspace"}, optional
@@ -833,7 +835,8 @@ class TSDiff(BaseEstimator):
         calibrated : bool, optional
             Apply the calibration fitted at ``fit`` (default: yes when the model has one).
             ``False`` returns the raw diffusion ensemble. The factors were fitted on
-            ensembles of the default sampler.
+            ensembles of the default sampler; the distilled sampler uses the student's own
+            factors, fitted for each of its step counts.
         seed : int, optional
             Seed of the sampling noise (default: the estimator's ``seed``, so
             repeated calls give the same samples).

@@ -424,10 +424,25 @@ def distilled_x0(x_t: torch.Tensor, out: torch.Tensor, a_t: Any, b_t: Any, predi
 
     ``"v"``: ``a_t x_t - b_t out`` (Salimans & Ho's v prediction, ``v = a_t eps - b_t x0``).
     ``"eps"``: ``(x_t - b_t out) / max(a_t, signal_floor)``: a noise prediction whose division by the signal
-    rate is capped (the teacher's own parameterization where ``a_t >= signal_floor``). Shapes broadcast.
+    rate is capped (the teacher's own parameterization where ``a_t >= signal_floor``).
+
+    Parameters
+    ----------
+    x_t, out : Tensor ``(B, ...)``
+    a_t, b_t : float or Tensor broadcasting to ``(B, ...)``
+    prediction : {"v", "eps"}
+    signal_floor : float, ``prediction="eps"`` only
+
+    Returns
+    -------
+    Tensor ``(B, ...)``, ``x0_hat``.
     """
     if prediction == "v":
+        # x_t = a x0 + b eps and v = a eps - b x0 give x0 = a x_t - b v (a^2 + b^2 = 1; Salimans & Ho 2022, Sec. 4).
         return a_t * x_t - b_t * out
+    if prediction != "eps":
+        raise ValueError(f"prediction must be one of {_PREDICTIONS}, got {prediction!r}")
+    # x0 = (x_t - b eps) / a (Ho et al. 2020, Eq. 4 solved for x0), with a floored at signal_floor.
     return (x_t - b_t * out) / torch.clamp(torch.as_tensor(a_t, dtype=x_t.dtype), min=signal_floor)
 
 
@@ -520,6 +535,7 @@ class DistilledSampler:
             return x0_hat
         a_p = s.sqrt_alphas_cumprod[t_prev].to(device=device, dtype=dtype)
         b_p = s.sqrt_one_minus_alphas_cumprod[t_prev].to(device=device, dtype=dtype)
+        # DDIM, eta = 0 (Song et al. 2021, Eq. 12 with sigma_t = 0): the implied noise is (x_t - a_t x0_hat) / b_t.
         return a_p * x0_hat + (b_p / b_t) * (x_t - a_t * x0_hat)
 
 
