@@ -34,6 +34,7 @@ rounds.
 from __future__ import annotations
 
 import copy
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
@@ -349,10 +350,10 @@ class DistilledStudent:
     def sampler(self, schedule: Any, steps: Optional[int]) -> DistilledSampler:
         """The student's sampler for ``steps`` network calls (default: the fewest trained)."""
         k = min(self.steps) if steps is None else steps
-        if isinstance(k, bool) or not isinstance(k, int) or k not in self.steps:
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or int(k) not in self.steps:
             raise ValueError(f"the distilled student was trained for steps {list(self.steps)}, got steps={steps!r}; "
                              f"distil again with steps=... to add others")
-        return DistilledSampler(schedule, self.teacher_grid, k, signal_floor=self.signal_floor,
+        return DistilledSampler(schedule, self.teacher_grid, int(k), signal_floor=self.signal_floor,
                                 prediction=self.prediction)
 
     def denoiser(self, sampler: DistilledSampler) -> StudentAtSteps:
