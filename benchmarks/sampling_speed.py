@@ -3,7 +3,7 @@ default sampler, DDPM and DDIM on the same trained weights, and DeepAR's samplin
 
 Usage (the full protocol: 100 samples for each of the 414 m4_hourly series, horizon 48)::
 
-    python benchmarks/sampling_speed.py --model /work/models/m4_hourly_seed0.tsdiff --threads 2 --no-scaling \
+    python benchmarks/sampling_speed.py --model /work/models/teachers/m4_hourly-tsdiff-seed1-distilled --threads 2 --no-scaling \
         --out benchmarks/results/sampling_speed.csv --figure docs/figures/sampling_speed.png
 
 ``--model PATH`` reads a saved fitted TSDiff (a directory or its ``model.pt``); without it the script
@@ -152,7 +152,7 @@ def main(argv: Optional[list[str]] = None) -> None:
 
     from tsdiff.datasets import dataset_to_frame, load_dataset
     from tsdiff.estimator import TSDiff
-    from tsdiff.integrations.gluonts import TSDiffPredictor
+    from tsdiff.integrations.gluonts import TSDiffEstimator, TSDiffPredictor
 
     torch.set_num_threads(1)  # see _forked: the children run with args.threads
     ds = load_dataset("m4_hourly")
@@ -217,10 +217,11 @@ def main(argv: Optional[list[str]] = None) -> None:
         teacher = model
 
         def distil() -> dict[str, Any]:
-            train_df, _ = dataset_to_frame(ds.train, freq)
+            # The frame the teacher was fitted on by run_benchmarks.py (the GluonTS adapter's).
+            train_df, _, _, static_df = TSDiffEstimator(freq=freq, prediction_length=H).training_frames(ds.train)
             t0 = time.perf_counter()
             teacher.set_params(progress=False, num_threads=args.threads)
-            teacher.distill_student(train_df, max_steps=args.distill_steps)
+            teacher.distill_student(train_df, static_df=static_df, max_steps=args.distill_steps)
             seconds = time.perf_counter() - t0
             teacher.save(student_dir)
             return {"seconds": seconds, "steps": teacher.student_.train_result.steps}
