@@ -764,7 +764,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("few-step student")
     g.add_argument("--distill", action="store_true",
                    help="after training, distil a student that samples in 1-4 network calls "
-                        "('tsdiff predict --sampler distilled'); costs at most about half the training time")
+                        "('tsdiff predict --sampler distilled'); with --max-time, capped at half of it")
     g.add_argument("--distill-max-steps", type=_positive_int, metavar="N", help="training steps of the student")
     g.add_argument("--student-steps", type=_int_list, metavar="K,K",
                    help="network calls the student is trained for (default: 1,2,4)")

@@ -216,8 +216,8 @@ class TSDiff(BaseEstimator):
     distill : bool, default False
         After training (and calibration), distil the default sampler into a student that draws
         nearly the same ensembles in 1, 2 or 4 network calls (:meth:`distill_student`), for
-        ``predict(sampler="distilled", steps=k)``. Costs at most about half the training time at the
-        defaults; with ``max_time``, it is capped at ``max_time / 2``.
+        ``predict(sampler="distilled", steps=k)``. Its cost against the training time is measured
+        by ``benchmarks/distill_eval.py``; with ``max_time``, it is capped at ``max_time / 2``.
     distill_max_steps : int, optional
         Training steps of the student (default :data:`tsdiff.distillation.DEFAULT_DISTILL_STEPS`, 1000).
     student_steps : sequence of int, default (1, 2, 4)
@@ -679,7 +679,7 @@ class TSDiff(BaseEstimator):
                         "held-out windows", *self.calibrator_.mean_factors((0.5, 0.9)), len(cal))
         self.student_ = None
         if self.distill and self.train_result_.stopped_reason != "interrupted":
-            # Half the teacher's cap, when it has one: distillation costs at most half of training.
+            # Half the teacher's cap, when it has one: distillation gets at most half of training's cap.
             cap = None if cfg.max_time is None else cfg.max_time / 2
             self._distill(window_sampler, held, cal, max_steps=self.distill_max_steps, max_time=cap,
                           steps=self.student_steps)
