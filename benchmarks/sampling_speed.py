@@ -1,9 +1,16 @@
-"""Sampling speed of tsdiff on m4_hourly: DDPM (100 steps) vs DDIM (10 / 20 / 50 steps).
+"""Sampling speed of tsdiff on m4_hourly: the distilled student (1, 2, 4 network calls), the teacher's
+default sampler, DDPM and DDIM on the same trained weights, and DeepAR's sampling time in the same run.
 
 Usage (the full protocol: 100 samples for each of the 414 m4_hourly series, horizon 48)::
 
-    python benchmarks/sampling_speed.py --budget-seconds 120 --threads 2 \
-        --out benchmarks/results/sampling_speed.csv --png docs/sampling_speed.png
+    python benchmarks/sampling_speed.py --model /work/models/teachers/m4_hourly-tsdiff-seed1-distilled --threads 2 --no-scaling \
+        --out benchmarks/results/sampling_speed.csv --figure docs/figures/sampling_speed.png
+
+``--model PATH`` reads a saved fitted TSDiff (a directory or its ``model.pt``); without it the script
+trains one for ``--budget-seconds`` (or loads/saves ``--model-dir``). A model without a distilled student
+is distilled first (``TSDiff.distill_student`` on m4_hourly's training split, ``--distill-steps``), in a
+child process with ``--threads`` threads; the student model is saved to ``--student-out`` (default: a
+temporary directory) and a ``distillation`` row records its time beside the teacher's training time.
 
 ``--patch-size 4`` measures the patched U-Net (rows carry their ``patch_size``; ``--append``
 keeps the rows of other patch sizes). ``--n-series 24`` times the first 24 series only (the
@@ -11,18 +18,19 @@ keeps the rows of other patch sizes). ``--n-series 24`` times the first 24 serie
 
 What it measures
 ----------------
-1. Trains tsdiff on ``m4_hourly``'s training split for ``--budget-seconds`` (or loads
-   ``--model-dir`` when it holds a saved model), context length 312 (the TSDiff protocol).
-2. For each sampler: wall seconds to draw ``--n-samples`` paths of 48 steps for every
-   series of the test split's last window, peak RSS of the worker process, and the wQL
-   (GluonTS ``mean_wQuantileLoss``) and exact CRPS of those samples.
-3. Scaling of DDIM-``--scaling-steps`` time with ``n_samples``, ``horizon`` (48 = one block,
+1. For each sampler (``--samplers``, ``name:steps``; ``distilled:k`` is the student with ``k`` calls):
+   wall seconds to draw ``--n-samples`` paths of 48 steps for every series of the test split's last
+   window (the model's default calibration applied, as ``predict`` does), peak RSS of the worker
+   process, the wQL (GluonTS ``mean_wQuantileLoss``), the exact CRPS (properscoring) and the coverage of
+   the central 50% / 90% intervals (GluonTS's quantile rule) of those samples.
+2. Scaling of DDIM-``--scaling-steps`` time with ``n_samples``, ``horizon`` (48 = one block,
    96 / 144 = two / three autoregressive blocks), ``n_series`` and ``context_length``
    (untrained models of each context length: weights do not change the time).
-4. DeepAR's sampling time for the same series (GluonTS torch DeepAREstimator, trained for
-   the same budget), as the peer ratio; recorded as unavailable when ``lightning`` is missing.
+3. DeepAR's sampling time for the same series (GluonTS torch DeepAREstimator, trained for
+   ``--budget-seconds``), as the peer ratio; recorded as unavailable when ``lightning`` is missing.
 
-Each timing runs in a forked process so that its peak memory (``ru_maxrss``) is its own.
+Each timing runs in a forked process so that its peak memory (``ru_maxrss``) is its own. Every row
+carries the command, the git SHA, the hardware and the number of torch threads.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as _dt
+import json
 import logging
 import multiprocessing as mp
 import resource
@@ -51,7 +60,8 @@ from _common import collect, current_rss_mb  # noqa: E402
 logger = logging.getLogger("sampling_speed")
 COLUMNS = ["part", "patch_size", "sampler", "steps", "n_series", "n_samples", "horizon", "context_length", "seconds",
            "seconds_per_series", "extrapolated_414_seconds", "peak_rss_mb", "peak_rss_delta_mb", "mean_wQuantileLoss", "crps",
-           "status", "note", "threads", "device", "git_sha", "torch", "command", "finished_at"]
+           "coverage_50", "coverage_90", "status", "note", "threads", "device", "git_sha", "torch", "hardware", "command",
+           "finished_at"]
 
 
 _KEY = ("part", "patch_size", "sampler", "steps", "n_series", "n_samples", "horizon", "context_length")
@@ -92,18 +102,24 @@ def _scores(y: np.ndarray, samples: np.ndarray) -> dict[str, float]:
     from tsdiff import metrics
 
     return {"mean_wQuantileLoss": metrics.weighted_quantile_loss(y, samples),
-            "crps": metrics.normalized_crps(y, samples)}
+            "crps": metrics.normalized_crps(y, samples), "coverage_50": metrics.coverage(y, samples, 0.5),
+            "coverage_90": metrics.coverage(y, samples, 0.9)}
 
 
 def main(argv: Optional[list[str]] = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--budget-seconds", type=float, default=120.0, help="training budget (tsdiff and DeepAR)")
+    p.add_argument("--model", default=None, help="a saved fitted TSDiff (directory or model.pt) to time")
     p.add_argument("--model-dir", default=None, help="load/save the trained tsdiff model here")
+    p.add_argument("--distill-steps", type=int, default=None,
+                   help="student training steps when the model has no student (default: the library's)")
+    p.add_argument("--student-out", default=None, help="save the model with its distilled student here")
     p.add_argument("--n-series", type=int, default=414, help="time the first N test series (414 = all)")
     p.add_argument("--n-samples", type=int, default=100)
-    p.add_argument("--samplers", nargs="*", default=["ddpm:100", "ddim:10", "ddim:20", "ddim:50"],
-                   help="tsdiff samplers to time, as name:steps (none: skip)")
+    p.add_argument("--samplers", nargs="*", default=["distilled:1", "distilled:2", "distilled:4", "dpmsolver:20",
+                                                     "dpmsolver:4", "ddpm"],
+                   help="tsdiff samplers to time, as name:steps (none: skip); distilled:k is the student")
     p.add_argument("--append", action="store_true",
                    help="keep the rows already in --out (a row with the same settings is replaced)")
     p.add_argument("--scaling-steps", type=int, default=10, help="DDIM steps of the scaling runs")
@@ -116,23 +132,27 @@ def main(argv: Optional[list[str]] = None) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "sampling_speed.csv"))
-    p.add_argument("--png", default=str(ROOT / "docs" / "sampling_speed.png"))
+    p.add_argument("--png", default=str(ROOT / "docs" / "sampling_speed.png"), help="the scaling figure")
+    p.add_argument("--figure", default=str(ROOT / "docs" / "figures" / "sampling_speed.png"),
+                   help="speed vs accuracy of the samplers and DeepAR (from the rows in --out)")
     p.add_argument("--plot-only", action="store_true", help="redraw --png from the rows in --out and exit")
     args = p.parse_args(argv)
     if args.plot_only:
         with Path(args.out).open(newline="") as fh:
-            _plot(list(csv.DictReader(fh)), Path(args.png))
+            rows = list(csv.DictReader(fh))
+        _plot(rows, Path(args.png))
+        _plot_speed_accuracy(rows, Path(args.figure))
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("tsdiff").setLevel(logging.WARNING)
 
     import torch
-    from _common import git_sha
+    from _common import git_sha, hardware
     from _peers import deepar_estimator, last_window_inputs
 
     from tsdiff.datasets import dataset_to_frame, load_dataset
     from tsdiff.estimator import TSDiff
-    from tsdiff.integrations.gluonts import TSDiffPredictor
+    from tsdiff.integrations.gluonts import TSDiffEstimator, TSDiffPredictor
 
     torch.set_num_threads(1)  # see _forked: the children run with args.threads
     ds = load_dataset("m4_hourly")
@@ -140,6 +160,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     test = list(ds.test)
     inputs_all, tss_all = last_window_inputs(test, H)
     common = {"threads": args.threads, "git_sha": git_sha(), "torch": torch.__version__,
+              "hardware": json.dumps(hardware()),
               "command": "python benchmarks/sampling_speed.py " + " ".join(shlex.quote(a) for a in argv)}
     rows: list[dict[str, Any]] = []
     if args.append and Path(args.out).exists():
@@ -166,7 +187,10 @@ def main(argv: Optional[list[str]] = None) -> None:
     patch = {} if args.patch_size is None else {"patch_size": args.patch_size}
     scratch = tempfile.TemporaryDirectory(prefix="tsdiff_speed_")
     model_dir = Path(args.model_dir) if args.model_dir else Path(scratch.name) / "model"
-    if (model_dir / "model.pt").exists():
+    if args.model:
+        model = TSDiff.load(args.model, device=args.device)
+        train_note = f"loaded from --model {args.model} ({model.train_result_.steps} steps)"
+    elif (model_dir / "model.pt").exists():
         model = TSDiff.load(model_dir, device=args.device)
         train_note = f"loaded from --model-dir ({model.train_result_.steps} steps)"
     else:
@@ -188,6 +212,30 @@ def main(argv: Optional[list[str]] = None) -> None:
     train_note += (f"; patch_size={model.config_.patch_size}, tail_length={model.config_.tail_length}, "
                    f"chunk_size=default")
     logger.info("tsdiff: %s", train_note)
+    if any(spec.startswith("distilled") for spec in args.samplers) and getattr(model, "student_", None) is None:
+        student_dir = Path(args.student_out) if args.student_out else Path(scratch.name) / "student"
+        teacher = model
+
+        def distil() -> dict[str, Any]:
+            # The frame the teacher was fitted on by run_benchmarks.py (the GluonTS adapter's).
+            train_df, _, _, static_df = TSDiffEstimator(freq=freq, prediction_length=H).training_frames(ds.train)
+            t0 = time.perf_counter()
+            teacher.set_params(progress=False, num_threads=args.threads)
+            teacher.distill_student(train_df, static_df=static_df, max_steps=args.distill_steps)
+            seconds = time.perf_counter() - t0
+            teacher.save(student_dir)
+            return {"seconds": seconds, "steps": teacher.student_.train_result.steps}
+
+        res = _forked(distil, args.threads)
+        if res.get("status") != "ok":
+            raise RuntimeError(f"distillation failed: {res}")
+        model = TSDiff.load(student_dir, device=args.device)
+        teacher_s = model.train_result_.elapsed
+        emit({"part": "distillation", "sampler": "distilled", "steps": res["steps"], "seconds": res["seconds"],
+              "device": str(model.device_), "status": "ok",
+              "note": f"distill_student(max_steps={res['steps']}) incl. the student's calibration; the teacher's "
+                      f"training loop took {teacher_s:.0f} s ({model.train_result_.steps} steps; a loaded model's "
+                      f"time was measured where it was trained): ratio {res['seconds'] / max(teacher_s, 1e-9):.2f}"})
     device = str(model.device_)
     predictor = TSDiffPredictor(model, H, freq)
 
@@ -214,6 +262,8 @@ def main(argv: Optional[list[str]] = None) -> None:
         name, _, steps_s = spec.partition(":")
         steps = int(steps_s) if steps_s else None
         res = time_predict(predictor, n, args.n_samples, H, name, None if name == "ddpm" else steps, True)
+        if name == "distilled":
+            res["note"] = f"student of {model.student_.teacher}, {model.student_.train_result.steps} training steps"
         emit({"part": "samplers", "sampler": name, "steps": steps or model.config_.diffusion_steps, "n_series": n,
               "n_samples": args.n_samples, "horizon": H, "context_length": model.config_.context_length,
               "device": device, "note": train_note, **res})
@@ -262,7 +312,8 @@ def main(argv: Optional[list[str]] = None) -> None:
               "horizon": H, "device": device, **res})
 
     _plot(rows, Path(args.png))
-    logger.info("wrote %s and %s", args.out, args.png)
+    _plot_speed_accuracy(rows, Path(args.figure))
+    logger.info("wrote %s, %s and %s", args.out, args.png, args.figure)
 
 
 def _write(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -314,6 +365,50 @@ def _plot(rows: list[dict[str, Any]], png: Path) -> None:
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=90)
+    plt.close(fig)
+
+
+def _plot_speed_accuracy(rows: list[dict[str, Any]], png: Path) -> None:
+    """Seconds (log) against wQL for the sampler rows of the most recent run on the most series."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def num(v: Any) -> float:
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return float("nan")
+
+    samp = [r for r in rows if r.get("part") == "samplers" and r.get("status") == "ok"
+            and np.isfinite(num(r.get("mean_wQuantileLoss")))]
+    if not samp:
+        return
+    n = max(num(r["n_series"]) for r in samp)
+    sha = [r.get("git_sha") for r in samp if num(r["n_series"]) == n][-1]
+    samp = [r for r in samp if num(r["n_series"]) == n and r.get("git_sha") == sha]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for r in samp:
+        name = str(r["sampler"])
+        colour = ("tab:green" if name == "distilled" else "tab:grey" if name.startswith("deepar")
+                  else "tab:blue")
+        x, y = num(r["seconds"]), num(r["mean_wQuantileLoss"])
+        ax.scatter(x, y, s=36, color=colour)
+        label = "DeepAR" if name.startswith("deepar") else (
+            f"student, {r['steps']} call{'s' if str(r['steps']) != '1' else ''}" if name == "distilled"
+            else f"{name} {r['steps']}")
+        cov = f" ({num(r.get('coverage_50')):.2f}/{num(r.get('coverage_90')):.2f})" if r.get("coverage_50") else ""
+        ax.annotate(label + cov, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"seconds for {n:.0f} series x {samp[0]['n_samples']} samples "
+                  f"({samp[0].get('threads', '?')} threads)")
+    ax.set_ylabel("wQL (GluonTS mean weighted quantile loss)")
+    ax.set_title("m4_hourly: sampling speed vs accuracy (cov50/cov90 in brackets)", fontsize=9)
+    fig.text(0.01, 0.01, f"benchmarks/sampling_speed.py @ {str(sha)[:10]}", fontsize=6, color="grey")
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
     plt.close(fig)
 
 

@@ -530,3 +530,27 @@ def test_backtest_matches_cross_validation(tmp_path, capsys, _one_torch_thread):
     assert again["mase"] == pytest.approx(printed["mase"], rel=1e-6)
     assert main(["backtest", str(data), "--n-windows", "3", "--out", str(out)]) == 2
     assert "--prediction-length" in _error_line(capsys.readouterr().err)
+
+
+def test_fit_distill_and_predict_with_the_student(trained, tmp_path, capsys):
+    paths, _, _ = trained
+    plain_out = tmp_path / "plain.csv"
+    assert main(["--quiet", "predict", str(paths["model"]), "--sampler", "distilled", "--out", str(plain_out)]) != 0
+    assert "distill" in _error_line(capsys.readouterr().err)
+    model = tmp_path / "student"
+    code = main(["--quiet", "fit", str(paths["train"]), "--prediction-length", str(H), "--freq", "h", "--seed", "0",
+                 *TINY, "--max-steps", "4", "--distill", "--distill-max-steps", "3", "--student-steps", "1,2",
+                 "--out", str(model)])
+    assert code == 0, capsys.readouterr().err
+    from tsdiff import TSDiff
+
+    student = TSDiff.load(model, device="cpu").student_
+    assert student.steps == (1, 2) and student.train_result.steps == 3
+    fc_path = tmp_path / "fc.csv"
+    assert main(["--quiet", "predict", str(model), "--sampler", "distilled", "--steps", "2", "--n-samples", "8",
+                 "--out", str(fc_path)]) == 0
+    assert len(pd.read_csv(fc_path)) == 3 * H
+    assert main(["--quiet", "predict", str(model), "--sampler", "distilled", "--steps", "4",
+                 "--out", str(fc_path)]) != 0
+    err = _error_line(capsys.readouterr().err)
+    assert "steps" in err and "[1, 2]" in err

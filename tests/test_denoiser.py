@@ -213,3 +213,22 @@ def test_chunked_sampling_matches_full_batch() -> None:
             c = cond[start:start + 4]
             chunks.append(net(x_t[start:start + 4], t[start:start + 4], c.seq, c.emb))
     torch.testing.assert_close(torch.cat(chunks), full, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("horizon,tail", [(5, 8), (24, 24), (1, 0)])
+def test_precomputed_conditioning_equals_repeated_channels(horizon: int, tail: int) -> None:
+    """precompute(seq) once per series == the seq channels repeated over the series' sample paths."""
+    den = make_denoiser()
+    g = torch.Generator().manual_seed(3)
+    seq = torch.randn(2, SEQ, horizon + tail, generator=g)
+    emb = torch.randn(2, D, generator=g)
+    x_t = torch.randn(8, horizon, generator=g)
+    t = torch.tensor([17])
+    with torch.no_grad():
+        full = den(x_t, t, seq.repeat_interleave(4, dim=0), emb)
+        fast = den(x_t, t, den.precompute(seq), emb)
+        extra = torch.randn(1, D, generator=g)
+        assert not torch.allclose(den(x_t, t, den.precompute(seq), emb, extra=extra), fast)
+    torch.testing.assert_close(fast, full, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="seq"):
+        make_denoiser(seq_channels=0).precompute(seq[:, :0])

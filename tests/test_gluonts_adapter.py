@@ -171,6 +171,16 @@ def test_covariates_pass_through():
     short = [{**e, "feat_dynamic_real": e["feat_dynamic_real"][:, :len(e["target"])]} for e in list(test)[:1]]
     with pytest.raises(ValueError, match="feat_dynamic_real"):
         list(predictor.predict(short, num_samples=2))
+    # The frames train() fitted on distil the model's student (covariates and statics included).
+    df, known, past, static_df = estimator.training_frames(train)
+    model = predictor.model
+    assert known == model.known_covariates_ and past == model.past_covariates_
+    assert sorted(df["item_id"].unique()) == sorted(model.item_ids_) and static_df is not None
+    model.distill_student(df, static_df=static_df, max_steps=2, steps=[1])
+    history = [{**e, "target": e["target"][:-H], "past_feat_dynamic_real": e["past_feat_dynamic_real"][:, :-H]}
+               for e in list(test)[:2]]  # the known covariate reaches over the horizon
+    fc = list(predictor.predict(history, num_samples=3, sampler="distilled", steps=1))
+    assert [f.samples.shape for f in fc] == [(3, H)] * 2
 
 
 def test_known_covariate_changes_forecast():

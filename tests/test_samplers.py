@@ -8,7 +8,19 @@ import numpy as np
 import pytest
 import torch
 
-from tsdiff.diffusion import DDIMSampler, DDPMSampler, DiffusionSchedule, make_betas, make_sampler, sample_loop
+from tsdiff.diffusion import (
+    DDIMSampler,
+    DDPMSampler,
+    DiffusionSchedule,
+    DistilledSampler,
+    DPMSolverSampler,
+    distilled_grid,
+    distilled_x0,
+    make_betas,
+    make_sampler,
+    sample_loop,
+)
+from tsdiff.distillation import jump
 
 T = 100
 
@@ -315,7 +327,7 @@ def test_sample_loop_no_grad(sched):
 # -- timestep grids, DPM-Solver++(2M) and the calibrated default ------------------------
 
 from tsdiff.config import TSDiffConfig  # noqa: E402
-from tsdiff.diffusion import DPMSolverSampler, timestep_grid  # noqa: E402
+from tsdiff.diffusion import timestep_grid  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -415,3 +427,53 @@ def test_make_sampler_new_arguments(sched):
         make_sampler("dpmsolver", sched, eta=0.5)
     with pytest.raises(ValueError, match="steps"):
         make_sampler("dpmsolver", sched, steps=0)
+
+
+def test_distilled_grid_is_a_subset_of_the_teachers():
+    grid = list(range(190, -1, -10))  # 20 steps
+    assert distilled_grid(grid, 1) == [190]
+    assert distilled_grid(grid, 2) == [190, 90]
+    assert distilled_grid(grid, 4) == [190, 140, 90, 40]
+    assert distilled_grid(grid, 20) == grid
+    for bad in (0, 21, 2.0, True):
+        with pytest.raises(ValueError, match="num_steps"):
+            distilled_grid(grid, bad)
+
+
+def test_distilled_sampler_step_is_ddim_with_the_students_data_prediction():
+    s = DiffusionSchedule(make_betas("linear", 1000, 1e-4, 0.02))
+    sampler = DistilledSampler(s, DPMSolverSampler(s, 20).timesteps(), 4)
+    ts = sampler.timesteps()
+    assert len(ts) == 4 and ts[0] == 999 and sampler.prediction == "v"
+    assert [sampler.next_timestep(t) for t in ts] == ts[1:] + [-1]
+    assert repr(sampler) == "DistilledSampler(num_steps=4)"
+    x, out = torch.randn(5, 3), torch.randn(5, 3)
+    t, tp = ts[1], ts[2]
+    a, b = s.sqrt_alphas_cumprod[t], s.sqrt_one_minus_alphas_cumprod[t]
+    a_p, b_p = s.sqrt_alphas_cumprod[tp], s.sqrt_one_minus_alphas_cumprod[tp]
+    for prediction, x0 in (("v", a * x - b * out), ("eps", (x - b * out) / max(float(a), 0.5))):
+        smp = DistilledSampler(s, DPMSolverSampler(s, 20).timesteps(), 4, prediction=prediction)
+        eps = (x - a * x0) / b   # the DDIM step with this x0 and its implied noise (Song et al. eq. 12)
+        want = a_p * x0 + b_p * eps
+        torch.testing.assert_close(smp.step(out, t, tp, x), want)
+        torch.testing.assert_close(smp.step(out, t, -1, x), x0)
+        torch.testing.assert_close(jump(x, out, a, b, a_p, b_p, 0.5, prediction), want)
+    # "eps" is the teacher's own parameterization where sqrt(abar) >= the floor (low noise) ...
+    t_low = ts[3]
+    a, b = s.sqrt_alphas_cumprod[t_low], s.sqrt_one_minus_alphas_cumprod[t_low]
+    assert float(a) > 0.5
+    torch.testing.assert_close(distilled_x0(x, out, a, b, "eps"), (x - b * out) / a)
+    # ... and at high noise it divides by the floor, not by sqrt(abar_T) = 0.006.
+    a, b = s.sqrt_alphas_cumprod[999], s.sqrt_one_minus_alphas_cumprod[999]
+    torch.testing.assert_close(distilled_x0(x, out, a, b, "eps"), (x - b * out) / 0.5)
+    with pytest.raises(ValueError, match="teacher_grid"):
+        DistilledSampler(s, [5, 7], 1)
+    with pytest.raises(ValueError, match="prediction"):
+        DistilledSampler(s, ts, 1, prediction="x0")
+    # An exact v for a point mass x0 recovers it in one step from anywhere.
+    x0 = torch.randn(4, 3)
+    a, b = s.sqrt_alphas_cumprod[ts[0]], s.sqrt_one_minus_alphas_cumprod[ts[0]]
+    e = torch.randn(4, 3)
+    xt = a * x0 + b * e
+    torch.testing.assert_close(DistilledSampler(s, ts, 1).step(a * e - b * x0, ts[0], -1, xt), x0, atol=1e-5,
+                               rtol=1e-5)

@@ -243,3 +243,27 @@ def test_grouped_cond_equals_repeated_cond(patch_size: int) -> None:
         swapped = net(x, cond.flip(0))
     torch.testing.assert_close(grouped, repeated, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(grouped[:3], swapped[:3])  # rows 0-2 follow cond row 0, not row 1
+
+
+@pytest.mark.parametrize("patch_size,length,fixed", [(1, 13, 2), (1, 1, 1), (4, 13, 2), (3, 7, 1), (2, 96, 2)])
+def test_fixed_stem_share_equals_the_full_stem(patch_size: int, length: int, fixed: int) -> None:
+    """The first convolution split: its share from the fixed last channels, computed once (one row per
+    group) and added to the convolution of the varying channels, gives the full network's output."""
+    net = small_unet((1, 2, 2), patch_size=patch_size).eval()
+    perturb_final_conv(net)
+    x, cond = inputs(6, length)
+    share_input = x[::3, 3 - fixed:]          # one row per group of 3: rows 0-2 share row 0's fixed channels
+    full_x = torch.cat([x[:, :3 - fixed], share_input.repeat_interleave(3, dim=0)], dim=1)
+    with torch.no_grad():
+        full = net(full_x, cond)
+        share = net.fixed_stem(share_input)
+        split = net(x[:, :3 - fixed], cond, fixed_stem=share)
+        per_row = net(x[:, :3 - fixed], cond, fixed_stem=share.repeat_interleave(3))
+    assert share.h.shape == (2, net.stem.out_channels, -(-length // net.length_multiple) * net.length_multiple
+                             // patch_size)
+    torch.testing.assert_close(split, full, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(per_row, full, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="fixed_stem"):
+        net(x[:, :3 - fixed, :length - 1] if length > 1 else x[:, :3 - fixed].repeat(1, 1, 2), cond, fixed_stem=share)
+    with pytest.raises(ValueError, match="C_fixed"):
+        net.fixed_stem(x)  # every channel fixed: nothing would vary

@@ -137,6 +137,16 @@ def _name_list(text: str) -> list[str]:
     return names
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        out = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        out = []
+    if not out or min(out) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers such as 1,2,4, got {text!r}")
+    return out
+
+
 def _level_list(text: str) -> list[float]:
     out = []
     for part in text.split(","):
@@ -344,10 +354,13 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         prediction_length=args.prediction_length, context_length=args.context_length, freq=args.freq,
         max_time=args.max_time, seed=args.seed, progress=not args.quiet, device=args.device,
         num_threads=args.threads, id_col=args.id_col, timestamp_col=args.timestamp_col, target_col=args.target_col)
-    for name in ("max_steps", "hidden_channels", "batch_size", "diffusion_steps", "learning_rate"):
+    for name in ("max_steps", "hidden_channels", "batch_size", "diffusion_steps", "learning_rate",
+                 "distill_max_steps", "student_steps"):
         value = getattr(args, name)
         if value is not None:
             kwargs[name] = value
+    if args.distill:
+        kwargs["distill"] = True
     model = TSDiff(**kwargs)
     fit_kwargs: dict[str, Any] = {}
     if args.known_covariates:
@@ -748,6 +761,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=_positive_int, metavar="N", help="training batch size")
     g.add_argument("--diffusion-steps", type=_positive_int, metavar="T", help="number of diffusion steps")
     g.add_argument("--learning-rate", type=_positive_float, metavar="LR", help="AdamW learning rate")
+    g = p.add_argument_group("few-step student")
+    g.add_argument("--distill", action="store_true",
+                   help="after training, distil a student that samples in 1-4 network calls "
+                        "('tsdiff predict --sampler distilled'); with --max-time, capped at half of it")
+    g.add_argument("--distill-max-steps", type=_positive_int, metavar="N", help="training steps of the student")
+    g.add_argument("--student-steps", type=_int_list, metavar="K,K",
+                   help="network calls the student is trained for (default: 1,2,4)")
     g = p.add_argument_group("checkpoints (long runs)")
     g.add_argument("--checkpoint-dir", metavar="DIR",
                    help="write a resumable training checkpoint (checkpoint.pt) here, atomically")
@@ -766,11 +786,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="steps to forecast (default: the model's prediction length)")
     p.add_argument("--n-samples", type=_positive_int, default=100, metavar="S",
                    help="sample paths per series (default: %(default)s)")
-    p.add_argument("--sampler", choices=("dpmsolver", "ddim", "ddpm"),
-                   help="dpmsolver (DPM-Solver++(2M), few steps), ddim (few steps) or ddpm (every diffusion "
-                        "step); default: the model's (dpmsolver for models fitted by tsdiff >= 0.3)")
+    p.add_argument("--sampler", choices=("dpmsolver", "ddim", "ddpm", "distilled"),
+                   help="dpmsolver (DPM-Solver++(2M), few steps), ddim (few steps), ddpm (every diffusion "
+                        "step) or distilled (the student of a model fitted with --distill, 1-4 steps); "
+                        "default: the model's (dpmsolver for models fitted by tsdiff >= 0.3)")
     p.add_argument("--steps", type=_positive_int, metavar="N",
-                   help="dpmsolver / DDIM denoising steps (default: the model's, 20)")
+                   help="dpmsolver / DDIM denoising steps (default: the model's, 20), or the distilled "
+                        "student's network calls (one it was trained for; default: its fewest)")
     p.add_argument("--eta", type=_non_negative_float, default=0.0,
                    help="DDIM noise, 0 = deterministic (default: %(default)s)")
     p.add_argument("--spacing", choices=("logsnr", "quadratic", "trailing", "linspace"),

@@ -23,7 +23,8 @@ from . import backtest
 from .backtest import CV_QUANTILES, history_before_windows  # noqa: F401  (history_before_windows: re-exported)
 from .calibration import IntervalCalibrator
 from .config import ConfigError, TSDiffConfig
-from .diffusion import DiffusionSchedule, make_sampler
+from .diffusion import DiffusionSchedule, DistilledSampler, make_sampler
+from .distillation import DEFAULT_STUDENT_STEPS, distill
 from .distributed import current_context, rank_seed
 from .errors import DataError, NotFittedError, TrainingError, _check_positive_int, subject
 from .forecast import Forecast
@@ -96,18 +97,21 @@ class _HeldOut:
 
     @staticmethod
     def sample(module: TSDiffModel, held: "_HeldOutBatch", n_samples: int, sampler: Any, *, seed: int,
-               device: torch.device, chunk_size: int) -> np.ndarray:
+               device: torch.device, chunk_size: int, denoiser: Any = None) -> np.ndarray:
         """``(windows, n_samples, H)`` paths in original units, with a fixed seed."""
-        inputs = {k: v for k, v in held.batch.items() if k not in ("future_target", "future_observed")}
         gen = torch.Generator(device=device).manual_seed(int(seed))
-        out = module.sample(batch_to_tensors(inputs, device), n_samples, sampler, generator=gen,
-                            chunk_size=chunk_size)
+        out = module.sample(batch_to_tensors(held.inputs(), device), n_samples, sampler, generator=gen,
+                            chunk_size=chunk_size, denoiser=denoiser)
         return out.cpu().numpy()
 
 
 class _HeldOutBatch:
     def __init__(self, batch: dict[str, np.ndarray], y: np.ndarray) -> None:
         self.batch, self.y = batch, y
+
+    def inputs(self) -> dict[str, np.ndarray]:
+        """The windows without their future (what a forecast may read)."""
+        return {k: v for k, v in self.batch.items() if k not in ("future_target", "future_observed")}
 
     def __len__(self) -> int:
         return len(self.y)
@@ -209,11 +213,23 @@ class TSDiff(BaseEstimator):
         Paths per held-out window (at most 256 windows, a random subset) sampled to fit the
         calibration. The factors carry over between ensemble sizes, but an ensemble as large as the
         one you predict with gives the most accurate coverage (a small one over-widens slightly).
-    sampler : {"dpmsolver", "ddim", "ddpm"}, default "dpmsolver"
+    distill : bool, default False
+        After training (and calibration), distil the default sampler into a student that draws
+        nearly the same ensembles in 1, 2 or 4 network calls (:meth:`distill_student`), for
+        ``predict(sampler="distilled", steps=k)``. Its cost against the training time is measured
+        by ``benchmarks/distill_eval.py``; with ``max_time``, it is capped at ``max_time / 2``.
+    distill_max_steps : int, optional
+        Training steps of the student (default :data:`tsdiff.distillation.DEFAULT_DISTILL_STEPS`, 1000).
+    student_steps : sequence of int, default (1, 2, 4)
+        Network calls the student is trained for (each one a ``steps=`` of the distilled sampler).
+        Every count gets an equal share of the student's training examples.
+    sampler : {"dpmsolver", "ddim", "ddpm", "distilled"}, default "dpmsolver"
         Default sampler of :meth:`predict` (can be changed per call). ``"dpmsolver"`` is
         DPM-Solver++(2M) on a log-SNR grid: the calibrated default (see ``docs/how_it_works.md``).
+        ``"distilled"`` is the student (needs ``distill=True`` or :meth:`distill_student`).
     sampler_steps : int, default 20
-        Default number of steps of the ``"dpmsolver"`` and ``"ddim"`` samplers.
+        Default number of steps of the ``"dpmsolver"`` and ``"ddim"`` samplers (the distilled
+        sampler's default is its fewest trained steps).
     spacing : str, optional
         Default timestep grid of those samplers (``"logsnr"`` for dpmsolver, ``"linspace"`` for ddim).
     chunk_size : int, optional
@@ -255,7 +271,8 @@ class TSDiff(BaseEstimator):
                  grad_clip: float = 1.0, ema_decay: float = 0.995, val_every: int = 200,
                  validation: bool = True, num_val_windows: int = 64, val_samples: int = 8,
                  val_steps: int = 10, calibrate: bool = True, calibration_windows: Optional[int] = None,
-                 calibration_samples: int = 100, sampler: str = "dpmsolver",
+                 calibration_samples: int = 100, distill: bool = False, distill_max_steps: Optional[int] = None,
+                 student_steps: Sequence[int] = DEFAULT_STUDENT_STEPS, sampler: str = "dpmsolver",
                  sampler_steps: Optional[int] = 20, spacing: Optional[str] = None, chunk_size: Optional[int] = None,
                  id_col: Optional[str] = None,
                  timestamp_col: Optional[str] = None, target_col: Optional[str] = None,
@@ -299,6 +316,9 @@ class TSDiff(BaseEstimator):
         self.calibrate = calibrate
         self.calibration_windows = calibration_windows
         self.calibration_samples = calibration_samples
+        self.distill = distill
+        self.distill_max_steps = distill_max_steps
+        self.student_steps = student_steps
         self.sampler = sampler
         self.sampler_steps = sampler_steps
         self.spacing = spacing
@@ -468,6 +488,28 @@ class TSDiff(BaseEstimator):
             return spec.id_col
         return self.id_col
 
+    def _held_out_split(self, lengths: np.ndarray, hold_out: bool
+                        ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """Held-out windows (validation, calibration and the student's, never gradient steps): the last
+        ``K`` blocks of ``H`` points of each series that keeps at least one block of history before them.
+
+        Returns ``K``, the training ends (N,), and the series index and split point of each held-out window.
+        """
+        H = self.config_.prediction_length
+        K, n_held = _held_out_blocks(self.calibration_windows if hold_out else 0, lengths, H)
+        held_series = np.repeat(np.arange(len(lengths)), n_held)
+        held_splits = np.concatenate([lengths[i] - H * np.arange(1, n + 1) for i, n in enumerate(n_held)]
+                                     ).astype(np.int64) if n_held.any() else np.zeros(0, np.int64)
+        return K, lengths - n_held * H, held_series, held_splits
+
+    def _window_sampler(self, arrays: Sequence[SeriesArrays], ends: np.ndarray) -> TrainWindowSampler:
+        cfg = self.config_
+        try:
+            return TrainWindowSampler(arrays, cfg.context_length, cfg.prediction_length, ends,
+                                      min_context_observed=cfg.min_context_observed)
+        except ValueError as exc:
+            raise DataError(f"{subject('df')}: {exc} (items {self.item_ids_[:5]}); pass longer histories") from None
+
     # --------------------------------------------------------------------- fit
     def fit(self, df: pd.DataFrame, *, known_covariates: Optional[Sequence[str]] = None,
             past_covariates: Optional[Sequence[str]] = None,
@@ -541,6 +583,7 @@ class TSDiff(BaseEstimator):
             device = dist_ctx.device
         self.spec_ = spec
         self.freq_ = spec.freq
+        self.student_ = None  # a student of an earlier fit is not this model's
         self.known_covariates_ = known
         self.past_covariates_ = past
         self.item_ids_ = [s.item_id for s in series]
@@ -553,11 +596,7 @@ class TSDiff(BaseEstimator):
         if (np.array([len(s) for s in series]) >= 2).any():
             self._check_lengths(series)
         lengths = np.array([len(s) for s in series])
-        # Held-out windows (validation and calibration, never gradient steps): the last K blocks of H
-        # points of each series that keeps at least one block of history before them.
-        K, n_held = _held_out_blocks(self.calibration_windows if (self.validation or self.calibrate) else 0,
-                                     lengths, H)
-        ends = lengths - n_held * H
+        K, ends, held_series, held_splits = self._held_out_split(lengths, self.validation or self.calibrate)
         self.scale_floors_, self.nonnegative_ = self._series_stats(series, ends=ends)
         self.static_real_mean_ = self.static_real_std_ = None
         if static_real is not None:
@@ -570,14 +609,8 @@ class TSDiff(BaseEstimator):
         if (lengths < 2).all():
             raise DataError(f"every series in {subject('df')} has fewer than 2 time steps (items {self.item_ids_[:5]}); "
                             "tsdiff needs at least one series with 2 or more steps to train")
-        held_series = np.repeat(np.arange(len(arrays)), n_held)
-        held_splits = np.concatenate([lengths[i] - H * np.arange(1, n + 1) for i, n in enumerate(n_held)]
-                                     ).astype(np.int64) if n_held.any() else np.zeros(0, np.int64)
         rng = np.random.default_rng(cfg.seed)
-        try:
-            window_sampler = TrainWindowSampler(arrays, C, H, ends, min_context_observed=cfg.min_context_observed)
-        except ValueError as exc:
-            raise DataError(f"{subject('df')}: {exc} (items {self.item_ids_[:5]}); pass longer histories") from None
+        window_sampler = self._window_sampler(arrays, ends)
         held = _HeldOut(arrays, held_series, held_splits, C, H)
         val_fn = None
         if self.validation and len(held):
@@ -634,25 +667,125 @@ class TSDiff(BaseEstimator):
             logger.info("chose the checkpoint of step %d (validation wQL %.5f over %d held-out windows)",
                         self.train_result_.best_step, self.train_result_.best_val_loss, len(val))
         self.calibrator_ = None
+        cal = None
         if self.calibrate and len(held):
             cal = held.subset(rng, _MAX_CALIBRATION_WINDOWS)
             samples = held.sample(self.model_, cal, _check_positive_int("calibration_samples",
                                                                         self.calibration_samples),
-                                  self._default_sampler(), seed=cfg.seed + 2, device=device,
+                                  self._teacher_sampler(), seed=cfg.seed + 2, device=device,
                                   chunk_size=default_chunk_size(cfg, device.type))
             self.calibrator_ = IntervalCalibrator.fit(samples, cal.y)
             logger.info("calibration factors (50%% / 90%% intervals, mean over steps): %.3f / %.3f from %d "
                         "held-out windows", *self.calibrator_.mean_factors((0.5, 0.9)), len(cal))
+        self.student_ = None
+        if self.distill and self.train_result_.stopped_reason != "interrupted":
+            # Half the teacher's cap, when it has one: distillation gets at most half of training's cap.
+            cap = None if cfg.max_time is None else cfg.max_time / 2
+            self._distill(window_sampler, held, cal, max_steps=self.distill_max_steps, max_time=cap,
+                          steps=self.student_steps)
         if self.train_result_.stopped_reason == "interrupted":
             logger.warning("fit was interrupted: the model holds the best checkpoint so far (step %d)",
                            self.train_result_.best_step)
         return self
 
+    def _read_histories(self, df: pd.DataFrame) -> tuple[list[SeriesData], Any]:
+        """Series of a new frame, read with the fitted column names where the frame has them."""
+        cols = set(df.columns) if isinstance(df, pd.DataFrame) else set()
+        fitted = self.spec_
+
+        def name(col: Optional[str], user: Optional[str]) -> Optional[str]:
+            return col if (not fitted.wide and col in cols) else user
+
+        series, spec = read_series(df, id_col=name(fitted.id_col, self.id_col),
+                                   timestamp_col=name(fitted.timestamp_col, self.timestamp_col),
+                                   target_col=name(fitted.target_col, self.target_col),
+                                   freq=None, known_covariates=self.known_covariates_,
+                                   past_covariates=self.past_covariates_, arg_name="df")
+        if spec.freq != self.freq_:
+            raise DataError(f"{subject('df')} has frequency {spec.freq!r} but the model was fitted on "
+                            f"{self.freq_!r}; resample {subject('df')} to the fitted frequency")
+        return series, spec
+
+    # ------------------------------------------------------------- distillation
+    def distill_student(self, df: pd.DataFrame, *, static_df: Optional[pd.DataFrame] = None,
+                        max_steps: Optional[int] = None, max_time: Optional[float] = None,
+                        steps: Optional[Sequence[int]] = None) -> "TSDiff":
+        """Distil the fitted model's default sampler into a few-step student (see :mod:`tsdiff.distillation`).
+
+        The student is a copy of the denoiser (the context encoder and the conditioning are shared)
+        trained to land, in ``k`` network calls, where the teacher's sampler lands from the same
+        starting noise; ``predict(sampler="distilled", steps=k)`` then samples with it. Its own
+        calibration is fitted on the held-out windows (kept apart from the teacher's). A student
+        already there is replaced. ``TSDiff(distill=True)`` does this at the end of :meth:`fit`.
+
+        Parameters
+        ----------
+        df : pd.DataFrame
+            The training frame given to :meth:`fit` (or more data of the same series), in the same
+            format, with the covariate columns the model uses. Its last windows are held out exactly as
+            in :meth:`fit` (for the student's checkpoint choice and calibration).
+        static_df : pd.DataFrame, optional
+            Static features of series not seen at fit (default: those given to fit).
+        max_steps : int, optional
+            Training steps (default ``distill_max_steps``, else
+            :data:`tsdiff.distillation.DEFAULT_DISTILL_STEPS`).
+        max_time : float, optional
+            Wall-clock cap in seconds (a stop: the learning-rate schedule follows ``max_steps``).
+        steps : sequence of int, optional
+            Network calls the student is trained for (default ``student_steps``).
+
+        Returns
+        -------
+        self
+        """
+        self._check_fitted("distill_student")
+        with _torch_threads(self.num_threads):
+            series, _ = self._read_histories(df)
+            cfg = self.config_
+            static_cat, static_real = self._encode_static(static_df, [s.item_id for s in series], fitting=False)
+            lengths = np.array([len(s) for s in series])
+            _, ends, held_series, held_splits = self._held_out_split(lengths, self.validation or self.calibrate)
+            floors, _ = self._series_stats(series, ends=ends)
+            arrays = self._arrays(series, static_cat=static_cat, static_real=static_real, scale_floors=floors)
+            held = _HeldOut(arrays, held_series, held_splits, cfg.context_length, cfg.prediction_length)
+            cal = held.subset(np.random.default_rng([cfg.seed, 2]), _MAX_CALIBRATION_WINDOWS) if len(held) else None
+            self._distill(self._window_sampler(arrays, ends), held, cal if self.calibrate else None,
+                          max_steps=self.distill_max_steps if max_steps is None else max_steps,
+                          max_time=max_time, steps=self.student_steps if steps is None else steps)
+        return self
+
+    def _distill(self, window_sampler: TrainWindowSampler, held: "_HeldOut", cal: Optional["_HeldOutBatch"], *,
+                 max_steps: Optional[int], max_time: Optional[float], steps: Any) -> None:
+        """Train ``student_`` on ``window_sampler``'s windows; checkpoint chosen and calibration fitted on ``held``."""
+        cfg, device = self.config_, self.device_
+        teacher_sampler = self._teacher_sampler()
+        self.student_ = distill(self.model_.eval(), teacher_sampler, window_sampler, held, cal, seed=cfg.seed,
+                                device=device, max_steps=max_steps, max_time=max_time, steps=steps,
+                                progress=self.progress,
+                                calibration_samples=_check_positive_int("calibration_samples",
+                                                                        self.calibration_samples),
+                                chunk_size=default_chunk_size(cfg, device.type))
+
     # ----------------------------------------------------------------- predict
+    def _teacher_sampler(self) -> Any:
+        """The teacher's default sampler (the ``sampler`` parameter's, or dpmsolver when that is "distilled"):
+        the one calibrated at fit and distilled into the student."""
+        return self._default_sampler("dpmsolver" if self.sampler == "distilled" else None)
+
     def _default_sampler(self, sampler: Optional[str] = None, steps: Optional[int] = None, eta: float = 0.0,
                          spacing: Optional[str] = None, variance: Optional[str] = None) -> Any:
         """The sampler of a predict call: its arguments, else the estimator's defaults."""
         name = self.sampler if sampler is None else sampler
+        if name == "distilled":
+            student = getattr(self, "student_", None)
+            if student is None:
+                raise ValueError("sampler='distilled' needs a distilled student, and this model has none: fit with "
+                                 "TSDiff(distill=True), or call model.distill_student(df) on the fitted model "
+                                 "('tsdiff fit --distill' from the shell)")
+            if eta != 0.0 or spacing is not None or variance is not None:
+                raise ValueError("eta, spacing and variance do not apply to the distilled sampler (its grid is the "
+                                 "teacher's, deterministic)")
+            return student.sampler(self.model_.schedule, steps)
         if name in ("ddim", "dpmsolver"):
             steps = self.sampler_steps if steps is None else steps
             spacing = self.spacing if spacing is None else spacing
@@ -684,12 +817,14 @@ class TSDiff(BaseEstimator):
             Future values of the known covariates over the horizon.
         static_df : pd.DataFrame, optional
             Static features of the series in ``df`` (default: those given to fit).
-        sampler : {"dpmsolver", "ddim", "ddpm"}, optional
+        sampler : {"dpmsolver", "ddim", "ddpm", "distilled"}, optional
             Default: the ``sampler`` parameter. ``"dpmsolver"`` is DPM-Solver++(2M)
             with ``steps`` steps; ``"ddim"`` uses ``steps`` steps and ``eta``;
-            ``"ddpm"`` is ancestral sampling over all diffusion steps.
+            ``"ddpm"`` is ancestral sampling over all diffusion steps; ``"distilled"``
+            is the few-step student (``distill=True`` or :meth:`distill_student`).
         steps : int, optional
-            Steps of dpmsolver / ddim (default ``sampler_steps``).
+            Steps of dpmsolver / ddim (default ``sampler_steps``); for ``"distilled"``, one
+            of the step counts the student was trained for (default: its fewest).
         eta : float, default 0.0
             DDIM stochasticity (0 deterministic given the initial noise, 1 ~ DDPM).
         spacing : {"logsnr", "quadratic", "trailing", "linspace"}, optional
@@ -700,7 +835,8 @@ class TSDiff(BaseEstimator):
         calibrated : bool, optional
             Apply the calibration fitted at ``fit`` (default: yes when the model has one).
             ``False`` returns the raw diffusion ensemble. The factors were fitted on
-            ensembles of the default sampler.
+            ensembles of the default sampler; the distilled sampler uses the student's own
+            factors, fitted for each of its step counts.
         seed : int, optional
             Seed of the sampling noise (default: the estimator's ``seed``, so
             repeated calls give the same samples).
@@ -846,7 +982,12 @@ class TSDiff(BaseEstimator):
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         diffusion_sampler = self._default_sampler(sampler, steps, eta, spacing, variance)
-        calibrator = getattr(self, "calibrator_", None)
+        denoiser = None
+        if isinstance(diffusion_sampler, DistilledSampler):
+            calibrator = self.student_.calibrators.get(diffusion_sampler.num_steps)
+            denoiser = self.student_.denoiser(diffusion_sampler)
+        else:
+            calibrator = getattr(self, "calibrator_", None)
         if calibrated is None:
             calibrated = calibrator is not None
         elif not isinstance(calibrated, (bool, np.bool_)):
@@ -860,21 +1001,7 @@ class TSDiff(BaseEstimator):
             static_cat, static_real = self._encode_static(static_df, [s.item_id for s in series], fitting=False)
             floors, nonneg = getattr(self, "scale_floors_", None), getattr(self, "nonnegative_", None)
         else:
-            # Read new histories with the fitted column names where the frame has them.
-            cols = set(df.columns) if isinstance(df, pd.DataFrame) else set()
-            fitted = self.spec_
-
-            def name(col: Optional[str], user: Optional[str]) -> Optional[str]:
-                return col if (not fitted.wide and col in cols) else user
-
-            series, spec = read_series(df, id_col=name(fitted.id_col, self.id_col),
-                                       timestamp_col=name(fitted.timestamp_col, self.timestamp_col),
-                                       target_col=name(fitted.target_col, self.target_col),
-                                       freq=None, known_covariates=self.known_covariates_,
-                                       past_covariates=self.past_covariates_, arg_name="df")
-            if spec.freq != self.freq_:
-                raise DataError(f"{subject('df')} has frequency {spec.freq!r} but the model was fitted on "
-                                f"{self.freq_!r}; resample {subject('df')} to the fitted frequency")
+            series, spec = self._read_histories(df)
             # Scale floors and non-negativity come from the whole histories given, before the tail is cut.
             floors, nonneg = self._series_stats(series)
             series = [_tail(s, C, spec.freq) for s in series]
@@ -899,7 +1026,8 @@ class TSDiff(BaseEstimator):
                             n_samples=n_samples, chunk=chunk, workers=workers, group=group, seed=int(seed),
                             sampler=diffusion_sampler, shard=shard,
                             series_per_batch=min(series_per_batch, max(1, len(series))),
-                            floors=floors, nonneg=nonneg, calibrated=bool(calibrated))
+                            floors=floors, nonneg=nonneg, calibrated=bool(calibrated),
+                            calibrator=calibrator if calibrated else None, denoiser=denoiser)
         held = plan.series_per_batch if iterating else len(series)
         needed, detail = self._predict_bytes(plan, held)
         call = "predict_iter" if iterating else "predict"
@@ -943,7 +1071,7 @@ class TSDiff(BaseEstimator):
         def finish_block(blk: np.ndarray) -> None:
             # Calibrate, then clip, a block (a view into the samples) before later blocks condition on it.
             if plan.calibrated:
-                blk[...] = self.calibrator_.apply(blk)
+                blk[...] = plan.calibrator.apply(blk)
             if clip is not None:
                 blk[clip] = np.maximum(blk[clip], 0.0)
 
@@ -951,7 +1079,8 @@ class TSDiff(BaseEstimator):
         model = self.model_.to(device).eval()
         out = rollout(model, arrays, plan, first_group=lo // plan.group, device=device,
                       autocast_dtype=_autocast_dtype(self.precision, device),
-                      denoiser=self._compiled_denoiser() if self.compile else None, finish_block=finish_block)
+                      denoiser=plan.denoiser if plan.denoiser is not None
+                      else self._compiled_denoiser() if self.compile else None, finish_block=finish_block)
         out = out[:, :, :plan.horizon]
         spec = plan.spec
         timestamps = []
@@ -1023,8 +1152,9 @@ class TSDiff(BaseEstimator):
         gen = torch.Generator(device=self.device_).manual_seed(int(self.seed if seed is None else seed))
         timesteps = diffusion_sampler.timesteps()
         keep = set(np.linspace(0, len(timesteps) - 1, max(n_frames - 1, 1)).round().astype(int).tolist()[:n_frames - 1])
+        student = self.student_.denoiser(diffusion_sampler) if isinstance(diffusion_sampler, DistilledSampler) else None
         states, labels = self.model_.eval().reverse_trajectory(batch, n_samples, diffusion_sampler, generator=gen,
-                                                               record=keep)
+                                                               record=keep, denoiser=student)
         s = series[0]
         last = s.start + (len(s) - 1) * pd.tseries.frequencies.to_offset(self.freq_)
         return states.numpy(), labels, future_timestamps(last, self.freq_, cfg.prediction_length)

@@ -198,7 +198,11 @@ class TSDiffModel(nn.Module):
         ``autocast_dtype`` (e.g. ``torch.bfloat16``) runs the denoiser under
         ``torch.autocast``; the diffusion arithmetic (schedule, noise, x_t)
         stays in float32. ``denoiser`` replaces ``self.denoiser`` (e.g. a
-        ``torch.compile``-d copy).
+        ``torch.compile``-d copy, or a distilled student with its
+        :class:`~tsdiff.diffusion.DistilledSampler`). When the denoiser's class
+        has ``precompute`` (as :class:`~tsdiff.nn.ConditionalDenoiser`), the
+        conditioning channels' share of its first convolution is computed once
+        per series, not at every step and sample path.
 
         ``chunk_seeds[i][j]``, when given, is the noise seed of series chunk
         ``i`` (``max(1, chunk_size // n_samples)`` series each) and sample chunk
@@ -213,6 +217,8 @@ class TSDiffModel(nn.Module):
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         net = self.denoiser if denoiser is None else denoiser
+        # A compiled denoiser (torch.compile) keeps its plain call: its class has no precompute.
+        precompute = hasattr(type(net), "precompute") and self.seq_channels > 0
         H = self.config.prediction_length
         B = batch["past_target"].shape[0]
         device = batch["past_target"].device
@@ -237,12 +243,15 @@ class TSDiffModel(nn.Module):
             # Sampling never reads the future, even when the batch carries it (e.g. validation windows).
             sub = {k: v[s0:s1] for k, v in batch.items() if k not in ("future_target", "future_observed")}
             cond, loc, scale = self.condition(sub)
+            # The conditioning channels' share of the first convolution, once per series (not per
+            # sample path and step), when the network offers it; else the channels are repeated per row.
+            shared = net.precompute(cond.seq) if precompute else None
             for (j0, j1), seed in zip(sample_chunks, seeds[i]):
-                # Window channels per row; the embedding stays one row per series: the denoiser
-                # broadcasts it over the series' sample paths (FiLM computed once per series).
-                seq = cond.seq.repeat_interleave(j1 - j0, dim=0)
+                # The embedding stays one row per series: the denoiser broadcasts it over the series'
+                # sample paths (FiLM computed once per series).
+                seq = shared if shared is not None else cond.seq.repeat_interleave(j1 - j0, dim=0)
 
-                def denoise(x_t: Tensor, t: Tensor, seq: Tensor = seq, emb: Tensor = cond.emb) -> Tensor:
+                def denoise(x_t: Tensor, t: Tensor, seq: object = seq, emb: Tensor = cond.emb) -> Tensor:
                     t = t[:1]  # sample_loop advances every row to the same step
                     if autocast_dtype is None:
                         return net(x_t, t, seq, emb)
@@ -250,7 +259,7 @@ class TSDiffModel(nn.Module):
                         return net(x_t, t, seq, emb).float()
 
                 chunk_gen = torch.Generator(device=device).manual_seed(seed)
-                x0 = sample_loop(denoise, (seq.shape[0], H), sampler, generator=chunk_gen,
+                x0 = sample_loop(denoise, ((s1 - s0) * (j1 - j0), H), sampler, generator=chunk_gen,
                                  device=device, callback=callback)
                 out[s0:s1, j0:j1] = x0.view(s1 - s0, j1 - j0, H) * scale[:, None, :] + loc[:, None, :]
 
@@ -275,7 +284,8 @@ class TSDiffModel(nn.Module):
     @torch.no_grad()
     def reverse_trajectory(self, batch: TensorBatch, n_samples: int, sampler: object, *,
                            generator: Optional[torch.Generator] = None,
-                           record: Optional[set[int]] = None) -> tuple[Tensor, list[int]]:
+                           record: Optional[set[int]] = None,
+                           denoiser: Optional[Callable[..., Tensor]] = None) -> tuple[Tensor, list[int]]:
         """Follow the reverse diffusion of ONE series from x_T (pure noise) to x_0, recording states.
 
         Parameters
@@ -284,11 +294,13 @@ class TSDiffModel(nn.Module):
             One series (batch size 1), as for :meth:`sample`.
         n_samples : int
             Sample paths to follow.
-        sampler : DDPMSampler, DDIMSampler or DPMSolverSampler
+        sampler : DDPMSampler, DDIMSampler, DPMSolverSampler or DistilledSampler
         generator : torch.Generator, optional
             Source of the noise (one stream for all paths).
         record : set of int, optional
             Indices ``i`` into ``sampler.timesteps()`` whose state x_t is recorded (default none).
+        denoiser : callable, optional
+            Replaces ``self.denoiser`` (e.g. a distilled student on the sampler's grid).
 
         Returns
         -------
@@ -309,7 +321,8 @@ class TSDiffModel(nn.Module):
                 states.append((x_t * scale + loc).cpu())
                 steps.append(int(t))
 
-        x0 = sample_loop(lambda x_t, t: self.denoiser(x_t, t, rows.seq, rows.emb),
+        net = self.denoiser if denoiser is None else denoiser
+        x0 = sample_loop(lambda x_t, t: net(x_t, t, rows.seq, rows.emb),
                          (n_samples, self.config.prediction_length), sampler, generator=generator,
                          device=device, callback=callback)
         states.append((x0 * scale + loc).cpu())

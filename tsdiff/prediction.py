@@ -77,6 +77,8 @@ class _PredictPlan:
     floors: Optional[np.ndarray] = None   # per-series scale floors
     nonneg: Optional[np.ndarray] = None   # per-series non-negativity flags
     calibrated: bool = False              # apply the fitted calibration block by block
+    calibrator: Any = None                # the IntervalCalibrator applied when calibrated
+    denoiser: Any = None                  # a distilled student on the sampler's grid (None: the model's)
 
 
 def _group_seed(seed: int, block: int, group: int, sample_chunk: int) -> int:

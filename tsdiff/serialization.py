@@ -2,7 +2,8 @@
 
 A model file (``model.pt``) is one ``torch.save`` of plain data and tensors only (read back with
 ``torch.load(weights_only=True)``, so loading never executes code): the format version, the
-config, the estimator's parameters, the fitted metadata, the weights and a SHA-256 checksum.
+config, the estimator's parameters, the fitted metadata, the weights, the distilled student when there is
+one (format version 3) and a SHA-256 checksum.
 A training checkpoint (``checkpoint.pt``) is a model file with the trainer's state added.
 """
 
@@ -22,6 +23,7 @@ import torch
 
 from .calibration import IntervalCalibrator
 from .config import FORMAT_VERSION, LEGACY_VALUES, TSDiffConfig
+from .distillation import DistilledStudent
 from .errors import CheckpointError, ModelFileError, SaveError
 from .frames import FrameSpec, SeriesData
 from .model import TSDiffModel
@@ -70,6 +72,9 @@ def model_payload(est: "TSDiff", state_dict: dict[str, torch.Tensor], train_resu
                              "elapsed": float(train_result.elapsed)},
         },
     }
+    student = getattr(est, "student_", None)
+    if student is not None:  # format version 3
+        payload["student"] = student.to_payload()
     return payload
 
 
@@ -145,6 +150,9 @@ def restore_fitted(est: "TSDiff", payload: dict[str, Any]) -> None:
     est.nonnegative_ = _optional_array(fitted.get("nonnegative"))
     est.static_real_mean_ = _optional_array(fitted.get("static_real_mean"))
     est.static_real_std_ = _optional_array(fitted.get("static_real_std"))
+    student = payload.get("student")  # format version 3; absent from older files and from models without one
+    est.student_ = (None if student is None else
+                    DistilledStudent.from_payload(student, cfg, model.seq_channels, est.device_))
 
 
 def _fingerprint(cfg: TSDiffConfig, validation: Any, series: Sequence[SeriesData],
@@ -325,6 +333,8 @@ def _checksum(payload: dict[str, Any]) -> str:
         h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     if "checkpoint" in payload:  # training state of a checkpoint file (absent from model files)
         _hash_nested(h, "c", payload["checkpoint"])
+    if "student" in payload:  # the distilled student (format version 3; absent from older files)
+        _hash_nested(h, "d", payload["student"])
     return h.hexdigest()
 
 

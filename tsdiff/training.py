@@ -181,6 +181,8 @@ class Trainer:
         :meth:`state_dict` to disk from rank 0.
     checkpoint_every : int, optional
         Steps between calls of ``checkpoint_fn`` (default: ``val_every``).
+    desc : str, default "tsdiff fit"
+        Label of the progress bar.
     """
 
     def __init__(self, model: nn.Module, sample_batch: Callable[[int], Batch], *,
@@ -192,7 +194,7 @@ class Trainer:
                  dist: Optional[DistContext] = None,
                  checkpoint_fn: Optional[Callable[["Trainer", int], None]] = None,
                  checkpoint_every: Optional[int] = None,
-                 val_fn: Optional[Callable[[nn.Module], float]] = None) -> None:
+                 val_fn: Optional[Callable[[nn.Module], float]] = None, desc: str = "tsdiff fit") -> None:
         self.model = model
         self.sample_batch = sample_batch
         self.val_batches = list(val_batches or [])
@@ -208,6 +210,7 @@ class Trainer:
         self.dist = dist if dist is not None else DistContext(device=self.device)
         self.progress = progress
         self.callbacks = list(callbacks)
+        self.desc = desc
         self._ddp: Optional[nn.Module] = None
         if self.dist.is_distributed:
             from torch.nn.parallel import DistributedDataParallel
@@ -423,7 +426,7 @@ class Trainer:
         tty = sys.stderr.isatty()
         bar = tqdm(total=self.max_steps if self.max_time is None else None, initial=self.step,
                    disable=not (self.progress and self.dist.is_main),
-                   desc="tsdiff fit", leave=False, mininterval=0.1 if tty else 5.0,
+                   desc=self.desc, leave=False, mininterval=0.1 if tty else 5.0,
                    file=sys.stderr if tty else _LineStream(sys.stderr))
         step, running = self.step, self.running_loss
         reason = "max_steps"

@@ -1,4 +1,5 @@
-"""Model-free reverse-process samplers (DDPM ancestral, DDIM) and the sampling loop.
+"""Model-free reverse-process samplers (DDPM ancestral, DDIM, DPM-Solver++, a distilled student's) and the
+sampling loop.
 
 A sampler knows nothing about networks: it lists the timesteps to visit
 (:meth:`timesteps`, descending) and turns a noise prediction ``eps_hat`` at step
@@ -390,7 +391,155 @@ class DPMSolverSampler:
         return c_x * x_t + c_d * d
 
 
-Sampler = Union[DDPMSampler, DDIMSampler, DPMSolverSampler]
+def distilled_grid(teacher_grid: Sequence[int], num_steps: int) -> list[int]:
+    """The ``num_steps`` timesteps of a distilled student: every ``n / num_steps``-th step of the
+    teacher's grid (``n = len(teacher_grid)``, rounded), starting at its first.
+
+    A student step from ``grid[i]`` lands where the teacher's steps from ``grid[i]`` to the next student
+    step (or to clean data) land, so the student's grid must be a subset of the teacher's.
+
+    Parameters
+    ----------
+    teacher_grid : sequence of int, descending (e.g. ``DPMSolverSampler(...).timesteps()``)
+    num_steps : int in ``[1, len(teacher_grid)]``
+
+    Returns
+    -------
+    list of int, ``num_steps`` descending steps of ``teacher_grid``
+    """
+    grid = [int(v) for v in teacher_grid]
+    n = len(grid)
+    if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or not (1 <= num_steps <= n):
+        raise ValueError(f"num_steps must be an int in [1, {n}] (the teacher's steps), got {num_steps!r}")
+    return [grid[int(round(i * n / int(num_steps)))] for i in range(int(num_steps))]
+
+
+_PREDICTIONS = ("v", "eps")
+
+
+def distilled_x0(x_t: torch.Tensor, out: torch.Tensor, a_t: Any, b_t: Any, prediction: str = "v",
+                 signal_floor: float = 0.5) -> torch.Tensor:
+    """A distilled student's data prediction from its output ``out`` at a step with ``sqrt(abar) = a_t``,
+    ``sqrt(1 - abar) = b_t``.
+
+    ``"v"``: ``a_t x_t - b_t out`` (Salimans & Ho's v prediction, ``v = a_t eps - b_t x0``).
+    ``"eps"``: ``(x_t - b_t out) / max(a_t, signal_floor)``: a noise prediction whose division by the signal
+    rate is capped (the teacher's own parameterization where ``a_t >= signal_floor``).
+
+    Parameters
+    ----------
+    x_t, out : Tensor ``(B, ...)``
+    a_t, b_t : float or Tensor broadcasting to ``(B, ...)``
+    prediction : {"v", "eps"}
+    signal_floor : float, ``prediction="eps"`` only
+
+    Returns
+    -------
+    Tensor ``(B, ...)``, ``x0_hat``.
+    """
+    if prediction == "v":
+        # x_t = a x0 + b eps and v = a eps - b x0 give x0 = a x_t - b v (a^2 + b^2 = 1; Salimans & Ho 2022, Sec. 4).
+        return a_t * x_t - b_t * out
+    if prediction != "eps":
+        raise ValueError(f"prediction must be one of {_PREDICTIONS}, got {prediction!r}")
+    # x0 = (x_t - b eps) / a (Ho et al. 2020, Eq. 4 solved for x0), with a floored at signal_floor.
+    return (x_t - b_t * out) / torch.clamp(torch.as_tensor(a_t, dtype=x_t.dtype), min=signal_floor)
+
+
+class DistilledSampler:
+    """Deterministic few-step sampler of a distilled student (see :mod:`tsdiff.distillation`).
+
+    The student's output ``out`` gives a data prediction ``x0_hat`` (:func:`distilled_x0`): by default it is
+    Salimans & Ho's (2022) v prediction, ``x0_hat = sqrt(abar_t) x_t - sqrt(1 - abar_t) out``, which stays
+    well conditioned at high noise, where an eps prediction would be divided by ``sqrt(abar_T)`` (0.006 on
+    the default schedule). One step is the DDIM (eta 0) update with that prediction,
+    ``x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev) (x_t - sqrt(abar_t) x0_hat) / sqrt(1 - abar_t)``,
+    and the step to ``t_prev = -1`` returns ``x0_hat``. The student was trained so that this step lands
+    where the teacher's steps between ``t`` and ``t_prev`` land: it needs ``t_prev`` as an input,
+    given by :meth:`next_timestep`.
+
+    Parameters
+    ----------
+    schedule : DiffusionSchedule
+    teacher_grid : sequence of int
+        The teacher sampler's timesteps (descending), stored with the student.
+    num_steps : int
+        Network calls, in ``[1, len(teacher_grid)]``; the grid is :func:`distilled_grid`.
+    signal_floor : float in (0, 1], default 0.5
+        ``prediction="eps"`` only: floor of ``sqrt(abar_t)`` in the data prediction.
+    prediction : {"v", "eps"}, default "v"
+        The student's parameterization (stored with it), see :func:`distilled_x0`.
+    """
+
+    def __init__(self, schedule: DiffusionSchedule, teacher_grid: Sequence[int], num_steps: int,
+                 signal_floor: float = 0.5, prediction: str = "v") -> None:
+        if not isinstance(schedule, DiffusionSchedule):
+            raise ValueError(f"schedule must be a DiffusionSchedule, got {type(schedule).__name__}")
+        grid = [int(v) for v in teacher_grid]
+        T = schedule.num_steps
+        if not grid or grid != sorted(set(grid), reverse=True) or grid[0] >= T or grid[-1] < 0:
+            raise ValueError(f"teacher_grid must hold unique descending steps in [0, {T}), got {grid}")
+        self.schedule = schedule
+        self.teacher_grid = grid
+        self.num_steps = int(num_steps) if not isinstance(num_steps, bool) else num_steps
+        self._timesteps = distilled_grid(grid, num_steps)
+        if not 0.0 < float(signal_floor) <= 1.0:
+            raise ValueError(f"signal_floor must be in (0, 1], got {signal_floor!r}")
+        if prediction not in _PREDICTIONS:
+            raise ValueError(f"prediction must be one of {_PREDICTIONS}, got {prediction!r}")
+        self.signal_floor = float(signal_floor)
+        self.prediction = prediction
+
+    def __repr__(self) -> str:
+        return f"DistilledSampler(num_steps={self.num_steps})"
+
+    def timesteps(self) -> list[int]:
+        """The student's ``num_steps`` descending steps, starting at the teacher's first."""
+        return list(self._timesteps)
+
+    def next_timestep(self, t: int) -> int:
+        """The step after ``t`` on this grid (``-1``: clean data)."""
+        i = self._timesteps.index(int(t))
+        return self._timesteps[i + 1] if i + 1 < len(self._timesteps) else -1
+
+    def step(
+        self,
+        out: torch.Tensor,
+        t: int,
+        t_prev: int,
+        x_t: torch.Tensor,
+        generator: Optional[torch.Generator] = None,
+        state: Optional[dict] = None,
+    ) -> torch.Tensor:
+        """One student step ``x_t -> x_{t_prev}``.
+
+        Parameters
+        ----------
+        out : Tensor ``(B, ...)``, the student's output at ``t`` (for a jump to ``t_prev``).
+        t : int, current step in ``[0, T)``.
+        t_prev : int in ``[-1, t)``; ``-1`` means clean data.
+        x_t : Tensor ``(B, ...)``
+        generator, state : unused (deterministic, memoryless).
+
+        Returns
+        -------
+        Tensor ``(B, ...)``: ``x_{t_prev}`` (``x0_hat`` when ``t_prev = -1``).
+        """
+        s = self.schedule
+        t, t_prev = _check_step_args(s.num_steps, out, t, t_prev, x_t)
+        dtype, device = x_t.dtype, x_t.device
+        a_t = s.sqrt_alphas_cumprod[t].to(device=device, dtype=dtype)
+        b_t = s.sqrt_one_minus_alphas_cumprod[t].to(device=device, dtype=dtype)
+        x0_hat = distilled_x0(x_t, out, a_t, b_t, self.prediction, self.signal_floor)
+        if t_prev < 0:
+            return x0_hat
+        a_p = s.sqrt_alphas_cumprod[t_prev].to(device=device, dtype=dtype)
+        b_p = s.sqrt_one_minus_alphas_cumprod[t_prev].to(device=device, dtype=dtype)
+        # DDIM, eta = 0 (Song et al. 2021, Eq. 12 with sigma_t = 0): the implied noise is (x_t - a_t x0_hat) / b_t.
+        return a_p * x0_hat + (b_p / b_t) * (x_t - a_t * x0_hat)
+
+
+Sampler = Union[DDPMSampler, DDIMSampler, DPMSolverSampler, DistilledSampler]
 
 
 def make_sampler(name: str, schedule: DiffusionSchedule, steps: Optional[int] = None, eta: float = 0.0,
@@ -466,9 +615,10 @@ def sample_loop(
 
     Parameters
     ----------
-    denoise_fn : callable ``(x_t (B, ...), t (B,) long) -> eps_hat (B, ...)``
+    denoise_fn : callable ``(x_t (B, ...), t (B,) long) -> (B, ...)``
+        The model output the sampler's ``step`` takes: ``eps_hat``, or ``v_hat`` for :class:`DistilledSampler`.
     shape : sequence of int, ``(B, ...)``; must equal ``x_T.shape`` when ``x_T`` is given.
-    sampler : DDPMSampler or DDIMSampler
+    sampler : DDPMSampler, DDIMSampler, DPMSolverSampler or DistilledSampler
     generator : torch.Generator, optional
         Source of all noise (``x_T`` and per-step noise). A generator on
         ``device`` avoids a copy per step.
@@ -513,5 +663,5 @@ def sample_loop(
     return x
 
 
-__all__ = ["DDPMSampler", "DDIMSampler", "DPMSolverSampler", "Sampler", "make_sampler", "sample_loop",
-           "timestep_grid"]
+__all__ = ["DDPMSampler", "DDIMSampler", "DPMSolverSampler", "DistilledSampler", "Sampler", "distilled_grid",
+           "distilled_x0", "make_sampler", "sample_loop", "timestep_grid"]

@@ -311,15 +311,14 @@ class TSDiffEstimator(_GluonTSEstimator):
         return TSDiff(prediction_length=self.prediction_length, context_length=self.context_length,
                       freq=self.freq, **self.tsdiff_kwargs)
 
-    def train(self, training_data: _Any, validation_data: _Any = None, **kwargs: _Any) -> TSDiffPredictor:
-        """Fit TSDiff on every entry of ``training_data``; return the :class:`TSDiffPredictor`."""
+    def training_frames(self, training_data: _Any) -> "tuple[pd.DataFrame, _Any, _Any, pd.DataFrame | None]":
+        """The frames :meth:`train` fits on: ``(df, known_covariates, past_covariates, static_df)``.
+
+        Also what :meth:`tsdiff.TSDiff.distill_student` of the fitted model needs, to distil on the same
+        series (``model.distill_student(df, static_df=static_df)``).
+        """
         from ..datasets import dataset_to_frame
 
-        if validation_data is not None:
-            _adapter_logger.info("TSDiffEstimator.train: validation_data is not used (TSDiff validates on the "
-                                 "last prediction_length points of each training series)")
-        if kwargs:
-            _adapter_logger.debug("TSDiffEstimator.train ignores %s", sorted(kwargs))
         entries = _with_index_ids(list(training_data))
         if not entries:
             raise ValueError("training_data is empty")
@@ -333,9 +332,18 @@ class TSDiffEstimator(_GluonTSEstimator):
                 if (str(c).startswith("feat_static_cat_") and not self.use_feat_static_cat)
                 or (str(c).startswith("feat_static_real_") and not self.use_feat_static_real)]
         static_df = _static_frame(static.drop(columns=drop))
-        df = df[["item_id", "timestamp", "target"] + known + past]
+        return df[["item_id", "timestamp", "target"] + known + past], known or None, past or None, static_df
+
+    def train(self, training_data: _Any, validation_data: _Any = None, **kwargs: _Any) -> TSDiffPredictor:
+        """Fit TSDiff on every entry of ``training_data``; return the :class:`TSDiffPredictor`."""
+        if validation_data is not None:
+            _adapter_logger.info("TSDiffEstimator.train: validation_data is not used (TSDiff validates on the "
+                                 "last prediction_length points of each training series)")
+        if kwargs:
+            _adapter_logger.debug("TSDiffEstimator.train ignores %s", sorted(kwargs))
+        df, known, past, static_df = self.training_frames(training_data)
         model = self.create_model()
-        model.fit(df, known_covariates=known or None, past_covariates=past or None, static_df=static_df)
+        model.fit(df, known_covariates=known, past_covariates=past, static_df=static_df)
         return TSDiffPredictor(model, self.prediction_length, self.freq, sampler=self.sampler, steps=self.steps,
                                use_static=static_df is not None)
 

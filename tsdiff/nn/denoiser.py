@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import torch
 from torch import Tensor, nn
 
 from tsdiff.nn.embeddings import SinusoidalEmbedding
-from tsdiff.nn.unet1d import UNet1D
+from tsdiff.nn.unet1d import StemShare, UNet1D
 
 
 @dataclass(eq=False)
@@ -104,7 +104,28 @@ class ConditionalDenoiser(nn.Module):
                            channel_mults=channel_mults, num_res_blocks=num_res_blocks,
                            cond_dim=cond_dim, dropout=dropout, patch_size=patch_size)
 
-    def forward(self, x_t: Tensor, t: Tensor, seq: Tensor, emb: Tensor) -> Tensor:
+    def precompute(self, seq: Tensor) -> StemShare:
+        """The first convolution's share from the conditioning channels ``seq``, computed once.
+
+        ``seq`` does not change between diffusion steps or between the sample paths of a series, so
+        its part of the U-Net's stem convolution is computed once per series and reused by every call
+        of :meth:`forward` (which then convolves the ``x_t`` channel only).
+
+        Parameters
+        ----------
+        seq : Tensor, shape ``(G, C_seq, W)``, one row per series.
+
+        Returns
+        -------
+        StemShare, pass it to :meth:`forward` as ``seq`` (rows ``B`` a multiple of ``G``).
+        """
+        if seq.dim() != 3 or seq.shape[1] != self.seq_channels or self.seq_channels == 0:
+            raise ValueError(f"seq must have shape (G, {self.seq_channels}, W) with seq_channels >= 1, "
+                             f"got {tuple(seq.shape)}")
+        return self.unet.fixed_stem(seq)
+
+    def forward(self, x_t: Tensor, t: Tensor, seq: Union[Tensor, StemShare], emb: Tensor,
+                extra: Optional[Tensor] = None) -> Tensor:
         """Predict the noise in ``x_t``.
 
         Parameters
@@ -113,10 +134,12 @@ class ConditionalDenoiser(nn.Module):
             Noisy horizon (scaled units).
         t : Tensor, shape ``(B,)`` long, or ``()`` / ``(1,)``
             Diffusion step of each row, or one step for all rows.
-        seq : Tensor, shape ``(B, C_seq, W)``
-            Window channels, ``W = L + H``.
+        seq : Tensor, shape ``(B, C_seq, W)``, or StemShare
+            Window channels, ``W = L + H``; or their :meth:`precompute` (one row per group of rows).
         emb : Tensor, shape ``(G, cond_dim)``, ``B % G == 0``
             Context embedding, one row per group of ``B / G`` consecutive rows.
+        extra : Tensor, shape ``(1 or B, cond_dim)``, optional
+            Added to the FiLM vector (e.g. a student's target-step embedding).
 
         Returns
         -------
@@ -125,10 +148,12 @@ class ConditionalDenoiser(nn.Module):
         if x_t.dim() != 2:
             raise ValueError(f"x_t must have shape (B, H), got {tuple(x_t.shape)}")
         batch, horizon = x_t.shape
-        if seq.dim() != 3 or seq.shape[0] != batch or seq.shape[1] != self.seq_channels \
-                or seq.shape[2] < horizon:
+        shared = isinstance(seq, StemShare)
+        width = seq.length if shared else seq.shape[2] if seq.dim() == 3 else -1
+        if not shared and (seq.dim() != 3 or seq.shape[0] != batch or seq.shape[1] != self.seq_channels) \
+                or width < horizon:
             raise ValueError(f"seq must have shape ({batch}, {self.seq_channels}, W>={horizon}), "
-                             f"got {tuple(seq.shape)}")
+                             f"got {tuple(seq.h.shape if shared else seq.shape)}")
         if emb.dim() != 2 or emb.shape[1] != self.cond_dim or emb.shape[0] < 1 or batch % emb.shape[0]:
             raise ValueError(f"emb must have shape (G, {self.cond_dim}) with G dividing the batch size {batch}, "
                              f"got {tuple(emb.shape)}")
@@ -136,13 +161,19 @@ class ConditionalDenoiser(nn.Module):
             t = t.reshape(1)
         if t.shape not in ((1,), (batch,)):
             raise ValueError(f"t must have shape ({batch},), (1,) or (), got {tuple(t.shape)}")
-        if t.shape[0] != 1 and emb.shape[0] != batch:  # per-row steps: one FiLM vector per row
+        per_row = t.shape[0] != 1 or (extra is not None and extra.shape[0] != 1)
+        if per_row and emb.shape[0] != batch:  # per-row steps: one FiLM vector per row
             emb = emb.repeat_interleave(batch // emb.shape[0], dim=0)
-        tail = seq.shape[2] - horizon
+        tail = width - horizon
         first = torch.cat([x_t.new_zeros(batch, tail), x_t], dim=1).unsqueeze(1)
         # (1 or B, D) + (G or B, D): one vector per group when the step is shared.
         cond = self.step_mlp(self.step_embedding(t)) + self.emb_proj(emb)
-        out = self.unet(torch.cat([first, seq.to(x_t.dtype)], dim=1), cond)
+        if extra is not None:
+            cond = cond + extra
+        if shared:
+            out = self.unet(first, cond, fixed_stem=seq)
+        else:
+            out = self.unet(torch.cat([first, seq.to(x_t.dtype)], dim=1), cond)
         return out[:, 0, tail:]
 
 

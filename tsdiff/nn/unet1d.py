@@ -8,10 +8,32 @@ batch element (in tsdiff: diffusion-step embedding + context embedding).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+
+@dataclass(eq=False)
+class StemShare:
+    """The stem convolution's share from fixed input channels (:meth:`UNet1D.fixed_stem`).
+
+    Attributes
+    ----------
+    h : Tensor, shape ``(G, base_channels, n)``, bias included
+    channels : int, number of fixed (last) input channels it stands for
+    length : int, unpadded input length ``L`` it was computed for
+    """
+
+    h: Tensor
+    channels: int
+    length: int
+
+    def repeat_interleave(self, n: int) -> "StemShare":
+        """Each row ``n`` times: ``(G, ...) -> (G * n, ...)``."""
+        return StemShare(self.h.repeat_interleave(n, dim=0), self.channels, self.length)
 
 
 def num_groups(channels: int, groups: int) -> int:
@@ -215,34 +237,87 @@ class UNet1D(nn.Module):
         nn.init.zeros_(self.out_conv.weight)
         nn.init.zeros_(self.out_conv.bias)
 
-    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
+    def _patched(self, x: Tensor) -> Tensor:
+        """Pad ``(B, C, L)`` to a multiple of :attr:`length_multiple` and fold patches: ``(B, C * p, n)``."""
+        pad = (-x.shape[-1]) % self.length_multiple
+        if pad:
+            x = F.pad(x, (0, pad))
+        batch, channels, p = x.shape[0], x.shape[1], self.patch_size
+        n = x.shape[-1] // p
+        if p > 1:  # (B, C, n * p) -> (B, C * p, n); channel c * p + k holds step k of each patch
+            x = x.reshape(batch, channels, n, p).transpose(2, 3).reshape(batch, channels * p, n)
+        return x
+
+    def fixed_stem(self, fixed: Tensor) -> "StemShare":
+        """The stem convolution's share from the last input channels, bias included, computed once.
+
+        The stem is linear: ``stem(cat([x_var, fixed])) = conv(x_var; W_var) + conv(fixed; W_fixed) + b``.
+        When the last channels do not change between calls (a series' conditioning channels, at every
+        diffusion step and for every sample path), their share can be computed once per series and
+        passed to :meth:`forward` as ``fixed_stem`` with only the varying channels in ``x``.
+
+        Parameters
+        ----------
+        fixed : Tensor, shape ``(G, C_fixed, L)``, ``1 <= C_fixed < C_in``; the last input channels.
+
+        Returns
+        -------
+        StemShare holding a ``(G, base_channels, n)`` tensor (``n`` = padded ``L`` / ``patch_size``).
+        """
+        c_fixed = fixed.shape[1] if fixed.dim() == 3 else -1
+        if fixed.dim() != 3 or not (1 <= c_fixed < self.in_channels) or fixed.shape[2] < 1:
+            raise ValueError(f"fixed must have shape (G, C_fixed, L>=1) with 1 <= C_fixed < {self.in_channels}, "
+                             f"got {tuple(fixed.shape)}")
+        p = self.patch_size
+        weight = self.stem.weight[:, (self.in_channels - c_fixed) * p:]
+        h = F.conv1d(self._patched(fixed), weight, self.stem.bias, padding=1)
+        return StemShare(h, c_fixed, fixed.shape[2])
+
+    def _stem(self, x: Tensor, fixed_stem: Optional["StemShare"]) -> Tensor:
+        """The stem conv on patched ``x``, adding a precomputed share of fixed channels when given."""
+        if fixed_stem is None:
+            return self.stem(x)
+        c_var = self.in_channels - fixed_stem.channels
+        h = F.conv1d(x, self.stem.weight[:, :c_var * self.patch_size], None, padding=1)
+        fixed, groups = fixed_stem.h, fixed_stem.h.shape[0]
+        if groups == h.shape[0]:
+            return h.add_(fixed)
+        h.view(groups, h.shape[0] // groups, *h.shape[1:]).add_(fixed[:, None])
+        return h
+
+    def forward(self, x: Tensor, cond: Tensor, fixed_stem: Optional["StemShare"] = None) -> Tensor:
         """Run the U-Net.
 
         Parameters
         ----------
-        x : Tensor, shape ``(B, C_in, L)``, any ``L >= 1``.
+        x : Tensor, shape ``(B, C_in, L)``, any ``L >= 1``; with ``fixed_stem``, ``(B, C_in - C_fixed, L)``
+            (the varying first channels only).
         cond : Tensor, shape ``(G, cond_dim)`` with ``B % G == 0`` (``G = B`` typically).
+        fixed_stem : StemShare, optional
+            :meth:`fixed_stem` of the last ``C_fixed`` input channels, ``(G', base_channels, n)`` with
+            ``B % G' == 0``: row ``g`` serves rows ``g * B / G' ...`` of ``x``. Equal to passing those
+            channels in ``x`` (up to float rounding), without convolving them again.
 
         Returns
         -------
         Tensor, shape ``(B, C_out, L)``.
         """
-        if x.dim() != 3 or x.shape[1] != self.in_channels or x.shape[2] < 1:
-            raise ValueError(f"x must have shape (B, {self.in_channels}, L>=1), got {tuple(x.shape)}")
+        c_in = self.in_channels - (0 if fixed_stem is None else fixed_stem.channels)
+        if x.dim() != 3 or x.shape[1] != c_in or x.shape[2] < 1:
+            raise ValueError(f"x must have shape (B, {c_in}, L>=1), got {tuple(x.shape)}")
         if cond.dim() != 2 or cond.shape[1] != self.cond_dim or cond.shape[0] < 1 \
                 or x.shape[0] % cond.shape[0]:
             raise ValueError(f"cond must have shape (G, {self.cond_dim}) with G dividing the batch size "
                              f"{x.shape[0]}, got {tuple(cond.shape)}")
+        if fixed_stem is not None and (fixed_stem.length != x.shape[2] or x.shape[0] % fixed_stem.h.shape[0]):
+            raise ValueError(f"fixed_stem was computed for length {fixed_stem.length} and {fixed_stem.h.shape[0]} "
+                             f"groups, x has shape {tuple(x.shape)}")
         length = x.shape[-1]
-        pad = (-length) % self.length_multiple
-        if pad:
-            x = F.pad(x, (0, pad))
         batch, p = x.shape[0], self.patch_size
-        n = x.shape[-1] // p
-        if p > 1:  # (B, C, n * p) -> (B, C * p, n); channel c * p + k holds step k of each patch
-            x = x.reshape(batch, self.in_channels, n, p).transpose(2, 3).reshape(batch, self.in_channels * p, n)
+        x = self._patched(x)
+        n = x.shape[-1]
 
-        h = self.stem(x)
+        h = self._stem(x, fixed_stem)
         skips = [h]
         for module in self.down:
             h = module(h, cond) if isinstance(module, ResBlock1D) else module(h)
@@ -260,4 +335,4 @@ class UNet1D(nn.Module):
         return h[..., :length]
 
 
-__all__ = ["UNet1D", "ResBlock1D", "Downsample1D", "Upsample1D", "num_groups", "group_norm"]
+__all__ = ["UNet1D", "ResBlock1D", "Downsample1D", "Upsample1D", "StemShare", "num_groups", "group_norm"]

@@ -1,0 +1,189 @@
+"""Acceptance measurement of issue 12: distil a saved teacher, then score the student beside it.
+
+Usage (a teacher saved by ``run_benchmarks.py --save-model-dir DIR``, named ``DIR/<dataset>-tsdiff-seed<k>``)::
+
+    python benchmarks/distill_eval.py --model /work/models/teachers/m4_hourly-tsdiff-seed1 --dataset m4_hourly \
+        --threads 1 --out benchmarks/results/distill.csv
+
+What it does, in one process with ``--threads`` torch threads:
+
+1. Loads the teacher and distils it (:meth:`tsdiff.TSDiff.distill_student`, the library's default budget unless
+   ``--distill-steps``) on the frame the teacher was fitted on (the GluonTS adapter's
+   ``TSDiffEstimator.training_frames`` of the dataset's training split, as ``run_benchmarks.py`` fits it),
+   timing it. The teacher's training time and steps come from its model file (``train_result_``), or, when the
+   file has none, from its row in ``benchmarks/results/calibrated.csv``.
+2. Saves the model with its student next to the teacher (``<model>-distilled``, or ``--student-out``).
+3. Scores, on the paper protocol's test windows (every test entry's last ``prediction_length`` steps,
+   ``run_benchmarks.py``'s split and its ``score``): the teacher's default sampler and the student at each of
+   ``--steps`` network calls, each calibrated as ``predict`` does by default, ``--n-samples`` paths. Metrics: wQL
+   (GluonTS mean weighted quantile loss), exact ensemble CRPS (properscoring, normalized by sum |y|), the
+   coverage of the central 50% / 90% intervals, the predict seconds and the threads.
+4. Appends one row per sampler to ``--out`` (plus a ``distillation`` row), each with the command, seed, git SHA,
+   hardware and the script's wall time so far.
+
+It refuses a working tree with uncommitted changes (figures must come from a commit) unless ``--allow-dirty``;
+such rows carry ``+dirty`` in their ``git_sha``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import json
+import logging
+import re
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import git_sha, hardware, locked, read_rows  # noqa: E402
+
+logger = logging.getLogger("distill_eval")
+
+COLUMNS = ["dataset", "seed", "part", "sampler", "steps", "mean_wQuantileLoss", "crps", "crps_series", "coverage_50",
+           "coverage_90", "wql_vs_teacher", "coverage_50_diff", "coverage_90_diff", "predict_seconds", "n_entries",
+           "n_samples", "threads", "distill_seconds", "distill_steps", "distill_stop_reason", "teacher_train_seconds",
+           "teacher_train_steps", "teacher_time_source", "distill_time_ratio", "model_path", "student_path",
+           "status", "note", "git_sha", "torch", "hardware", "command", "wall_seconds", "finished_at"]
+
+
+def seed_of(model_path: Path, fallback: int) -> int:
+    """The ``k`` of a ``<dataset>-tsdiff-seed<k>`` directory (``run_benchmarks.py --save-model-dir``), else ``fallback``."""
+    match = re.search(r"-seed(\d+)$", model_path.name)
+    return int(match.group(1)) if match else int(fallback)
+
+
+def teacher_training(model: Any, dataset: str, seed: int, csv_path: Path) -> tuple[Optional[float], Optional[int], str]:
+    """The teacher's training ``(seconds, steps, source)``: from the model file, else its ``calibrated.csv`` row."""
+    tr = getattr(model, "train_result_", None)
+    if tr is not None and float(getattr(tr, "elapsed", 0.0) or 0.0) > 0:
+        return float(tr.elapsed), int(tr.steps), "model file (train_result_.elapsed)"
+    for row in read_rows(csv_path):
+        if row.get("dataset") == dataset and row.get("model") == "tsdiff" and row.get("seed") == str(seed) \
+                and row.get("train_seconds"):
+            return float(row["train_seconds"]), int(float(row["train_steps"] or 0)), f"{csv_path.name} row"
+    return None, None, "unknown"
+
+
+def append_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Append ``rows`` to the CSV at ``path`` (header written when the file is new)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with locked(path.parent / f".{path.name}.lock"):
+        new = not path.exists() or path.stat().st_size == 0
+        with path.open("a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            for row in rows:
+                writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help="a saved fitted TSDiff teacher (directory)")
+    p.add_argument("--dataset", required=True, help="its dataset (tsdiff.datasets.load_dataset name)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="sampling seed, and the teacher's row in calibrated.csv (default: the -seed<k> of --model, "
+                        "else the model's seed)")
+    p.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4], help="student network calls to score")
+    p.add_argument("--distill-steps", type=int, default=None, help="student training steps (default: the library's)")
+    p.add_argument("--student-out", default=None, help="where to save the distilled model (default: <model>-distilled)")
+    p.add_argument("--n-samples", type=int, default=100)
+    p.add_argument("--n-entries", type=int, default=None, help="score the first N test entries only (smoke runs)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--progress", action="store_true", help="show the distillation's progress bar")
+    p.add_argument("--teacher-csv", default=str(ROOT / "benchmarks" / "results" / "calibrated.csv"),
+                   help="where the teacher's training time is looked up when its model file has none")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "distill.csv"))
+    p.add_argument("--allow-dirty", action="store_true", help="run on a working tree with uncommitted changes")
+    args = p.parse_args(argv)
+    sha = git_sha()
+    if sha.endswith("+dirty") and not args.allow_dirty:
+        p.error(f"the working tree has uncommitted changes ({sha}); commit them first, or pass --allow-dirty")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("tsdiff").setLevel(logging.WARNING)
+    wall0 = time.perf_counter()
+
+    import torch
+    from _peers import last_window_inputs, series_key
+    from run_benchmarks import score
+
+    from tsdiff import TSDiff
+    from tsdiff.datasets import load_dataset
+    from tsdiff.integrations.gluonts import TSDiffEstimator, TSDiffPredictor
+
+    torch.set_num_threads(args.threads)
+    model_path = Path(args.model)
+    model = TSDiff.load(model_path, device="cpu")
+    model.set_params(progress=args.progress, num_threads=args.threads)
+    seed = seed_of(model_path, model.seed) if args.seed is None else args.seed
+    teacher_s, teacher_steps, source = teacher_training(model, args.dataset, seed, Path(args.teacher_csv))
+    common = {"dataset": args.dataset, "seed": seed, "threads": args.threads, "model_path": str(model_path),
+              "git_sha": sha, "torch": torch.__version__, "hardware": json.dumps(hardware()),
+              "command": "python benchmarks/distill_eval.py " + " ".join(shlex.quote(a) for a in argv),
+              "teacher_train_seconds": teacher_s, "teacher_train_steps": teacher_steps, "teacher_time_source": source}
+
+    ds = load_dataset(args.dataset)
+    freq, H = ds.metadata.freq, int(ds.metadata.prediction_length)
+    est = TSDiffEstimator(freq=freq, prediction_length=H, context_length=model.config_.context_length)
+    df, _, _, static_df = est.training_frames(ds.train)
+    logger.info("distilling %s (%d series) ...", model_path, df["item_id"].nunique())
+    t0 = time.perf_counter()
+    model.distill_student(df, static_df=static_df, max_steps=args.distill_steps)
+    distill_s = time.perf_counter() - t0
+    res = model.student_.train_result
+    student_path = Path(args.student_out) if args.student_out else model_path.with_name(model_path.name + "-distilled")
+    model.save(student_path)
+    ratio = distill_s / teacher_s if teacher_s else None
+    common.update(distill_seconds=round(distill_s, 2), distill_steps=res.steps, distill_stop_reason=res.stopped_reason,
+                  distill_time_ratio=ratio, student_path=str(student_path))
+    logger.info("distilled in %.0f s (%d steps, %s); teacher: %s s / %s steps (%s)", distill_s, res.steps,
+                res.stopped_reason, teacher_s, teacher_steps, source)
+
+    test = list(ds.test)[:args.n_entries] if args.n_entries else list(ds.test)
+    inputs, tss = last_window_inputs(test, H)
+    keys = [series_key(e) for e in inputs]
+    predictor = TSDiffPredictor(model, H, freq)
+    rows: list[dict[str, Any]] = [{**common, "part": "distillation", "sampler": "distilled", "status": "ok",
+                                   "steps": ",".join(str(k) for k in model.student_.steps),
+                                   "note": f"student of {model.student_.teacher}; calibration refitted per step count",
+                                   "wall_seconds": round(time.perf_counter() - wall0, 1),
+                                   "finished_at": _dt.datetime.now().isoformat(timespec="seconds")}]
+    teacher_scores: dict[str, float] = {}
+    runs = [("teacher", None, None)] + [("student", "distilled", k) for k in args.steps]
+    for part, sampler, k in runs:
+        t0 = time.perf_counter()
+        forecasts = list(predictor.predict(inputs, num_samples=args.n_samples, seed=seed, sampler=sampler, steps=k))
+        seconds = time.perf_counter() - t0
+        scores = score(tss, forecasts, H, keys=keys)
+        name = model.sampler if sampler is None else sampler
+        row = {**common, **{k2: scores[k2] for k2 in ("mean_wQuantileLoss", "crps", "crps_series", "coverage_50",
+                                                      "coverage_90")},
+               "part": part, "sampler": name, "steps": model.sampler_steps if k is None else k,
+               "predict_seconds": round(seconds, 2), "n_entries": len(inputs), "n_samples": args.n_samples,
+               "status": "ok", "note": "calibrated (predict's default)"}
+        if part == "teacher":
+            teacher_scores = scores
+        else:
+            row.update(wql_vs_teacher=scores["mean_wQuantileLoss"] / teacher_scores["mean_wQuantileLoss"] - 1.0,
+                       coverage_50_diff=scores["coverage_50"] - teacher_scores["coverage_50"],
+                       coverage_90_diff=scores["coverage_90"] - teacher_scores["coverage_90"])
+        row.update(wall_seconds=round(time.perf_counter() - wall0, 1),
+                   finished_at=_dt.datetime.now().isoformat(timespec="seconds"))
+        rows.append(row)
+        logger.info("%s %s %s: wQL %.5f cov50 %.3f cov90 %.3f (%.1f s)", part, name, row["steps"],
+                    scores["mean_wQuantileLoss"], scores["coverage_50"], scores["coverage_90"], seconds)
+    append_rows(Path(args.out), rows)
+    logger.info("appended %d rows to %s", len(rows), args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
