@@ -7,7 +7,7 @@ Usage (the full protocol: 100 samples for each of the 414 m4_hourly series, hori
         --out benchmarks/results/sampling_speed.csv --figure docs/figures/sampling_speed.png
 
 ``--model PATH`` reads a saved fitted TSDiff (a directory or its ``model.pt``); without it the script
-trains one for ``--budget-seconds`` (or loads/saves ``--model-dir``). A model without a distilled student
+trains one for ``--max-steps`` steps (default: the library's; or loads/saves ``--model-dir``). A model without a distilled student
 is distilled first (``TSDiff.distill_student`` on m4_hourly's training split, ``--distill-steps``), in a
 child process with ``--threads`` threads; the student model is saved to ``--student-out`` (default: a
 temporary directory) and a ``distillation`` row records its time beside the teacher's training time.
@@ -26,8 +26,10 @@ What it measures
 2. Scaling of DDIM-``--scaling-steps`` time with ``n_samples``, ``horizon`` (48 = one block,
    96 / 144 = two / three autoregressive blocks), ``n_series`` and ``context_length``
    (untrained models of each context length: weights do not change the time).
-3. DeepAR's sampling time for the same series (GluonTS torch DeepAREstimator, trained for
-   ``--budget-seconds``), as the peer ratio; recorded as unavailable when ``lightning`` is missing.
+3. DeepAR's sampling time for the same series, as the peer ratio: the accuracy tables' DeepAR
+   (GluonTS torch DeepAREstimator with tsdiff's context of 312 and the static category, trained under
+   their epoch budget with early stopping, ``benchmarks/_peers.py``; ``--deepar-epochs`` overrides the
+   budget); recorded as unavailable when ``lightning`` is missing.
 
 Each timing runs in a forked process so that its peak memory (``ru_maxrss``) is its own. Every row
 carries the command, the git SHA, the hardware and the number of torch threads.
@@ -109,7 +111,10 @@ def _scores(y: np.ndarray, samples: np.ndarray) -> dict[str, float]:
 def main(argv: Optional[list[str]] = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--budget-seconds", type=float, default=120.0, help="training budget (tsdiff and DeepAR)")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="tsdiff's training steps when no --model is given (default: the library's)")
+    p.add_argument("--deepar-epochs", type=int, default=None,
+                   help="DeepAR's epoch budget (default: the accuracy tables', with early stopping)")
     p.add_argument("--model", default=None, help="a saved fitted TSDiff (directory or model.pt) to time")
     p.add_argument("--model-dir", default=None, help="load/save the trained tsdiff model here")
     p.add_argument("--distill-steps", type=int, default=None,
@@ -148,7 +153,7 @@ def main(argv: Optional[list[str]] = None) -> None:
 
     import torch
     from _common import git_sha, hardware
-    from _peers import deepar_estimator, last_window_inputs
+    from _peers import gluonts_budget, gluonts_estimator, last_window_inputs, train_gluonts
 
     from tsdiff.datasets import dataset_to_frame, load_dataset
     from tsdiff.estimator import TSDiff
@@ -196,8 +201,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     else:
         def train() -> dict[str, Any]:
             train_df, _ = dataset_to_frame(ds.train, freq)
-            fitted = TSDiff(prediction_length=H, context_length=312, freq=freq, max_time=args.budget_seconds,
-                            max_steps=10**9, seed=args.seed, progress=False, device=args.device, **patch)
+            steps = {} if args.max_steps is None else {"max_steps": args.max_steps}
+            fitted = TSDiff(prediction_length=H, context_length=312, freq=freq, seed=args.seed, progress=False,
+                            device=args.device, **steps, **patch)
             t0 = time.perf_counter()
             fitted.fit(train_df)
             seconds = time.perf_counter() - t0
@@ -295,20 +301,32 @@ def main(argv: Optional[list[str]] = None) -> None:
     # -------------------------------------------------------------- DeepAR peer
     if not args.no_deepar:
         def deepar() -> dict[str, Any]:
-            torch.manual_seed(args.seed)  # DeepAR uses the global RNGs (script-level seeding)
+            import random
+
+            random.seed(args.seed)  # DeepAR uses the global RNGs (script-level seeding)
+            torch.manual_seed(args.seed)
             np.random.seed(args.seed)
-            est = deepar_estimator(freq, H, None, max_time_seconds=args.budget_seconds)
-            pred = est.train(list(ds.train), cache_data=True)
+            # The accuracy tables' DeepAR: tsdiff's context (312) and the static category, an epoch
+            # budget with early stopping on the training series' last window.
+            train = list(ds.train)
+            cats = ds.metadata.feat_static_cat
+            cardinality = int(cats[0].cardinality) if cats and train[0].get("feat_static_cat") is not None else None
+            budget = gluonts_budget("deepar", "m4_hourly", max_epochs=args.deepar_epochs)
+            est, callbacks = gluonts_estimator("deepar", freq, H, 312, cardinality, **budget)
+            pred, info = train_gluonts(est, callbacks, train, H, max_epochs=budget["max_epochs"])
             torch.manual_seed(args.seed)
             t0 = time.perf_counter()
             fcs = list(pred.predict(inputs_all[:n], num_samples=args.n_samples))
-            out: dict[str, Any] = {"seconds": time.perf_counter() - t0}
+            out: dict[str, Any] = {"seconds": time.perf_counter() - t0,
+                                   "note": f"trained {info['epochs']} epochs x {budget['num_batches_per_epoch']} "
+                                           f"batches, stop: {info['stop_reason']}"}
             y = np.stack([np.asarray(ts.iloc[-H:], dtype=float).ravel() for ts in tss_all[:n]])
             out.update(_scores(y, np.stack([f.samples for f in fcs])))
             return out
 
         res = _forked(deepar, args.threads)
         emit({"part": "samplers", "sampler": "deepar (peer)", "steps": H, "n_series": n, "n_samples": args.n_samples,
+              "context_length": 312,
               "horizon": H, "device": device, **res})
 
     _plot(rows, Path(args.png))
