@@ -190,3 +190,22 @@ def test_distill_honours_max_time_progress_and_prediction(capfd):
     assert quiet.sampler(teacher.schedule, None).prediction == "v"
     with pytest.raises(ValueError, match="prediction"):
         distill(teacher, sampler, _Windows(), _NoHeldOut(), None, seed=0, device=cpu, max_steps=1, prediction="x0")
+
+
+def test_distill_draws_many_windows_with_few_paths_each():
+    """The default trajectory batches: WINDOWS_PER_BATCH contexts x PATHS_PER_WINDOW noises (many contexts, few
+    paths: the student's held-out loss on a trained teacher was limited by the contexts it saw)."""
+    from tsdiff.distillation import PATHS_PER_WINDOW, WINDOWS_PER_BATCH
+
+    drawn: list[int] = []
+
+    class Counting(_Windows):
+        def sample(self, rng, n):
+            drawn.append(n)
+            return super().sample(rng, n)
+
+    teacher = _gaussian_teacher(0.3)
+    distill(teacher, DPMSolverSampler(teacher.schedule, 20), Counting(), _NoHeldOut(), None, seed=0,
+            device=torch.device("cpu"), max_steps=2, steps=(1,))
+    assert drawn and set(drawn) == {WINDOWS_PER_BATCH}
+    assert WINDOWS_PER_BATCH >= 4 * PATHS_PER_WINDOW
