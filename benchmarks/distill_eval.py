@@ -2,7 +2,7 @@
 
 Usage (a teacher saved by ``run_benchmarks.py --save-model-dir DIR``, named ``DIR/<dataset>-tsdiff-seed<k>``)::
 
-    python benchmarks/distill_eval.py --model /work/models/teachers/m4_hourly-tsdiff-seed1 --dataset m4_hourly \
+    python benchmarks/distill_eval.py --model models/teachers/m4_hourly-tsdiff-seed1 --dataset m4_hourly \
         --threads 1 --out benchmarks/results/distill.csv
 
 What it does, in one process with ``--threads`` torch threads:

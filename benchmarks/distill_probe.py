@@ -2,8 +2,8 @@
 
 Usage::
 
-    python benchmarks/distill_probe.py --model /work/models/teachers/m4_hourly-tsdiff-seed1 --dataset m4_hourly \
-        --set '{"LEARNING_RATE": 5e-4}' --name lr5e-4 --out /tmp/probe.jsonl
+    python benchmarks/distill_probe.py --model models/teachers/m4_hourly-tsdiff-seed1 --dataset m4_hourly \
+        --set '{"LEARNING_RATE": 5e-4}' --name lr5e-4 --out scratch/probe.jsonl
 
 ``--set`` overrides module constants of :mod:`tsdiff.distillation` (``LEARNING_RATE``, ``EXAMPLES_PER_UPDATE``,
 ``REUSE``, ``WINDOWS_PER_BATCH``, ``PATHS_PER_WINDOW``, ``SPREAD``) and

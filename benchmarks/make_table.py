@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -453,6 +454,12 @@ def _calibration_section(w: Any, results_dir: Path) -> None:
             w("")
 
 
+def _relative_paths(command: str) -> str:
+    """``command`` with absolute paths outside the repository written relative to its root (``../models``)."""
+    parent = str(Path(__file__).resolve().parents[1].parent)
+    return re.sub(re.escape(parent) + r"/", "../", command)
+
+
 def make_table(results_dir: Path, docs_file: Path, commit: Optional[str] = None,
                plan: Optional[Path] = None) -> None:
     """Write ``docs_file`` from the CSVs in ``results_dir``; the summary uses one commit (:func:`select_commit`)."""
@@ -729,7 +736,7 @@ def make_table(results_dir: Path, docs_file: Path, commit: Optional[str] = None,
     w("")
     w("```")
     for c in commands:
-        w(c)
+        w(_relative_paths(c))
     w("python benchmarks/run_benchmarks.py --make-table")
     w("```")
     w("")

@@ -44,7 +44,7 @@ One job (what a runner schedules)::
         --out benchmarks/results/rolling.csv
     python benchmarks/rolling.py --dataset ett_small_1h --model seasonal_naive autoets deepar --seed 0
 
-Smoke run: ``--max-series 3 --max-steps 30 --deepar-epochs 1 --n-samples 20 --out /tmp/rolling_smoke.csv``.
+Smoke run: ``--max-series 3 --max-steps 30 --deepar-epochs 1 --n-samples 20 --out scratch/rolling_smoke.csv``.
 """
 
 from __future__ import annotations

@@ -9,10 +9,10 @@ which calls this script once per (dataset, model, seed)::
     python benchmarks/run_benchmarks.py --datasets exchange_rate_nips m4_hourly \
         --models seasonal_naive --out benchmarks/results/protocol_check.csv
     # one learned peer under its epoch budget (early stopping on the training split's last window)
-    python benchmarks/run_benchmarks.py --datasets ett_small_1h --models patchtst --seeds 0 --out /tmp/x.csv
+    python benchmarks/run_benchmarks.py --datasets ett_small_1h --models patchtst --seeds 0 --out scratch/x.csv
     # tsdiff under a step budget, saving the fitted model for later scripts
     python benchmarks/run_benchmarks.py --datasets m4_hourly --models tsdiff --max-steps 4000 \
-        --save-model-dir /tmp/models --out /tmp/x.csv
+        --save-model-dir scratch/models --out scratch/x.csv
     # docs/benchmarks.md from every CSV under benchmarks/results/
     python benchmarks/run_benchmarks.py --make-table
 

@@ -16,7 +16,7 @@ Usage::
     python benchmarks/runner.py benchmarks/plans/final.txt --jobs 2 --threads 1
     python benchmarks/runner.py benchmarks/plans/final.txt --dry-run          # what is done, what is left
     python benchmarks/runner.py --datasets ett_small_1h --models deepar tft --seeds 0 1 \\
-        --quick --allow-dirty --out /tmp/smoke.csv                               # a generated plan
+        --quick --allow-dirty --out scratch/smoke.csv                               # a generated plan
 
 Each job runs in its own process (``OMP_NUM_THREADS`` and ``--threads`` = ``--threads``) with its
 stdout/stderr in ``--log-dir``; the job's script writes its rows to a scratch CSV there, and the

@@ -3,7 +3,7 @@ default sampler, DDPM and DDIM on the same trained weights, and DeepAR's samplin
 
 Usage (the full protocol: 100 samples for each of the 414 m4_hourly series, horizon 48)::
 
-    python benchmarks/sampling_speed.py --model /work/models/teachers/m4_hourly-tsdiff-seed1-distilled --threads 2 --no-scaling \
+    python benchmarks/sampling_speed.py --model models/teachers/m4_hourly-tsdiff-seed1-distilled --threads 2 --no-scaling \
         --out benchmarks/results/sampling_speed.csv --figure docs/figures/sampling_speed.png
 
 ``--model PATH`` reads a saved fitted TSDiff (a directory or its ``model.pt``); without it the script
