@@ -103,3 +103,62 @@ def test_degenerate_ensembles_get_capped_factors():
     y = np.ones((50, 3))
     cal = IntervalCalibrator.fit(samples, y, max_factor=20.0)
     assert np.isfinite(cal.factors).all() and cal.factors.max() == 20.0
+
+
+def _spiky(rng, samples, share=0.005, size=30.0):
+    """Replace a ``share`` of the sample values by spikes ``size`` spreads from the centre."""
+    out = samples.copy()
+    hit = rng.random(out.shape) < share
+    out[hit] += size * rng.choice([-1.0, 1.0], size=int(hit.sum()))
+    return out
+
+
+def test_tail_cap_pulls_in_spikes_and_leaves_the_90_interval_alone():
+    rng = np.random.default_rng(4)
+    S, H = 100, 6
+    held, y = _gaussian_case(rng, 3000, S, H, 1.0, 1.0)
+    cal = IntervalCalibrator.fit(_spiky(rng, held), y)
+    # The truth's 99.9% distance from the median, in 90% half-widths: 3.29 / 1.645 = 2.0.
+    assert cal.tail_cap == pytest.approx(2.0, abs=0.2)
+    clean, _ = _gaussian_case(rng, 2000, S, H, 1.0, 1.0)
+    spiky = _spiky(rng, clean)
+    out = cal.apply(spiky)
+    uncapped = IntervalCalibrator(cal.levels, cal.factors).apply(spiky)
+    std = lambda x: x.std(axis=1, ddof=1).mean()  # noqa: E731
+    assert std(spiky) > 1.3 * std(clean)                       # the spikes really inflate the spread
+    # Capped spikes still sit at the cap (3.3 sd here): the std comes within 4% of the clean ensembles'.
+    assert std(out) == pytest.approx(std(cal.apply(clean)), rel=0.04)
+    # Nothing inside the 90% interval moves, so cov50 / cov90 and the 5-95% quantiles are unchanged.
+    lo, hi = sample_quantile(uncapped, 0.05)[:, None], sample_quantile(uncapped, 0.95)[:, None]
+    inside = (uncapped >= lo) & (uncapped <= hi)
+    np.testing.assert_array_equal(out[inside], uncapped[inside])
+    # Clamping keeps every path's order at every step (ties only where two values were capped).
+    order = np.argsort(uncapped, axis=1, kind="stable")
+    assert (np.diff(np.take_along_axis(out, order, axis=1), axis=1) >= 0).all()
+
+
+def test_tail_cap_keeps_the_tails_of_a_heavy_tailed_law():
+    # Perfect ensembles of a Student-t(2) law: the held-out outcomes reach as far as the samples do,
+    # so the cap is wide and moves almost nothing.
+    rng = np.random.default_rng(5)
+    S, H, n = 100, 4, 3000
+    centre = rng.normal(size=(n, 1, H))
+    held = centre + rng.standard_t(2, size=(n, S, H))
+    y = centre[:, 0] + rng.standard_t(2, size=(n, H))
+    cal = IntervalCalibrator.fit(held, y)
+    assert cal.tail_cap > 5.0
+    test = centre + rng.standard_t(2, size=(n, S, H))
+    moved = ~np.isclose(cal.apply(test), IntervalCalibrator(cal.levels, cal.factors).apply(test))
+    assert moved.mean() < 0.003
+
+
+def test_tail_cap_round_trip_and_old_files():
+    cal = IntervalCalibrator((0.5, 0.9), np.ones((2, 3)), n_points=10, tail_cap=2.5)
+    assert IntervalCalibrator.from_dict(cal.to_dict()).tail_cap == 2.5
+    old = {"levels": [0.5, 0.9], "factors": [[1.0] * 3, [1.0] * 3], "n_points": 10}  # saved before the cap
+    assert IntervalCalibrator.from_dict(old).tail_cap is None
+    assert IntervalCalibrator.fit(*_gaussian_case(np.random.default_rng(6), 50, 20, 3, 1.0, 1.0),
+                                  cap_level=None).tail_cap is None
+    for bad in (0.5, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="tail_cap"):
+            IntervalCalibrator((0.5, 0.9), np.ones((2, 3)), tail_cap=bad)

@@ -675,8 +675,9 @@ class TSDiff(BaseEstimator):
                                   self._teacher_sampler(), seed=cfg.seed + 2, device=device,
                                   chunk_size=default_chunk_size(cfg, device.type))
             self.calibrator_ = IntervalCalibrator.fit(samples, cal.y)
-            logger.info("calibration factors (50%% / 90%% intervals, mean over steps): %.3f / %.3f from %d "
-                        "held-out windows", *self.calibrator_.mean_factors((0.5, 0.9)), len(cal))
+            logger.info("calibration factors (50%% / 90%% intervals, mean over steps): %.3f / %.3f, tail cap %s, "
+                        "from %d held-out windows", *self.calibrator_.mean_factors((0.5, 0.9)),
+                        self.calibrator_.tail_cap, len(cal))
         self.student_ = None
         if self.distill and self.train_result_.stopped_reason != "interrupted":
             # Half the teacher's cap, when it has one: distillation gets at most half of training's cap.
