@@ -119,6 +119,20 @@ def _check_step_args(T: int, eps_hat: torch.Tensor, t: Any, t_prev: Any, x_t: to
     return t, t_prev
 
 
+def _grid(schedule: DiffusionSchedule, num_steps: Any, spacing: str) -> tuple[DiffusionSchedule, int, str, list[int]]:
+    """Validate a grid sampler's arguments: ``(schedule, num_steps, spacing, timesteps)``."""
+    if not isinstance(schedule, DiffusionSchedule):
+        raise ValueError(f"schedule must be a DiffusionSchedule, got {type(schedule).__name__}")
+    T = schedule.num_steps
+    try:
+        n = operator.index(num_steps) if not isinstance(num_steps, bool) else None
+    except TypeError:
+        n = None
+    if n is None or not (1 <= n <= T):
+        raise ValueError(f"num_steps must be an int in [1, {T}] (the schedule's diffusion steps), got {num_steps!r}")
+    return schedule, n, spacing, timestep_grid(schedule, n, spacing)
+
+
 class DDPMSampler:
     """Ancestral sampling of Ho et al. 2020 (Algorithm 2), one step per diffusion step.
 
@@ -223,28 +237,14 @@ class DDIMSampler:
 
     def __init__(self, schedule: DiffusionSchedule, num_steps: int = 20, eta: float = 0.0,
                  spacing: str = "linspace") -> None:
-        if not isinstance(schedule, DiffusionSchedule):
-            raise ValueError(f"schedule must be a DiffusionSchedule, got {type(schedule).__name__}")
-        T = schedule.num_steps
-        if isinstance(num_steps, bool):
-            raise ValueError(f"num_steps must be an int in [1, {T}], got {num_steps!r}")
-        try:
-            n = operator.index(num_steps)
-        except TypeError:
-            raise ValueError(f"num_steps must be an int in [1, {T}], got {num_steps!r}") from None
-        if not (1 <= n <= T):
-            raise ValueError(f"num_steps must be an int in [1, {T}] (the schedule's diffusion steps), got {n}")
+        self.schedule, self.num_steps, self.spacing, self._timesteps = _grid(schedule, num_steps, spacing)
         try:
             eta_f = float(eta)
         except (TypeError, ValueError):
             raise ValueError(f"eta must be a finite float >= 0, got {eta!r}") from None
         if not (np.isfinite(eta_f) and eta_f >= 0.0):
             raise ValueError(f"eta must be a finite float >= 0, got {eta!r}")
-        self.schedule = schedule
-        self.num_steps = n
         self.eta = eta_f
-        self.spacing = spacing
-        self._timesteps = timestep_grid(schedule, n, spacing)
 
     def __repr__(self) -> str:
         return f"DDIMSampler(num_steps={self.num_steps}, eta={self.eta}, spacing={self.spacing!r})"
@@ -321,19 +321,7 @@ class DPMSolverSampler:
     """
 
     def __init__(self, schedule: DiffusionSchedule, num_steps: int = 20, spacing: str = "logsnr") -> None:
-        if not isinstance(schedule, DiffusionSchedule):
-            raise ValueError(f"schedule must be a DiffusionSchedule, got {type(schedule).__name__}")
-        T = schedule.num_steps
-        try:
-            n = operator.index(num_steps) if not isinstance(num_steps, bool) else None
-        except TypeError:
-            n = None
-        if n is None or not (1 <= n <= T):
-            raise ValueError(f"num_steps must be an int in [1, {T}] (the schedule's diffusion steps), got {num_steps!r}")
-        self.schedule = schedule
-        self.num_steps = n
-        self.spacing = spacing
-        self._timesteps = timestep_grid(schedule, n, spacing)
+        self.schedule, self.num_steps, self.spacing, self._timesteps = _grid(schedule, num_steps, spacing)
 
     def __repr__(self) -> str:
         return f"DPMSolverSampler(num_steps={self.num_steps}, spacing={self.spacing!r})"
