@@ -7,17 +7,19 @@ Usage (a teacher saved by ``run_benchmarks.py --save-model-dir DIR``, named ``DI
 
 What it does, in one process with ``--threads`` torch threads:
 
-1. Loads the teacher and distils it (:meth:`tsdiff.TSDiff.distill_student`, the library's default budget unless
-   ``--distill-steps``) on the frame the teacher was fitted on (the GluonTS adapter's
-   ``TSDiffEstimator.training_frames`` of the dataset's training split, as ``run_benchmarks.py`` fits it),
-   timing it. The teacher's training time and steps come from its model file (``train_result_``), or, when the
-   file has none, from its row in ``benchmarks/results/calibrated.csv``.
+1. Loads the teacher and distils it (:meth:`tsdiff.TSDiff.distill_student`, the library's default budget and step
+   counts unless ``--distill-steps`` / ``--student-steps``) on the frame the teacher was fitted on (the GluonTS
+   adapter's ``TSDiffEstimator.training_frames`` of the dataset's training split, as ``run_benchmarks.py`` fits it),
+   timing it (wall seconds, and the process's CPU seconds: with one thread, about the wall time on a quiet machine,
+   a steadier figure on a shared one). The teacher's training time and steps come from its model file
+   (``train_result_``), or, when the file has none, from its row in ``benchmarks/results/calibrated.csv``.
 2. Saves the model with its student next to the teacher (``<model>-distilled``, or ``--student-out``).
 3. Scores, on the paper protocol's test windows (every test entry's last ``prediction_length`` steps,
    ``run_benchmarks.py``'s split and its ``score``): the teacher's default sampler and the student at each of
-   ``--steps`` network calls, each calibrated as ``predict`` does by default, ``--n-samples`` paths. Metrics: wQL
-   (GluonTS mean weighted quantile loss), exact ensemble CRPS (properscoring, normalized by sum |y|), the
-   coverage of the central 50% / 90% intervals, the predict seconds and the threads.
+   ``--steps`` network calls (default: the step counts it was trained for), each calibrated as ``predict`` does by
+   default, ``--n-samples`` paths. Metrics: wQL (GluonTS mean weighted quantile loss), exact ensemble CRPS
+   (properscoring, normalized by sum |y|), the coverage of the central 50% / 90% intervals, the predict seconds and
+   the threads.
 4. Appends one row per sampler to ``--out`` (plus a ``distillation`` row), each with the command, seed, git SHA,
    hardware and the script's wall time so far.
 
@@ -48,9 +50,9 @@ logger = logging.getLogger("distill_eval")
 
 COLUMNS = ["dataset", "seed", "part", "sampler", "steps", "mean_wQuantileLoss", "crps", "crps_series", "coverage_50",
            "coverage_90", "wql_vs_teacher", "coverage_50_diff", "coverage_90_diff", "predict_seconds", "n_entries",
-           "n_samples", "threads", "distill_seconds", "distill_steps", "distill_stop_reason", "teacher_train_seconds",
-           "teacher_train_steps", "teacher_time_source", "distill_time_ratio", "model_path", "student_path",
-           "status", "note", "git_sha", "torch", "hardware", "command", "wall_seconds", "finished_at"]
+           "n_samples", "threads", "distill_seconds", "distill_cpu_seconds", "distill_steps", "distill_stop_reason",
+           "teacher_train_seconds", "teacher_train_steps", "teacher_time_source", "distill_time_ratio", "model_path",
+           "student_path", "status", "note", "git_sha", "torch", "hardware", "command", "wall_seconds", "finished_at"]
 
 
 def seed_of(model_path: Path, fallback: int) -> int:
@@ -92,7 +94,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--seed", type=int, default=None,
                    help="sampling seed, and the teacher's row in calibrated.csv (default: the -seed<k> of --model, "
                         "else the model's seed)")
-    p.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4], help="student network calls to score")
+    p.add_argument("--steps", type=int, nargs="+", default=None,
+                   help="student network calls to score (default: every step count it was trained for)")
+    p.add_argument("--student-steps", type=int, nargs="+", default=None,
+                   help="step counts the student is trained for (default: the model's student_steps)")
     p.add_argument("--distill-steps", type=int, default=None, help="student training steps (default: the library's)")
     p.add_argument("--student-out", default=None, help="where to save the distilled model (default: <model>-distilled)")
     p.add_argument("--n-samples", type=int, default=100)
@@ -135,17 +140,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     est = TSDiffEstimator(freq=freq, prediction_length=H, context_length=model.config_.context_length)
     df, _, _, static_df = est.training_frames(ds.train)
     logger.info("distilling %s (%d series) ...", model_path, df["item_id"].nunique())
-    t0 = time.perf_counter()
-    model.distill_student(df, static_df=static_df, max_steps=args.distill_steps)
-    distill_s = time.perf_counter() - t0
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    model.distill_student(df, static_df=static_df, max_steps=args.distill_steps, steps=args.student_steps)
+    distill_s, distill_cpu = time.perf_counter() - t0, time.process_time() - cpu0
     res = model.student_.train_result
     student_path = Path(args.student_out) if args.student_out else model_path.with_name(model_path.name + "-distilled")
     model.save(student_path)
     ratio = distill_s / teacher_s if teacher_s else None
-    common.update(distill_seconds=round(distill_s, 2), distill_steps=res.steps, distill_stop_reason=res.stopped_reason,
+    common.update(distill_seconds=round(distill_s, 2), distill_cpu_seconds=round(distill_cpu, 2),
+                  distill_steps=res.steps, distill_stop_reason=res.stopped_reason,
                   distill_time_ratio=ratio, student_path=str(student_path))
-    logger.info("distilled in %.0f s (%d steps, %s); teacher: %s s / %s steps (%s)", distill_s, res.steps,
-                res.stopped_reason, teacher_s, teacher_steps, source)
+    logger.info("distilled in %.0f s (%.0f s of CPU; %d steps, %s); teacher: %s s / %s steps (%s)", distill_s,
+                distill_cpu, res.steps, res.stopped_reason, teacher_s, teacher_steps, source)
 
     test = list(ds.test)[:args.n_entries] if args.n_entries else list(ds.test)
     inputs, tss = last_window_inputs(test, H)
@@ -157,7 +163,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                                    "wall_seconds": round(time.perf_counter() - wall0, 1),
                                    "finished_at": _dt.datetime.now().isoformat(timespec="seconds")}]
     teacher_scores: dict[str, float] = {}
-    runs = [("teacher", None, None)] + [("student", "distilled", k) for k in args.steps]
+    runs = [("teacher", None, None)] + [("student", "distilled", k) for k in (args.steps or model.student_.steps)]
     for part, sampler, k in runs:
         t0 = time.perf_counter()
         forecasts = list(predictor.predict(inputs, num_samples=args.n_samples, seed=seed, sampler=sampler, steps=k))
