@@ -218,3 +218,18 @@ def test_anchored_frequencies(freq):
     for f, e in zip(forecasts, test):
         assert f.start_date == e["start"] + 70
         assert f.samples.shape == (4, 6)
+
+
+def test_business_day_time_features_warn_nothing_and_follow_the_calendar():
+    """Business-day calendar features come without pandas' Period-BDay FutureWarning (a user sees no
+    noise from our adapter) and skip weekends: day of week / 6 - 0.5, (day of month - 1) / 30 - 0.5."""
+    import warnings
+
+    from tsdiff.integrations.gluonts_features import time_features
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        feats = time_features("B", pd.Timestamp("2024-01-01"), 7)
+    days = pd.bdate_range("2024-01-01", periods=7)  # Mon 1 Jan .. Tue 9 Jan, weekend skipped
+    np.testing.assert_allclose(feats[0], days.dayofweek / 6.0 - 0.5, atol=1e-6)
+    np.testing.assert_allclose(feats[1], (days.day - 1) / 30.0 - 0.5, atol=1e-6)

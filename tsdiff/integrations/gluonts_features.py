@@ -53,8 +53,11 @@ def time_features(freq: str, start: pd.Timestamp, length: int) -> np.ndarray:
     if not feats or length == 0:
         return np.zeros((len(feats), length), dtype=np.float32)
     pfreq = period_freq(freq)
-    index = pd.period_range(start=pd.Period(start, freq=pfreq), periods=length, freq=pfreq)
-    return np.stack([np.asarray(f(index), dtype=np.float32) for f in feats])
+    with warnings.catch_warnings():
+        # pandas deprecates Period with BDay freq; GluonTS's features still take a PeriodIndex.
+        warnings.simplefilter("ignore", FutureWarning)
+        index = pd.period_range(start=pd.Period(start, freq=pfreq), periods=length, freq=pfreq)
+        return np.stack([np.asarray(f(index), dtype=np.float32) for f in feats])
 
 
 def seasonality(freq: str) -> int:
