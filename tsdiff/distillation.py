@@ -125,6 +125,9 @@ class StudentDenoiser(nn.Module):
         for m in net.modules():
             if isinstance(m, nn.Dropout):
                 m.p = 0.0
+        # A fitted teacher is the trainer's averaged copy, whose parameters are frozen: the student's copy
+        # must train (frozen, only the target embedding learned and the student missed the teacher's map).
+        net.requires_grad_(True)
         return cls(net, **kwargs)
 
     def precompute(self, seq: Tensor) -> StemShare:
@@ -409,11 +412,8 @@ PATHS_PER_WINDOW = 2
 #: (row, student step) examples per optimizer step, and passes over each batch of teacher trajectories.
 EXAMPLES_PER_UPDATE = 96
 REUSE = 2
-#: Learning rate of the student (fine-tuning from the teacher's weights; half the teacher's default 1e-3). At
-#: 2e-3 the student of a 1182-step known-law teacher (``benchmarks/calibration.py --distill``) stalled at a
-#: held-out loss of 0.054 (median 0.6-0.9 noise sds off the true mean, the teacher's 0.26); at 5e-4 it reached
-#: 0.0024 and the teacher's median bias and spread (``docs/how_it_works.md``, "A few-step student").
-LEARNING_RATE = 5e-4
+#: Learning rate of the student (fine-tuning from the teacher's weights).
+LEARNING_RATE = 2e-3
 #: Held-out windows whose teacher trajectories score the student's checkpoints.
 VAL_WINDOWS = 32
 
