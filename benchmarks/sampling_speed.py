@@ -217,6 +217,10 @@ def main(argv: Optional[list[str]] = None) -> None:
         train_note = f"trained {res['steps']} steps in {res['seconds']:.0f} s"
     train_note += (f"; patch_size={model.config_.patch_size}, tail_length={model.config_.tail_length}, "
                    f"chunk_size=default")
+    # A saved model keeps the num_threads it was fitted with (the final table's models: 1), and predict()
+    # runs under it: time every sampler at --threads, as the rows say.
+    model.set_params(num_threads=args.threads)
+    train_note += f"; num_threads={args.threads}"
     logger.info("tsdiff: %s", train_note)
     if any(spec.startswith("distilled") for spec in args.samplers) and getattr(model, "student_", None) is None:
         student_dir = Path(args.student_out) if args.student_out else Path(scratch.name) / "student"
@@ -235,7 +239,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         res = _forked(distil, args.threads)
         if res.get("status") != "ok":
             raise RuntimeError(f"distillation failed: {res}")
-        model = TSDiff.load(student_dir, device=args.device)
+        model = TSDiff.load(student_dir, device=args.device).set_params(num_threads=args.threads)
         teacher_s = model.train_result_.elapsed
         emit({"part": "distillation", "sampler": "distilled", "steps": res["steps"], "seconds": res["seconds"],
               "device": str(model.device_), "status": "ok",
