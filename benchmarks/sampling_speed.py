@@ -192,11 +192,16 @@ def main(argv: Optional[list[str]] = None) -> None:
     patch = {} if args.patch_size is None else {"patch_size": args.patch_size}
     scratch = tempfile.TemporaryDirectory(prefix="tsdiff_speed_")
     model_dir = Path(args.model_dir) if args.model_dir else Path(scratch.name) / "model"
+    def load(path: Any) -> TSDiff:
+        # A saved model keeps the num_threads it was fitted with (the final table's models: 1), and predict()
+        # runs under it: every sampler is timed at --threads, as the rows say.
+        return TSDiff.load(path, device=args.device).set_params(num_threads=args.threads)
+
     if args.model:
-        model = TSDiff.load(args.model, device=args.device)
+        model = load(args.model)
         train_note = f"loaded from --model {args.model} ({model.train_result_.steps} steps)"
     elif (model_dir / "model.pt").exists():
-        model = TSDiff.load(model_dir, device=args.device)
+        model = load(model_dir)
         train_note = f"loaded from --model-dir ({model.train_result_.steps} steps)"
     else:
         def train() -> dict[str, Any]:
@@ -213,13 +218,10 @@ def main(argv: Optional[list[str]] = None) -> None:
         res = _forked(train, args.threads)
         if res.get("status") != "ok":
             raise RuntimeError(f"training failed: {res}")
-        model = TSDiff.load(model_dir, device=args.device)
+        model = load(model_dir)
         train_note = f"trained {res['steps']} steps in {res['seconds']:.0f} s"
     train_note += (f"; patch_size={model.config_.patch_size}, tail_length={model.config_.tail_length}, "
                    f"chunk_size=default")
-    # A saved model keeps the num_threads it was fitted with (the final table's models: 1), and predict()
-    # runs under it: time every sampler at --threads, as the rows say.
-    model.set_params(num_threads=args.threads)
     train_note += f"; num_threads={args.threads}"
     logger.info("tsdiff: %s", train_note)
     if any(spec.startswith("distilled") for spec in args.samplers) and getattr(model, "student_", None) is None:
@@ -239,7 +241,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         res = _forked(distil, args.threads)
         if res.get("status") != "ok":
             raise RuntimeError(f"distillation failed: {res}")
-        model = TSDiff.load(student_dir, device=args.device).set_params(num_threads=args.threads)
+        model = load(student_dir)
         teacher_s = model.train_result_.elapsed
         emit({"part": "distillation", "sampler": "distilled", "steps": res["steps"], "seconds": res["seconds"],
               "device": str(model.device_), "status": "ok",

@@ -156,6 +156,7 @@ def test_nan_loss_raises_and_keeps_last_finite_best() -> None:
     assert trainer.result.steps == bad_step
     assert trainer.result.best_step == 4
     best = trainer.best_module()
+    assert all(p.requires_grad for p in best.parameters())  # the frozen average is handed out trainable
     for key, value in best.state_dict().items():
         assert torch.isfinite(value).all()
         assert torch.equal(value, snapshots[4][key])

@@ -387,10 +387,12 @@ class Trainer:
         self.result.history = [dict(h) for h in state["history"]]
 
     def best_module(self) -> nn.Module:
-        """The EMA module holding the selected checkpoint's weights."""
+        """The EMA module holding the selected checkpoint's weights, as an ordinary trainable module (the
+        average is kept frozen while it is updated; a copy made to train on, e.g. a distilled student,
+        must not inherit that)."""
         if self.best_state is not None:
             self.ema.module.load_state_dict(self.best_state)
-        return self.ema.module
+        return self.ema.module.requires_grad_(True)
 
     def fit(self) -> TrainResult:
         """Run the loop; returns a :class:`TrainResult`.

@@ -8,8 +8,9 @@ The Estimator/Predictor adapter is :mod:`tsdiff.integrations.gluonts`.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,14 +27,21 @@ def num_time_features(freq: str) -> int:
     return len(_time_features_from_freq(normalize_freq(freq)))
 
 
+@contextlib.contextmanager
+def _period_bday_tolerated() -> Iterator[None]:
+    """Silence only pandas' deprecation of Period with BDay freq: GluonTS's features still take a PeriodIndex."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*(BDay|PeriodDtype\[B\])", category=FutureWarning)
+        yield
+
+
 def period_freq(freq: str) -> str:
     """The ``pd.Period`` alias of an offset alias (``"ME"`` -> ``"M"``, ``"QE-DEC"`` -> ``"Q-DEC"``).
 
     pandas >= 2.2 names month/quarter/year ends differently for offsets and periods.
     """
     freq = normalize_freq(freq)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # pandas deprecates Period with BDay freq
+    with _period_bday_tolerated():
         try:
             pd.Period("2000-01-03", freq=freq)
             return freq
@@ -53,9 +61,7 @@ def time_features(freq: str, start: pd.Timestamp, length: int) -> np.ndarray:
     if not feats or length == 0:
         return np.zeros((len(feats), length), dtype=np.float32)
     pfreq = period_freq(freq)
-    with warnings.catch_warnings():
-        # pandas deprecates Period with BDay freq; GluonTS's features still take a PeriodIndex.
-        warnings.simplefilter("ignore", FutureWarning)
+    with _period_bday_tolerated():
         index = pd.period_range(start=pd.Period(start, freq=pfreq), periods=length, freq=pfreq)
         return np.stack([np.asarray(f(index), dtype=np.float32) for f in feats])
 
