@@ -460,6 +460,102 @@ def _relative_paths(command: str) -> str:
     return re.sub(re.escape(parent) + r"/", "../", command)
 
 
+def _speed_targets(speed: list[dict[str, str]]) -> str:
+    """The few-step-sampling targets (issue 12) checked on the latest full-size run of ``sampling_speed.py``.
+
+    The default model's default sampler must draw 100 samples for all 414 m4_hourly series in at most 15 s
+    and at most about 5x DeepAR's time in the same run; the distilled student's rows are shown beside it
+    (opt-in, ``predict(sampler="distilled")``) with their wQL against the teacher's.
+    """
+    full = [r for r in speed if r.get("status") == "ok" and r.get("n_series") == "414"
+            and r.get("n_samples") == "100" and r.get("seconds") and r.get("part") in ("samplers", "peer")]
+    runs = [r.get("git_sha") for r in full if r.get("sampler") == "distilled"]
+    if not runs:
+        return "- no full-size run with a distilled student yet."
+    sha = runs[-1]
+    mine = [r for r in full if r.get("git_sha") == sha]
+    deepar = next((float(r["seconds"]) for r in mine if r["sampler"].startswith("deepar")), None)
+    teacher = next((r for r in mine if r["sampler"] == "dpmsolver"), None)
+    lines = []
+
+    def verdict(secs: float) -> str:
+        ratio = f", {secs / deepar:.1f}x DeepAR's {deepar:.1f} s (target: at most about 5x)" if deepar else ""
+        met = secs <= 15 and (deepar is None or secs / deepar <= 5.5)
+        return f"{secs:.1f} s (target: at most 15 s){ratio}: **{'met' if met else 'missed'}**"
+
+    if teacher is not None:
+        lines.append(f"- the default model and sampler (the calibrated teacher, DPM-Solver++ {teacher['steps']} "
+                     f"steps), wQL {_f(teacher.get('mean_wQuantileLoss'))}: {verdict(float(teacher['seconds']))}.")
+    for r in sorted((r for r in mine if r["sampler"] == "distilled"), key=lambda r: int(r["steps"])):
+        rel = ""
+        if teacher is not None and r.get("mean_wQuantileLoss") and teacher.get("mean_wQuantileLoss"):
+            rel = f" ({float(r['mean_wQuantileLoss']) / float(teacher['mean_wQuantileLoss']) - 1:+.1%} against the teacher)"
+        lines.append(f"- the distilled student (opt-in), {r['steps']} network call{'s' if r['steps'] != '1' else ''}, "
+                     f"wQL {_f(r.get('mean_wQuantileLoss'))}{rel}: {verdict(float(r['seconds']))}.")
+    lines.append(f"- run: `{str(sha)[:10]}`, {mine[0].get('threads', '?')} torch threads. The student becomes the default "
+                 "sampler only once its wQL is within 2% of the teacher's on every dataset of "
+                 "`benchmarks/results/distill.csv` (its section below).")
+    return "\n".join(lines)
+
+
+#: What differs at the commits of older student rows (they stay, labelled, as history).
+DISTILL_NOTES = {
+    "40b38f1": "student learning rate 5e-4 (reverted to 2e-3)",
+    "8fab7b3": "the student's network weights were frozen (bug fixed in 33d765c): not the method",
+}
+
+
+def _distill_section(w: Any, results_dir: Path) -> None:
+    """The few-step student against its teacher (``distill.csv``, ``calibration_distill.csv``): issue 12's bounds."""
+    path = results_dir / "distill.csv"
+    if not path.exists():
+        return
+    rows = [r for r in _read(path) if r.get("status", "ok") == "ok"]
+    if not rows:
+        return
+    w("## Few-step student against its teacher")
+    w("")
+    w("`benchmarks/distill_eval.py --model <teacher> --dataset <ds> --threads 1`: the saved 4000-step seed-1 "
+      "teacher (calibrated, DPM-Solver++ 20 steps) is distilled into a student (`TSDiff.distill_student`), "
+      "and both are scored on the same test windows with 100 samples, calibrated as `predict()` does. "
+      "Bounds of the issue: the student's wQL within 2% of the teacher's, cov50 / cov90 within 0.02, "
+      "distillation at most half the teacher's training time. Source: `benchmarks/results/distill.csv`; "
+      "per commit, the latest rows.")
+    w("")
+    w("| commit | dataset | calls | student wQL | teacher wQL | wQL vs teacher | cov50 diff | cov90 diff | "
+      "distill / train time | bounds | note |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|")
+    teachers = {(r["git_sha"], r["dataset"]): r for r in rows if r.get("part") == "teacher"}
+    for r in rows:
+        if r.get("part") != "student":
+            continue
+        t = teachers.get((r["git_sha"], r["dataset"]))
+        try:
+            rel, d50, d90 = (float(r[k]) for k in ("wql_vs_teacher", "coverage_50_diff", "coverage_90_diff"))
+            ratio = float(r["distill_time_ratio"]) if r.get("distill_time_ratio") else float("nan")
+        except (KeyError, ValueError):
+            continue
+        ok = rel <= 0.02 and abs(d50) <= 0.02 and abs(d90) <= 0.02 and not ratio > 0.5
+        w(f"| `{r['git_sha'][:7]}` | {r['dataset']} | {r['steps']} | {_f(r.get('mean_wQuantileLoss'))} | "
+          f"{_f(t.get('mean_wQuantileLoss')) if t else '—'} | {rel:+.1%} | {d50:+.3f} | {d90:+.3f} | "
+          f"{ratio:.2f} | {'met' if ok else 'missed'} | {DISTILL_NOTES.get(r['git_sha'][:7], '')} |")
+    w("")
+    law = results_dir / "calibration_distill.csv"
+    if law.exists():
+        w("Known-law process (`benchmarks/calibration.py --distill`, `benchmarks/results/calibration_distill.csv`): "
+          "ensemble std / true std of the teacher and the student (bound: within 0.05 of the teacher's).")
+        w("")
+        w("| commit | variant | std ratio | minus the teacher's (same calibration) | cov50 | cov90 | note |")
+        w("|---|---|---|---|---|---|---|")
+        for r in _read(law):
+            if r.get("std_ratio"):
+                w(f"| `{r.get('git_sha', '')[:7]}` | {r.get('variant', '')} | {_f(r['std_ratio'], 3)} | "
+                  f"{_f(r.get('std_ratio_diff'), 3) if r.get('std_ratio_diff') else '—'} | {_f(r.get('cov50'), 3)} | "
+                  f"{_f(r.get('cov90'), 3)} | "
+                  f"{DISTILL_NOTES.get(r.get('git_sha', '')[:7], '') if 'distilled' in r.get('variant', '') else ''} |")
+        w("")
+
+
 def make_table(results_dir: Path, docs_file: Path, commit: Optional[str] = None,
                plan: Optional[Path] = None) -> None:
     """Write ``docs_file`` from the CSVs in ``results_dir``; the summary uses one commit (:func:`select_commit`)."""
@@ -662,7 +758,7 @@ def make_table(results_dir: Path, docs_file: Path, commit: Optional[str] = None,
         w("`benchmarks/sampling_speed.py`: wall seconds to draw the samples for the first `n_series` test series "
           "(last window, horizon 48, context 312) with the tsdiff model it trains; `414 est.` scales the time "
           "linearly to all 414 series (the n_series rows below show how close to linear it is). wQL and CRPS "
-          "are over the timed series only. Figure: `docs/sampling_speed.png`.")
+          "are over the timed series only. Scaling figure: `docs/sampling_speed.png`.")
         w("")
         peer = {r["n_series"]: float(r["seconds"]) for r in speed
                 if r["sampler"].startswith("deepar") and r.get("status") == "ok" and r.get("seconds")}
@@ -670,26 +766,14 @@ def make_table(results_dir: Path, docs_file: Path, commit: Optional[str] = None,
           "DeepAREstimator, default architecture, trained for the same budget). Rows with `series = 414` are "
           "measured on all of m4_hourly; `414 est.` only matters for the smaller scaling rows.")
         w("")
-        w("Targets of the issue, from the rows below (414 series x 100 samples; `patch_size` 1 is the default "
-          "model, 4 the patched U-Net):")
+        w("Targets, from the rows below (all 414 series x 100 samples, horizon 48, the 2 CPU cores' threads):")
         w("")
-        for patch in sorted({r.get("patch_size", "") for r in speed if r.get("patch_size")}):
-            ok = {(r["sampler"], r["steps"]): r for r in speed
-                  if r.get("part") == "samplers" and r.get("status") == "ok" and r.get("n_series") == "414"
-                  and r.get("n_samples") == "100" and r.get("seconds") and r.get("patch_size") == patch}
-            ddpm, ddim20 = ok.get(("ddpm", "100")), ok.get(("ddim", "20"))
-            if ddpm and ddim20 and ddpm.get("mean_wQuantileLoss") and ddim20.get("mean_wQuantileLoss"):
-                d_wql = float(ddim20["mean_wQuantileLoss"]) / float(ddpm["mean_wQuantileLoss"]) - 1.0
-                d_crps = float(ddim20["crps"]) / float(ddpm["crps"]) - 1.0
-                ratio = float(ddpm["seconds"]) / float(ddim20["seconds"])
-                w(f"- patch_size {patch}, DDIM 20 vs DDPM 100 (same trained model): wQL {d_wql:+.1%}, CRPS (exact) "
-                  f"{d_crps:+.1%} (target: within +3%), {ratio:.1f}x faster (target: at least 4x): "
-                  f"**{'met' if d_wql <= 0.03 and ratio >= 4 else 'missed'}**.")
-            if ddim20:
-                secs = float(ddim20["seconds"])
-                w(f"- patch_size {patch}, all 414 series x 100 samples with the default sampler (DDIM 20), "
-                  f"{ddim20.get('threads', '?')} torch threads: {secs:.1f} s (target: at most 60 s on 2 CPU cores): "
-                  f"**{'met' if secs <= 60 else 'missed'}**.")
+        w(_speed_targets(speed))
+        w("")
+        w("Figure (speed against wQL, cov50 / cov90 in brackets, the latest full run): "
+          "`docs/figures/sampling_speed.png`.")
+        w("")
+        w("![speed vs accuracy](figures/sampling_speed.png)")
         w("")
         w("| part | patch | sampler | steps | series | samples | horizon | context | seconds | x DeepAR | 414 est. s | "
           "peak RSS MiB | wQL | CRPS (exact) | status |")
@@ -708,6 +792,8 @@ def make_table(results_dir: Path, docs_file: Path, commit: Optional[str] = None,
         w("")
         w("![sampling speed](sampling_speed.png)")
         w("")
+
+    _distill_section(w, results_dir)
 
     # -- missing
     w("## What is missing")

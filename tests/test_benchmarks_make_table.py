@@ -135,3 +135,47 @@ def test_rolling_rows_show_per_series_crps_pit_coverage_and_peers(tmp_path):
     assert ("| d1 | tsdiff | calibrated | 3 x 7 | 0.0346 | 0.0911 | 0.800 | 0.566 [0.47, 0.66] | 0.911 [0.86, 0.95] "
             "| 0.512 [0.45, 0.57] | 0.902 [0.86, 0.94] | 0.21 |") in text
     assert "| d1 | seasonal_naive | default | 3 x 7 | 0.0641 | 0.0911 | 0.800 | — | — | — | — | — |" in text
+
+
+def _speed_row(sampler: str, steps: str, seconds: str, wql: str, sha: str = A) -> dict[str, str]:
+    return {"part": "samplers", "sampler": sampler, "steps": steps, "n_series": "414", "n_samples": "100",
+            "horizon": "48", "context_length": "312", "seconds": seconds, "mean_wQuantileLoss": wql, "status": "ok",
+            "threads": "2", "git_sha": sha, "command": "python benchmarks/sampling_speed.py"}
+
+
+def test_speed_targets_judge_the_default_sampler_and_the_student_against_deepar_in_the_same_run(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    _write(results / "sampling_speed.csv", [
+        _speed_row("dpmsolver", "20", "146.0", "0.0250"),
+        _speed_row("distilled", "1", "7.5", "0.0255"),
+        _speed_row("distilled", "2", "16.0", "0.0250"),
+        _speed_row("deepar (peer)", "48", "3.0", "0.0500"),
+    ])
+    docs = tmp_path / "benchmarks.md"
+    make_table(results, docs)
+    text = docs.read_text().split("## Sampling speed on m4_hourly")[1]
+    assert "DPM-Solver++ 20 steps), wQL 0.0250: 146.0 s (target: at most 15 s), 48.7x DeepAR's 3.0 s" in text
+    assert "1 network call, wQL 0.0255 (+2.0% against the teacher): 7.5 s (target: at most 15 s), 2.5x" in text
+    lines = [ln for ln in text.splitlines() if ln.startswith("- the ")]
+    assert [ln.endswith("**met**.") for ln in lines] == [False, True, False]  # 146 s; 7.5 s; 16 s > 15 s
+
+
+def test_distill_section_checks_each_bound_of_the_student_against_its_teacher(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+
+    def row(part: str, steps: str, wql: str, rel: str = "", d50: str = "", d90: str = "") -> dict[str, str]:
+        return {"dataset": "d1", "part": part, "sampler": "distilled", "steps": steps, "mean_wQuantileLoss": wql,
+                "wql_vs_teacher": rel, "coverage_50_diff": d50, "coverage_90_diff": d90, "status": "ok",
+                "distill_time_ratio": "0.2", "git_sha": A, "command": "python benchmarks/distill_eval.py"}
+    _write(results / "distill.csv", [row("teacher", "20", "0.0500"),
+                                     row("student", "1", "0.0505", "0.01", "0.01", "-0.01"),   # all bounds hold
+                                     row("student", "2", "0.0515", "0.03", "0.0", "0.0"),      # wQL +3%
+                                     row("student", "4", "0.0500", "0.0", "-0.03", "0.0")])    # cov50 off by 0.03
+    docs = tmp_path / "benchmarks.md"
+    make_table(results, docs)
+    text = docs.read_text().split("## Few-step student against its teacher")[1].split("## ")[0]
+    verdicts = [ln.split("|")[10].strip() for ln in text.splitlines() if ln.startswith(f"| `{A[:7]}`")]
+    assert verdicts == ["met", "missed", "missed"]
+    assert "| 0.0505 | 0.0500 | +1.0% | +0.010 | -0.010 | 0.20 |" in text
