@@ -516,28 +516,29 @@ def _distill_section(w: Any, results_dir: Path) -> None:
         return
     w("## Few-step student against its teacher")
     w("")
-    w("`benchmarks/distill_eval.py --model <teacher> --dataset <ds> --threads 1`: the saved 4000-step seed-1 "
-      "teacher (calibrated, DPM-Solver++ 20 steps) is distilled into a student (`TSDiff.distill_student`), "
+    w("`benchmarks/distill_eval.py --model <teacher> --dataset <ds> --threads 1`: a saved 4000-step "
+      "teacher of the final table (seed in the table; calibrated, DPM-Solver++ 20 steps) is distilled into a student (`TSDiff.distill_student`), "
       "and both are scored on the same test windows with 100 samples, calibrated as `predict()` does. "
       "Bounds of the issue: the student's wQL within 2% of the teacher's, cov50 / cov90 within 0.02, "
       "distillation at most half the teacher's training time. Source: `benchmarks/results/distill.csv`; "
       "per commit, the latest rows.")
     w("")
-    w("| commit | dataset | distill steps | calls | student wQL | teacher wQL | wQL vs teacher | cov50 diff | "
-      "cov90 diff | distill / train time | bounds | note |")
-    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    teachers = {(r["git_sha"], r["dataset"]): r for r in rows if r.get("part") == "teacher"}
+    w("| commit | dataset | teacher seed | distill steps | calls | student wQL | teacher wQL | wQL vs teacher | "
+      "cov50 diff | cov90 diff | distill / train time | bounds | note |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    teachers = {(r["git_sha"], r["dataset"], r.get("seed")): r for r in rows if r.get("part") == "teacher"}
     for r in rows:
         if r.get("part") != "student":
             continue
-        t = teachers.get((r["git_sha"], r["dataset"]))
+        t = teachers.get((r["git_sha"], r["dataset"], r.get("seed")))
         try:
             rel, d50, d90 = (float(r[k]) for k in ("wql_vs_teacher", "coverage_50_diff", "coverage_90_diff"))
             ratio = float(r["distill_time_ratio"]) if r.get("distill_time_ratio") else float("nan")
         except (KeyError, ValueError):
             continue
         ok = rel <= 0.02 and abs(d50) <= 0.02 and abs(d90) <= 0.02 and not ratio > 0.5
-        w(f"| `{r['git_sha'][:7]}` | {r['dataset']} | {r.get('distill_steps') or '—'} | {r['steps']} | "
+        w(f"| `{r['git_sha'][:7]}` | {r['dataset']} | {r.get('seed') or '—'} | {r.get('distill_steps') or '—'} | "
+          f"{r['steps']} | "
           f"{_f(r.get('mean_wQuantileLoss'))} | "
           f"{_f(t.get('mean_wQuantileLoss')) if t else '—'} | {rel:+.1%} | {d50:+.3f} | {d90:+.3f} | "
           f"{ratio:.2f} | {'met' if ok else 'missed'} | {DISTILL_NOTES.get(r['git_sha'][:7], '')} |")

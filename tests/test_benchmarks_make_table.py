@@ -176,6 +176,6 @@ def test_distill_section_checks_each_bound_of_the_student_against_its_teacher(tm
     docs = tmp_path / "benchmarks.md"
     make_table(results, docs)
     text = docs.read_text().split("## Few-step student against its teacher")[1].split("## ")[0]
-    verdicts = [ln.split("|")[11].strip() for ln in text.splitlines() if ln.startswith(f"| `{A[:7]}`")]
+    verdicts = [ln.split("|")[12].strip() for ln in text.splitlines() if ln.startswith(f"| `{A[:7]}`")]
     assert verdicts == ["met", "missed", "missed"]
     assert "| 0.0505 | 0.0500 | +1.0% | +0.010 | -0.010 | 0.20 |" in text
