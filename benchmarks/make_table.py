@@ -517,7 +517,8 @@ def _distill_section(w: Any, results_dir: Path) -> None:
     w("## Few-step student against its teacher")
     w("")
     w("`benchmarks/distill_eval.py --model <teacher> --dataset <ds> --threads 1`: a saved 4000-step "
-      "teacher of the final table (seed in the table; calibrated, DPM-Solver++ 20 steps) is distilled into a student (`TSDiff.distill_student`), "
+      "teacher of the final table (seed in the table; calibrated, DPM-Solver++ 20 steps) is distilled into a "
+      "student (`TSDiff.distill_student`), "
       "and both are scored on the same test windows with 100 samples, calibrated as `predict()` does. "
       "Bounds of the issue: the student's wQL within 2% of the teacher's, cov50 / cov90 within 0.02, "
       "distillation at most half the teacher's training time. Source: `benchmarks/results/distill.csv`; "
