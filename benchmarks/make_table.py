@@ -468,7 +468,7 @@ def _speed_targets(speed: list[dict[str, str]]) -> str:
     (opt-in, ``predict(sampler="distilled")``) with their wQL against the teacher's.
     """
     full = [r for r in speed if r.get("status") == "ok" and r.get("n_series") == "414"
-            and r.get("n_samples") == "100" and r.get("seconds") and r.get("part") in ("samplers", "peer")]
+            and r.get("n_samples") == "100" and r.get("seconds") and r.get("part") == "samplers"]
     runs = [r.get("git_sha") for r in full if r.get("sampler") == "distilled"]
     if not runs:
         return "- no full-size run with a distilled student yet."
