@@ -655,6 +655,41 @@ def test_distill_student_on_a_fitted_model_and_the_default_sampler(fitted, tmp_p
                                   m2.predict(n_samples=4, sampler="distilled", steps=1).samples)
 
 
+def _student_contexts(m, df, monkeypatch, **fit_kwargs):
+    """The context sampler ``distill_student`` hands to the distillation (not run)."""
+    seen = {}
+    monkeypatch.setattr(TSDiff, "_distill", lambda self, sampler, *a, **k: seen.setdefault("sampler", sampler))
+    m.distill_student(df, max_steps=1)
+    return seen["sampler"]
+
+
+def test_student_contexts_reach_the_forecast_context(fitted, monkeypatch):
+    """The student needs no future values: its contexts end anywhere up to each series' last point, half of
+    them at it (the context predict forecasts from), with the time features of the horizon beyond it."""
+    from tsdiff.distillation import LATEST_CONTEXT_SHARE
+    from tsdiff.windows import ContextSampler
+
+    m, df = fitted
+    sampler = _student_contexts(m, df, monkeypatch)
+    lengths = df.groupby("item_id", sort=False).size().to_numpy()
+    assert isinstance(sampler, ContextSampler) and sampler.ends.tolist() == lengths.tolist()
+    assert sampler.latest_share == LATEST_CONTEXT_SHARE == 0.5
+    b = sampler.sample(np.random.default_rng(0), 300)
+    last = {item: g["target"].to_numpy()[-48:] for item, g in df.groupby("item_id", sort=False)}
+    latest = [any(np.allclose(row, v, atol=1e-5) for v in last.values()) for row in b["past_target"]]
+    assert 0.4 < np.mean(latest) < 0.62  # about half the contexts are a series' latest
+    # Beyond the last point the horizon's time features are real ones (not the zero padding).
+    assert (np.abs(b["future_time_feat"]).sum(axis=(1, 2)) > 0).all()
+
+
+def test_student_contexts_stop_a_horizon_early_with_known_covariates(tiny_params, monkeypatch):
+    df = make_long_frame(n_series=2, length=150)
+    df["hour"] = df["timestamp"].dt.hour.astype(float)
+    m = TSDiff(prediction_length=6, context_length=48, **tiny_params).fit(df, known_covariates=["hour"])
+    sampler = _student_contexts(m, df, monkeypatch)
+    assert sampler.ends.tolist() == [150 - 6, 150 - 6]  # future known values exist only inside the frame
+
+
 def test_version_2_model_file_loads_and_predicts_as_before():
     """tests/data/model_v2 was saved by tsdiff at format version 2 (tests/data/model_v2/make.py): it loads
     with its calibration and no student, and its raw ensembles are the recorded ones (up to float rounding:

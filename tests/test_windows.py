@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tsdiff.windows import SeriesArrays, TrainWindowSampler, make_batch
+from tsdiff.windows import ContextSampler, SeriesArrays, TrainWindowSampler, make_batch
 
 
 def _series(T, F=2, offset=0.0):
@@ -78,3 +78,55 @@ def test_min_context_observed_zero_draws_as_before():
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
     assert (a["past_observed"].sum(axis=1) < 5).any()  # the legacy draws include mostly padded contexts
+
+
+def _context_series():
+    # Time features reach 10 steps past the targets' end (the future of the latest context).
+    return [_series(30), _series(6, offset=100)]
+
+
+@pytest.mark.parametrize("C,H", [(5, 3), (7, 1)])
+def test_context_sampler_reaches_the_last_point(C, H):
+    series = _context_series()
+    sampler = ContextSampler(series, C, H, [30, 6], latest_share=0.0)
+    b = sampler.sample(np.random.default_rng(0), 4000)
+    assert "future_target" not in b and "future_observed" not in b
+    assert b["past_time_feat"].shape == (4000, C, 2) and b["future_time_feat"].shape == (4000, H, 2)
+    # The last observed value of each context is the one just before its split point.
+    last = b["past_target"][:, -1]
+    is0 = last < 100
+    splits0 = last[is0] + 1
+    assert splits0.min() == 1 and splits0.max() == 30          # every split point in [1, end], the end included
+    assert set(np.unique(last[~is0] - 100 + 1).astype(int)) == set(range(1, 7))
+    # Series are drawn in proportion to their contexts (30 vs 6).
+    assert abs(is0.mean() - 30 / 36) < 0.03
+    # The future time features continue the context's (time_feat[t] = t here).
+    np.testing.assert_array_equal(b["future_time_feat"][is0, 0, 0], splits0)
+
+
+def test_context_sampler_latest_share():
+    series = _context_series()
+    rng = np.random.default_rng(1)
+    b = ContextSampler(series, 4, 2, [30, 6], latest_share=1.0).sample(rng, 500)
+    last = b["past_target"][:, -1]
+    assert set(np.unique(last)) == {29.0, 105.0}               # only the latest contexts
+    assert abs((last == 29).mean() - 0.5) < 0.07               # series drawn uniformly, not by length
+    b = ContextSampler(series, 4, 2, [30, 6], latest_share=0.5).sample(rng, 4000)
+    last = b["past_target"][:, -1]
+    # Latest: half the batch, plus the uniform draws that land on an end (1/36 of the other half).
+    share = np.isin(last, [29.0, 105.0]).mean()
+    assert abs(share - (0.5 + 0.5 * 2 / 36)) < 0.03
+
+
+def test_context_sampler_reproducible_and_checked():
+    series = _context_series()
+    s = ContextSampler(series, 4, 2, [30, 6], latest_share=0.3)
+    a = s.sample(np.random.default_rng(5), 64)
+    b = s.sample(np.random.default_rng(5), 64)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    assert s.num_windows == 36
+    with pytest.raises(ValueError, match="latest_share"):
+        ContextSampler(series, 4, 2, [30, 6], latest_share=1.5)
+    with pytest.raises(ValueError, match="no series"):
+        ContextSampler(series, 4, 2, [0, 0])

@@ -412,6 +412,9 @@ REUSE = 2
 #: Learning rate of the student (fine-tuning from the teacher's weights). 5e-4 was no better on the saved
 #: teachers (m4_hourly +7.4 / +6.7 / +13.0% wQL against +7.6 / +5.2 / +6.7%: distill.csv, 40b38f1 vs 33d765c).
 LEARNING_RATE = 2e-3
+#: Share of each batch that is a series' latest context (the one ``predict`` forecasts from by default); the
+#: rest end anywhere in the history (:class:`~tsdiff.windows.ContextSampler`).
+LATEST_CONTEXT_SHARE = 0.5
 #: Held-out windows whose teacher trajectories score the student's checkpoints.
 VAL_WINDOWS = 32
 
@@ -428,8 +431,8 @@ def distill(teacher: Any, teacher_sampler: Any, window_sampler: Any, held: Any, 
     teacher : TSDiffModel
         The fitted model (eval mode); never changed.
     teacher_sampler : DPMSolverSampler or DDIMSampler with eta 0
-    window_sampler : TrainWindowSampler
-        Training windows (``sample(rng, n)``).
+    window_sampler : ContextSampler or TrainWindowSampler
+        Windows to condition on (``sample(rng, n)``; future values, if any, are not used).
     held : held-out windows, with ``subset(rng, n)`` returning windows with ``inputs()`` (no future) and ``y``;
         or empty (``len(held) == 0``): no checkpoint choice (the last EMA weights are kept).
     cal : held-out windows (``inputs()`` and ``y``) to fit the student's calibration on, or None.
@@ -499,5 +502,5 @@ def distill(teacher: Any, teacher_sampler: Any, window_sampler: Any, held: Any, 
     return out
 
 
-__all__ = ["DEFAULT_DISTILL_STEPS", "DEFAULT_STUDENT_STEPS", "DistilledStudent", "StudentAtSteps", "StudentDenoiser",
-           "TeacherTrajectories", "check_student_steps", "distill", "jump", "pair_weight"]
+__all__ = ["DEFAULT_DISTILL_STEPS", "DEFAULT_STUDENT_STEPS", "DistilledStudent", "LATEST_CONTEXT_SHARE",
+           "StudentAtSteps", "StudentDenoiser", "TeacherTrajectories", "check_student_steps", "distill", "jump", "pair_weight"]

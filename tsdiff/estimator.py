@@ -44,7 +44,7 @@ from .serialization import (
     saved_params,
 )
 from .training import Trainer, TrainResult
-from .windows import SeriesArrays, TrainWindowSampler, make_batch
+from .windows import ContextSampler, SeriesArrays, TrainWindowSampler, make_batch
 
 logger = logging.getLogger(__name__)
 
@@ -682,8 +682,8 @@ class TSDiff(BaseEstimator):
         if self.distill and self.train_result_.stopped_reason != "interrupted":
             # Half the teacher's cap, when it has one: distillation gets at most half of training's cap.
             cap = None if cfg.max_time is None else cfg.max_time / 2
-            self._distill(window_sampler, held, cal, max_steps=self.distill_max_steps, max_time=cap,
-                          steps=self.student_steps)
+            self._distill(self._context_sampler(series, static_cat, static_real, self.scale_floors_), held, cal,
+                          max_steps=self.distill_max_steps, max_time=cap, steps=self.student_steps)
         if self.train_result_.stopped_reason == "interrupted":
             logger.warning("fit was interrupted: the model holds the best checkpoint so far (step %d)",
                            self.train_result_.best_step)
@@ -750,14 +750,34 @@ class TSDiff(BaseEstimator):
             arrays = self._arrays(series, static_cat=static_cat, static_real=static_real, scale_floors=floors)
             held = _HeldOut(arrays, held_series, held_splits, cfg.context_length, cfg.prediction_length)
             cal = held.subset(np.random.default_rng([cfg.seed, 2]), _MAX_CALIBRATION_WINDOWS) if len(held) else None
-            self._distill(self._window_sampler(arrays, ends), held, cal if self.calibrate else None,
+            self._distill(self._context_sampler(series, static_cat, static_real, floors), held,
+                          cal if self.calibrate else None,
                           max_steps=self.distill_max_steps if max_steps is None else max_steps,
                           max_time=max_time, steps=self.student_steps if steps is None else steps)
         return self
 
-    def _distill(self, window_sampler: TrainWindowSampler, held: "_HeldOut", cal: Optional["_HeldOutBatch"], *,
+    def _context_sampler(self, series: Sequence[SeriesData], static_cat: Optional[np.ndarray],
+                         static_real: Optional[np.ndarray], floors: Optional[np.ndarray]) -> ContextSampler:
+        """The student's contexts: ending anywhere up to each series' last point (no future values needed),
+        :data:`~tsdiff.distillation.LATEST_CONTEXT_SHARE` of them at it. With known covariates, whose future
+        values exist only inside the frame, contexts stop ``prediction_length`` steps before its end."""
+        from .distillation import LATEST_CONTEXT_SHARE
+
+        cfg = self.config_
+        H = cfg.prediction_length
+        lengths = np.array([len(s) for s in series])
+        known = bool(cfg.num_known_covariates)
+        arrays = self._arrays(series, extra=0 if known else H, static_cat=static_cat, static_real=static_real,
+                              scale_floors=floors)
+        ends = np.maximum(lengths - H, 0) if known else lengths
+        try:
+            return ContextSampler(arrays, cfg.context_length, H, ends, latest_share=LATEST_CONTEXT_SHARE)
+        except ValueError as exc:
+            raise DataError(f"{subject('df')}: {exc} (items {self.item_ids_[:5]}); pass longer histories") from None
+
+    def _distill(self, window_sampler: ContextSampler, held: "_HeldOut", cal: Optional["_HeldOutBatch"], *,
                  max_steps: Optional[int], max_time: Optional[float], steps: Any) -> None:
-        """Train ``student_`` on ``window_sampler``'s windows; checkpoint chosen and calibration fitted on ``held``."""
+        """Train ``student_`` on ``window_sampler``'s contexts; checkpoint chosen and calibration fitted on ``held``."""
         cfg, device = self.config_, self.device_
         teacher_sampler = self._teacher_sampler()
         self.student_ = distill(self.model_.eval(), teacher_sampler, window_sampler, held, cal, seed=cfg.seed,

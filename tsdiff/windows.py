@@ -197,3 +197,58 @@ class TrainWindowSampler:
             splits = np.array([self.valid_splits[i][p] for i, p in zip(idx, pos)], dtype=np.int64)
         return make_batch(self.series, idx, splits, self.context_length, self.prediction_length,
                           ends=self.ends[idx])
+
+
+class ContextSampler:
+    """Forecast contexts for distillation: windows whose context ends anywhere up to a series' last point.
+
+    A student mimics the teacher's sampler from the conditioning alone, so it needs no future values:
+    unlike :class:`TrainWindowSampler`, a split point may lie anywhere in ``[1, end_i]``, up to the context
+    that :meth:`tsdiff.TSDiff.predict` forecasts from by default. A share ``latest_share`` of each batch is
+    that latest context (``split = end_i``) of a series drawn uniformly; the rest are uniform over all
+    (series, split point) pairs.
+
+    Parameters
+    ----------
+    series : sequence of SeriesArrays
+        Their time features (and known covariates) must reach ``prediction_length`` steps past ``ends``.
+    context_length, prediction_length : int
+    ends : sequence of int
+        Last split point of each series (its observed length); series with ``end < 1`` give no context.
+    latest_share : float in [0, 1]
+
+    Raises
+    ------
+    ValueError
+        No series has a context, or ``latest_share`` is outside [0, 1].
+    """
+
+    def __init__(self, series: Sequence[SeriesArrays], context_length: int, prediction_length: int,
+                 ends: Sequence[int], latest_share: float = 0.0) -> None:
+        if not 0.0 <= float(latest_share) <= 1.0:
+            raise ValueError(f"latest_share must be in [0, 1], got {latest_share!r}")
+        self.series = series
+        self.context_length = context_length
+        self.prediction_length = prediction_length
+        self.latest_share = float(latest_share)
+        self.ends = np.asarray(ends, dtype=np.int64)
+        self.series_index = np.flatnonzero(self.ends >= 1)
+        if not len(self.series_index):
+            raise ValueError("no series has a time step to condition on")
+        counts = self.ends[self.series_index].astype(np.float64)
+        self.weights = counts / counts.sum()
+
+    @property
+    def num_windows(self) -> int:
+        """Number of distinct contexts."""
+        return int(self.ends[self.series_index].sum())
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
+        """Draw ``batch_size`` contexts with ``rng`` (a numpy ``Generator``); no ``future_target`` key."""
+        idx = rng.choice(self.series_index, size=batch_size, p=self.weights)
+        splits = rng.integers(1, self.ends[idx] + 1)
+        latest = rng.random(batch_size) < self.latest_share
+        idx[latest] = rng.choice(self.series_index, size=int(latest.sum()))
+        splits[latest] = self.ends[idx[latest]]
+        return make_batch(self.series, idx, splits, self.context_length, self.prediction_length,
+                          with_target=False, ends=self.ends[idx])
