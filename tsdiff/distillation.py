@@ -72,6 +72,28 @@ def pair_weight(a_next: float, b_next: float, spread: float = SPREAD) -> float:
     return spread ** 2 / (a_next ** 2 * spread ** 2 + b_next ** 2)
 
 
+#: Weight each horizon step's miss by the inverse of the teacher's spread there (:func:`horizon_weights`).
+HORIZON_WEIGHTING = True
+
+
+def horizon_weights(x0: Tensor, floor: float = 0.25) -> Tensor:
+    """Per-horizon-step loss weights ``mean(s) / s_h`` (clamped to ``[floor, 1 / floor]``, then to mean 1).
+
+    ``s_h`` is the teacher's spread at step ``h``, pooled over the batch's windows (the std of each window's
+    paths around their own mean): a miss moves the forecast's quantiles in proportion to the spread, so the
+    first steps, where the teacher is sharpest, need the smallest misses. Pooled, not per window: with a few
+    paths per window a per-window spread is too noisy to divide by.
+
+    Shapes: x0 ``(N, R, H)`` (``R >= 2`` paths per window) -> ``(H,)``; ones when ``R < 2``.
+    """
+    N, R, H = x0.shape
+    if R < 2:
+        return torch.ones(H, dtype=x0.dtype, device=x0.device)
+    s = x0.var(dim=1).mean(dim=0).sqrt()
+    w = (s.mean() / s.clamp_min(1e-8)).clamp(floor, 1.0 / floor)
+    return w / w.mean()
+
+
 class StudentDenoiser(nn.Module):
     """The student: the teacher's :class:`~tsdiff.nn.ConditionalDenoiser` plus the target step.
 
@@ -149,7 +171,10 @@ class StudentDenoiser(nn.Module):
         v = self(batch["z"], batch["t"], batch["t_next"], batch["seq"][g], batch["emb"][g])
         z_next = jump(batch["z"], v, batch["a_t"][:, None], batch["b_t"][:, None],
                       batch["a_next"][:, None], batch["b_next"][:, None], self.signal_floor, self.prediction)
-        miss = (z_next - batch["target"]).pow(2).mean(dim=1)
+        miss = (z_next - batch["target"]).pow(2)
+        if "step_weight" in batch:
+            miss = miss * batch["step_weight"]
+        miss = miss.mean(dim=1)
         return (batch["weight"] * miss).sum() / batch["weight"].sum()
 
 
@@ -282,7 +307,7 @@ class TeacherTrajectories:
                 chunks.append(parts)
             for u in range(max(1, min(len(c) for c in chunks))):
                 idx = torch.cat([c[u] for c in chunks if u < len(c)])
-                self._queue.append({k: (v if k in ("seq", "emb") else v[idx]) for k, v in full.items()})
+                self._queue.append({k: (v if k in ("seq", "emb", "step_weight") else v[idx]) for k, v in full.items()})
         return self._queue.pop(0)
 
     @torch.no_grad()
@@ -321,6 +346,8 @@ class TeacherTrajectories:
                 parts[key].append(torch.full((rows,), value, dtype=torch.float32, device=self.device))
         batch = {k: torch.cat(v) for k, v in parts.items()}
         batch["seq"], batch["emb"] = cond.seq, cond.emb
+        if HORIZON_WEIGHTING:
+            batch["step_weight"] = horizon_weights(states[len(self.grid)].reshape(N, R, H))
         return batch
 
 
