@@ -15,6 +15,8 @@ from tsdiff.distillation import (
     _pairs,
     check_student_steps,
     distill,
+    horizon_weights,
+    jump,
     pair_weight,
 )
 from tsdiff.model import TSDiffModel
@@ -132,6 +134,57 @@ def test_teacher_trajectories_hold_the_teachers_states_and_weights():
         from tsdiff.diffusion import DDPMSampler
 
         TeacherTrajectories(teacher, DDPMSampler(teacher.schedule), (1,), lambda: {}, 1, torch.device("cpu"), gen)
+
+
+@pytest.mark.parametrize("horizon", [3, 7])
+def test_horizon_weights_are_the_inverse_pooled_spread(horizon):
+    """Weights ``mean(s) / s_h`` of the spread pooled over windows, clamped, mean 1; computed here independently
+    from known per-step stds (many windows, so the pooled estimate is close to the truth)."""
+    gen = torch.Generator().manual_seed(0)
+    true_s = torch.linspace(0.1, 0.4, horizon)
+    x0 = torch.randn(4000, 2, horizon, generator=gen) * true_s + torch.randn(4000, 1, horizon, generator=gen)
+    w = horizon_weights(x0)
+    # Per window the paths' own mean is removed: the window offsets (std 1) do not enter the spread.
+    expect = (1.0 / true_s) / (1.0 / true_s).mean()
+    torch.testing.assert_close(w, expect, rtol=0.06, atol=0.0)
+    assert w.shape == (horizon,) and float(w.mean()) == pytest.approx(1.0)
+    assert float(w[0]) > float(w[-1])  # the sharpest step weighs most
+    # Clamped to [floor, 1 / floor] before normalizing: a step 100x sharper gets 4x the mean-spread weight, not 100x.
+    s = torch.ones(horizon)
+    s[0] = 0.01
+    clamped = horizon_weights(torch.randn(4000, 2, horizon, generator=gen) * s)
+    raw = (s.mean() / s).clamp(0.25, 4.0)
+    torch.testing.assert_close(clamped, raw / raw.mean(), rtol=0.06, atol=0.0)
+    torch.testing.assert_close(horizon_weights(torch.randn(5, 1, horizon)), torch.ones(horizon))
+
+
+def test_the_loss_weights_each_horizon_step():
+    """A miss at one step costs its step weight: the batch's ``step_weight`` enters the student's loss."""
+    teacher = _gaussian_teacher(0.5)
+    sampler = DPMSolverSampler(teacher.schedule, 20)
+    batches = TeacherTrajectories(teacher, sampler, (1,), lambda: _Windows().sample(None, 3), 4,
+                                  torch.device("cpu"), torch.Generator().manual_seed(3))
+    b = batches.from_inputs({k: torch.as_tensor(v) for k, v in _Windows().sample(None, 3).items()})
+    assert b["step_weight"].shape == (H,)
+    torch.testing.assert_close(b["step_weight"], horizon_weights(b["target"].reshape(3, 4, H)))
+    assert "step_weight" in batches()  # and in the training batches
+    torch.manual_seed(0)
+    student = StudentDenoiser.from_config(teacher.config, teacher.seq_channels)
+    g = b["group"]
+    with torch.no_grad():  # targets where the student lands: no miss, then a miss of 0.1 at one step
+        v = student(b["z"], b["t"], b["t_next"], b["seq"][g], b["emb"][g])
+        hit = jump(b["z"], v, b["a_t"][:, None], b["b_t"][:, None], b["a_next"][:, None], b["b_next"][:, None],
+                   student.signal_floor, student.prediction)
+        b["step_weight"] = torch.tensor([3.0] + [1.0] * (H - 1))
+        losses = []
+        for h in (None, 0, 1):
+            b["target"] = hit.clone()
+            if h is not None:
+                b["target"][:, h] += 0.1
+            losses.append(float(student.loss(b)))
+    assert losses[0] == pytest.approx(0.0, abs=1e-10)
+    assert losses[1] == pytest.approx(3.0 * 0.01 / H, rel=1e-4)   # the step weighted 3x costs 3x
+    assert losses[2] == pytest.approx(0.01 / H, rel=1e-4)
 
 
 def test_student_starts_as_the_teachers_network():
