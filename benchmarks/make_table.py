@@ -486,6 +486,9 @@ def _speed_targets(speed: list[dict[str, str]]) -> str:
     if teacher is not None:
         lines.append(f"- the default model and sampler (the calibrated teacher, DPM-Solver++ {teacher['steps']} "
                      f"steps), wQL {_f(teacher.get('mean_wQuantileLoss'))}: {verdict(float(teacher['seconds']))}.")
+    for r in (r for r in mine if r["sampler"] == "ddpm"):
+        lines.append(f"- DDPM, {r['steps']} steps, on the same trained weights (ancestral, not the default), "
+                     f"wQL {_f(r.get('mean_wQuantileLoss'))}: {float(r['seconds']):.1f} s.")
     for r in sorted((r for r in mine if r["sampler"] == "distilled"), key=lambda r: int(r["steps"])):
         rel = ""
         if teacher is not None and r.get("mean_wQuantileLoss") and teacher.get("mean_wQuantileLoss"):
@@ -503,6 +506,8 @@ DISTILL_NOTES = {
     "40b38f1": "student learning rate 5e-4 (reverted to 2e-3)",
     "8fab7b3": "the student's network weights were frozen (bug fixed in 33d765c): not the method",
     "4de8056": "run beside 3-4 other processes on 2 cores: the time ratio is inflated (504 s of CPU)",
+    "7a262f5": "contexts up to each series' last point, half at it; no horizon weights",
+    "ca36852": "contexts as at 7a262f5, plus horizon weights; 3-4 processes on 2 cores (time ratio inflated)",
 }
 
 
