@@ -486,9 +486,16 @@ def _speed_targets(speed: list[dict[str, str]]) -> str:
     if teacher is not None:
         lines.append(f"- the default model and sampler (the calibrated teacher, DPM-Solver++ {teacher['steps']} "
                      f"steps), wQL {_f(teacher.get('mean_wQuantileLoss'))}: {verdict(float(teacher['seconds']))}.")
-    for r in (r for r in mine if r["sampler"] == "ddpm"):
-        lines.append(f"- DDPM, {r['steps']} steps, on the same trained weights (ancestral, not the default), "
-                     f"wQL {_f(r.get('mean_wQuantileLoss'))}: {float(r['seconds']):.1f} s.")
+    # DDPM runs every diffusion step: it is timed on fewer series at the same commit, and extrapolated.
+    for r in (r for r in speed if r.get("status") == "ok" and r.get("git_sha") == sha and r.get("sampler") == "ddpm"
+              and r.get("part") == "samplers"):
+        same = next((t for t in speed if t.get("git_sha") == sha and t.get("sampler") == "dpmsolver"
+                     and t.get("n_series") == r.get("n_series") and t.get("command") == r.get("command")), None)
+        beside = (f"; the teacher's sampler on the same {r['n_series']} series in that run: wQL "
+                  f"{_f(same.get('mean_wQuantileLoss'))}, {float(same['seconds']):.1f} s" if same else "")
+        lines.append(f"- DDPM, all {r['steps']} steps, on the same trained weights (not the default), "
+                     f"{r['n_series']} series: wQL {_f(r.get('mean_wQuantileLoss'))}, {float(r['seconds']):.1f} s, "
+                     f"about {float(r.get('extrapolated_414_seconds') or r['seconds']):.0f} s for 414 series{beside}.")
     for r in sorted((r for r in mine if r["sampler"] == "distilled"), key=lambda r: int(r["steps"])):
         rel = ""
         if teacher is not None and r.get("mean_wQuantileLoss") and teacher.get("mean_wQuantileLoss"):

@@ -151,13 +151,17 @@ def test_speed_targets_judge_the_default_sampler_and_the_student_against_deepar_
         _speed_row("distilled", "1", "7.5", "0.0255"),
         _speed_row("distilled", "2", "16.0", "0.0250"),
         _speed_row("deepar (peer)", "48", "3.0", "0.0500"),
-        _speed_row("ddpm", "100", "700.0", "0.0260"),
-        _speed_row("ddpm", "100", "999.0", "0.0290", sha="b" * 40),  # another run: not shown
+        {**_speed_row("ddpm", "1000", "700.0", "0.0260"), "n_series": "41", "extrapolated_414_seconds": "7068.3",
+         "command": "ddpm run"},
+        {**_speed_row("dpmsolver", "20", "14.0", "0.0240"), "n_series": "41", "command": "ddpm run"},
+        _speed_row("ddpm", "1000", "999.0", "0.0290", sha="b" * 40),  # another commit: not shown
     ])
     docs = tmp_path / "benchmarks.md"
     make_table(results, docs)
     text = docs.read_text().split("## Sampling speed on m4_hourly")[1]
-    assert "- DDPM, 100 steps, on the same trained weights (ancestral, not the default), wQL 0.0260: 700.0 s." in text
+    assert ("- DDPM, all 1000 steps, on the same trained weights (not the default), 41 series: wQL 0.0260, 700.0 s, "
+            "about 7068 s for 414 series; the teacher's sampler on the same 41 series in that run: wQL 0.0240, 14.0 s."
+            in text)
     assert "999.0 s" not in text
     assert "DPM-Solver++ 20 steps), wQL 0.0250: 146.0 s (target: at most 15 s), 48.7x DeepAR's 3.0 s" in text
     assert "1 network call, wQL 0.0255 (+2.0% against the teacher): 7.5 s (target: at most 15 s), 2.5x" in text
