@@ -168,6 +168,9 @@ def test_the_loss_weights_each_horizon_step():
     assert b["step_weight"].shape == (H,)
     torch.testing.assert_close(b["step_weight"], horizon_weights(b["target"].reshape(3, 4, H)))
     assert "step_weight" in batches()  # and in the training batches
+    plain = TeacherTrajectories(teacher, sampler, (1,), lambda: _Windows().sample(None, 3), 4, torch.device("cpu"),
+                                torch.Generator().manual_seed(3), horizon_weighting=False)
+    assert "step_weight" not in plain.from_inputs({k: torch.as_tensor(v) for k, v in _Windows().sample(None, 3).items()})
     torch.manual_seed(0)
     student = StudentDenoiser.from_config(teacher.config, teacher.seq_channels)
     g = b["group"]

@@ -72,10 +72,6 @@ def pair_weight(a_next: float, b_next: float, spread: float = SPREAD) -> float:
     return spread ** 2 / (a_next ** 2 * spread ** 2 + b_next ** 2)
 
 
-#: Weight each horizon step's miss by the inverse of the teacher's spread there (:func:`horizon_weights`).
-HORIZON_WEIGHTING = True
-
-
 def horizon_weights(x0: Tensor, floor: float = 0.25) -> Tensor:
     """Per-horizon-step loss weights ``mean(s) / s_h`` (clamped to ``[floor, 1 / floor]``, then to mean 1).
 
@@ -86,7 +82,7 @@ def horizon_weights(x0: Tensor, floor: float = 0.25) -> Tensor:
 
     Shapes: x0 ``(N, R, H)`` (``R >= 2`` paths per window) -> ``(H,)``; ones when ``R < 2``.
     """
-    N, R, H = x0.shape
+    _, R, H = x0.shape
     if R < 2:
         return torch.ones(H, dtype=x0.dtype, device=x0.device)
     s = x0.var(dim=1).mean(dim=0).sqrt()
@@ -247,17 +243,19 @@ class TeacherTrajectories:
     device : torch.device
     generator : torch.Generator
         Source of the starting noise (on ``device``).
+    horizon_weighting : bool, default True
+        Give each batch the per-step loss weights of :func:`horizon_weights` (``step_weight``).
     """
 
     def __init__(self, teacher: Any, sampler: Any, steps: Sequence[int], draw_windows: Callable[[], dict],
                  paths: int, device: torch.device, generator: torch.Generator, examples: Optional[int] = None,
-                 reuse: int = 1) -> None:
+                 reuse: int = 1, horizon_weighting: bool = True) -> None:
         if not isinstance(sampler, (DPMSolverSampler, DDIMSampler)) or getattr(sampler, "eta", 0.0) != 0.0:
             raise ValueError(f"distillation needs a deterministic teacher sampler (dpmsolver, or ddim with eta=0), "
                              f"got {sampler!r}")
         self.teacher, self.sampler, self.draw_windows = teacher, sampler, draw_windows
         self.paths, self.device, self.generator = int(paths), device, generator
-        self.examples, self.reuse = examples, int(reuse)
+        self.examples, self.reuse, self.horizon_weighting = examples, int(reuse), bool(horizon_weighting)
         self._queue: list[dict[str, Tensor]] = []
         self.grid = sampler.timesteps()
         n = len(self.grid)
@@ -346,7 +344,7 @@ class TeacherTrajectories:
                 parts[key].append(torch.full((rows,), value, dtype=torch.float32, device=self.device))
         batch = {k: torch.cat(v) for k, v in parts.items()}
         batch["seq"], batch["emb"] = cond.seq, cond.emb
-        if HORIZON_WEIGHTING:
+        if self.horizon_weighting:
             batch["step_weight"] = horizon_weights(states[len(self.grid)].reshape(N, R, H))
         return batch
 
@@ -530,4 +528,5 @@ def distill(teacher: Any, teacher_sampler: Any, window_sampler: Any, held: Any, 
 
 
 __all__ = ["DEFAULT_DISTILL_STEPS", "DEFAULT_STUDENT_STEPS", "DistilledStudent", "LATEST_CONTEXT_SHARE",
-           "StudentAtSteps", "StudentDenoiser", "TeacherTrajectories", "check_student_steps", "distill", "jump", "pair_weight"]
+           "StudentAtSteps", "StudentDenoiser", "TeacherTrajectories", "check_student_steps", "distill", "horizon_weights",
+           "jump", "pair_weight"]
