@@ -187,3 +187,28 @@ def test_distill_section_checks_each_bound_of_the_student_against_its_teacher(tm
     verdicts = [ln.split("|")[12].strip() for ln in text.splitlines() if ln.startswith(f"| `{A[:7]}`")]
     assert verdicts == ["met", "missed", "missed"]
     assert "| 0.0505 | 0.0500 | +1.0% | +0.010 | -0.010 | 0.20 |" in text
+
+
+def test_distill_section_judges_a_multi_seed_run_by_its_means_and_hides_its_per_seed_rows(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+
+    def row(part: str, pred_seed: str, wql: str, rel: str = "", d50: str = "", **extra: str) -> dict[str, str]:
+        return {"dataset": "d1", "seed": "1", "part": part, "sampler": "distilled", "steps": "1",
+                "mean_wQuantileLoss": wql, "wql_vs_teacher": rel, "coverage_50_diff": d50, "coverage_90_diff": "0.0",
+                "pred_seed": pred_seed, "status": "ok", "distill_time_ratio": "0.2", "git_sha": A,
+                "command": "python benchmarks/distill_eval.py", **extra}
+    _write(results / "distill.csv", [
+        row("teacher", "1", "0.0500"), row("student", "1", "0.0500", "0.0", "0.030"),   # seed 1 alone: cov50 missed
+        row("teacher", "2", "0.0520"), row("student", "2", "0.0520", "0.0", "0.000"),
+        row("student-mean", "1 2", "0.0510", "0.0", "0.015", n_pred_seeds="2", wql_vs_teacher_sd="0.0",
+            coverage_50_diff_sd="0.0212", coverage_90_diff_sd="0.0")])
+    docs = tmp_path / "benchmarks.md"
+    make_table(results, docs)
+    text = docs.read_text().split("## Few-step student against its teacher")[1].split("## ")[0]
+    lines = [ln for ln in text.splitlines() if ln.startswith(f"| `{A[:7]}`")]
+    assert len(lines) == 1                                       # the per-seed rows are folded into the mean
+    cells = [c.strip() for c in lines[0].split("|")]
+    assert cells[6:12] == ["0.0510", "0.0510", "+0.0%", "+0.015", "+0.000", "0.20"]   # teacher: mean of both seeds
+    assert cells[12] == "met"
+    assert "mean of 2 sampling seeds (sd over seeds: 0.0% / 0.021 / 0.000)" in cells[13]
