@@ -575,7 +575,7 @@ def _distill_section(w: Any, results_dir: Path) -> None:
         w(f"| `{r['git_sha'][:7]}` | {r['dataset']} | {r.get('seed') or '—'} | {r.get('distill_steps') or '—'} | "
           f"{r['steps']} | "
           f"{_f(r.get('mean_wQuantileLoss'))} | "
-          f"{_f(t_wql)} | {rel:+.1%} | {d50:+.3f} | {d90:+.3f} | "
+          f"{_f(t_wql)} | {rel:+.1%} | {d50:+.4f} | {d90:+.4f} | "
           f"{ratio:.2f} | {'met' if ok else 'missed'} | {note} |")
     w("")
     law = results_dir / "calibration_distill.csv"

@@ -186,7 +186,7 @@ def test_distill_section_checks_each_bound_of_the_student_against_its_teacher(tm
     text = docs.read_text().split("## Few-step student against its teacher")[1].split("## ")[0]
     verdicts = [ln.split("|")[12].strip() for ln in text.splitlines() if ln.startswith(f"| `{A[:7]}`")]
     assert verdicts == ["met", "missed", "missed"]
-    assert "| 0.0505 | 0.0500 | +1.0% | +0.010 | -0.010 | 0.20 |" in text
+    assert "| 0.0505 | 0.0500 | +1.0% | +0.0100 | -0.0100 | 0.20 |" in text
 
 
 def test_distill_section_judges_a_multi_seed_run_by_its_means_and_hides_its_per_seed_rows(tmp_path):
@@ -209,6 +209,6 @@ def test_distill_section_judges_a_multi_seed_run_by_its_means_and_hides_its_per_
     lines = [ln for ln in text.splitlines() if ln.startswith(f"| `{A[:7]}`")]
     assert len(lines) == 1                                       # the per-seed rows are folded into the mean
     cells = [c.strip() for c in lines[0].split("|")]
-    assert cells[6:12] == ["0.0510", "0.0510", "+0.0%", "+0.015", "+0.000", "0.20"]   # teacher: mean of both seeds
+    assert cells[6:12] == ["0.0510", "0.0510", "+0.0%", "+0.0150", "+0.0000", "0.20"]   # teacher: mean of both seeds
     assert cells[12] == "met"
     assert "mean of 2 sampling seeds (sd over seeds: 0.0% / 0.021 / 0.000)" in cells[13]
