@@ -235,7 +235,7 @@ def write_json(path: Path) -> None:
 
 
 def table(path: Path, commit: str | None = None) -> str:
-    """Markdown table of the CSV's rows of one commit: mean over seeds per dataset and variant, with the seed count.
+    """Markdown table of the CSV's rows of one commit: mean ± sd over seeds per dataset and variant, with the seed count.
 
     ``commit``: a git SHA (or its prefix); default the commit of the last ``ok`` row. The last
     column is the change of the exact CRPS against the ``none`` model of the same dataset and
@@ -249,7 +249,7 @@ def table(path: Path, commit: str | None = None) -> str:
             raise SystemExit(f"no ok row of commit {commit!r} in {path}")
         rows = [r for r in rows if r["git_sha"] == sha]
     base = {(r["dataset"], r["seed"]): float(r["crps_exact"]) for r in rows if r["variant"] == "none"}
-    out = ["| dataset | variant | seeds | CRPS (exact) | wQL mean | MASE | train s | steps | predict s "
+    out = ["| dataset | variant | seeds | CRPS (exact) | wQL mean | MASE | cov50 / cov90 | best steps | train s "
            "| CRPS vs none, per seed |",
            "|---|---|---|---|---|---|---|---|---|---|"]
     order = {v: i for i, v in enumerate(("none", "past", "known"))}
@@ -257,19 +257,22 @@ def table(path: Path, commit: str | None = None) -> str:
                   key=lambda k: (list(DEFAULT_DATASETS).index(k[0]) if k[0] in DEFAULT_DATASETS else 99,
                                  order.get(k[1], 9)))
     if rows:
-        out.insert(0, f"Commit `{rows[0]['git_sha'][:12]}`, {rows[0].get('max_steps') or '?'} training steps.\n")
+        out.insert(0, f"Commit `{rows[0]['git_sha'][:12]}`, {rows[0].get('max_steps') or '?'} training steps; "
+                      "mean ± sd over seeds (sd with two seeds or more).\n")
     for ds, var in keys:
-        mine = [r for r in rows if (r["dataset"], r["variant"]) == (ds, var)]
+        mine = sorted((r for r in rows if (r["dataset"], r["variant"]) == (ds, var)), key=lambda r: int(r["seed"]))
 
-        def mean(col: str, mine: list = mine) -> float:
-            return float(np.mean([float(r[col]) for r in mine]))
+        def cell(col: str, digits: int, mine: list = mine) -> str:
+            v = np.array([float(r[col]) for r in mine])
+            return f"{v.mean():.{digits}f}" + (f" ± {v.std(ddof=1):.{digits}f}" if len(v) > 1 else "")
 
         label = var + (" (oracle)" if var == "known" else "")
-        mine.sort(key=lambda r: int(r["seed"]))
         changes = [f"{100 * (float(r['crps_exact']) / base[(ds, r['seed'])] - 1):+.1f}%" for r in mine
                    if var != "none" and (ds, r["seed"]) in base]
-        out.append(f"| {ds} | {label} | {len(mine)} | {mean('crps_exact'):.4f} | {mean('wql_mean'):.4f} | "
-                   f"{mean('mase'):.3f} | {mean('train_s'):.0f} | {mean('train_steps'):.0f} | {mean('predict_s'):.0f} "
+        cov = " / ".join(f"{np.mean([float(r[c]) for r in mine]):.2f}" for c in ("coverage_50", "coverage_90"))
+        steps = ", ".join(str(r.get("best_step") or "?") for r in mine)
+        out.append(f"| {ds} | {label} | {len(mine)} | {cell('crps_exact', 4)} | {cell('wql_mean', 4)} | "
+                   f"{cell('mase', 3)} | {cov} | {steps} | {np.mean([float(r['train_s']) for r in mine]):.0f} "
                    f"| {', '.join(changes) if changes else '-'} |")
     return "\n".join(out)
 

@@ -87,3 +87,19 @@ def test_fill_is_forward_within_each_slice():
 def test_causal_fill_keeps_series_apart():
     part = pd.DataFrame({"item_id": ["x", "x", "y", "y"], "c": [1.0, np.nan, np.nan, 5.0]})
     assert covariates.causal_fill(part, ["c"])["c"].tolist() == [1.0, 1.0, 5.0, 5.0]
+
+
+def test_table_shows_one_commit_with_mean_and_sd_over_seeds(tmp_path):
+    def row(variant: str, seed: int, crps: float, sha: str = "a" * 40) -> dict:
+        return {"dataset": "ett_small_1h", "variant": variant, "seed": str(seed), "status": "ok", "crps_exact": crps,
+                "wql_mean": crps, "mase": 0.5, "coverage_50": 0.5, "coverage_90": 0.9, "train_s": 10.0,
+                "train_steps": 100, "best_step": 100 - seed, "max_steps": 100, "git_sha": sha}
+    path = tmp_path / "covariates.csv"
+    pd.DataFrame([row("none", 0, 0.10), row("none", 1, 0.12), row("past", 0, 0.09), row("past", 1, 0.12),
+                  row("none", 2, 9.0, sha="b" * 40)]).to_csv(path, index=False)
+    text = covariates.table(path, commit="aaaa")
+    lines = {ln.split("|")[2].strip(): [c.strip() for c in ln.split("|")] for ln in text.splitlines()
+             if ln.startswith("| ett_small_1h")}
+    assert lines["none"][3:5] == ["2", f"0.1100 ± {np.std([0.10, 0.12], ddof=1):.4f}"]   # commit b's row left out
+    assert lines["past"][7:9] == ["0.50 / 0.90", "100, 99"]
+    assert lines["past"][10] == "-10.0%, +0.0%"                                          # against none, seed by seed
