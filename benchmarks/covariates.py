@@ -262,17 +262,20 @@ def table(path: Path, commit: str | None = None) -> str:
     for ds, var in keys:
         mine = sorted((r for r in rows if (r["dataset"], r["variant"]) == (ds, var)), key=lambda r: int(r["seed"]))
 
-        def cell(col: str, digits: int, mine: list = mine) -> str:
-            v = np.array([float(r[col]) for r in mine])
+        def values(col: str, mine: list = mine) -> np.ndarray:
+            return np.array([float(r[col]) for r in mine])
+
+        def cell(col: str, digits: int) -> str:
+            v = values(col)
             return f"{v.mean():.{digits}f}" + (f" ± {v.std(ddof=1):.{digits}f}" if len(v) > 1 else "")
 
         label = var + (" (oracle)" if var == "known" else "")
         changes = [f"{100 * (float(r['crps_exact']) / base[(ds, r['seed'])] - 1):+.1f}%" for r in mine
                    if var != "none" and (ds, r["seed"]) in base]
-        cov = " / ".join(f"{np.mean([float(r[c]) for r in mine]):.2f}" for c in ("coverage_50", "coverage_90"))
+        cov = " / ".join(f"{values(c).mean():.2f}" for c in ("coverage_50", "coverage_90"))
         steps = ", ".join(str(r.get("best_step") or "?") for r in mine)
         out.append(f"| {ds} | {label} | {len(mine)} | {cell('crps_exact', 4)} | {cell('wql_mean', 4)} | "
-                   f"{cell('mase', 3)} | {cov} | {steps} | {np.mean([float(r['train_s']) for r in mine]):.0f} "
+                   f"{cell('mase', 3)} | {cov} | {steps} | {values('train_s').mean():.0f} "
                    f"| {', '.join(changes) if changes else '-'} |")
     return "\n".join(out)
 

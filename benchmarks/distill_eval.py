@@ -76,8 +76,9 @@ def teacher_training(model: Any, dataset: str, seed: int, csv_path: Path) -> tup
 
 def mean_row(k: int, rows: list[dict[str, Any]], common: dict[str, Any], wall0: float) -> dict[str, Any]:
     """The ``student-mean`` row of step count ``k``: each score and each difference from the teacher, averaged
-    over the sampling seeds of ``rows`` (one student row per seed, each against the teacher at that seed), with
-    the sd over seeds of the differences.
+    over the sampling seeds of ``rows`` (one student row per seed, each against the teacher at that seed and
+    carrying that teacher's wQL as ``teacher_wql``, a key not written to the CSV), with the sd over seeds of the
+    differences.
 
     Why: one seed's coverage difference on a few hundred test points moves by about 0.01-0.02 between seeds
     (100 samples; the student and teacher share their starting noise, not their maps), as large as the bound.

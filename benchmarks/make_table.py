@@ -554,21 +554,21 @@ def _distill_section(w: Any, results_dir: Path) -> None:
     # A run with --pred-seeds K > 1 is shown by its student-mean rows (mean over the sampling seeds), not per seed.
     averaged = {(r["git_sha"], r["dataset"], r.get("seed")) for r in rows if r.get("part") == "student-mean"}
     for r in rows:
-        key = (r["git_sha"], r["dataset"], r.get("seed"))
-        if r.get("part") not in ("student", "student-mean") or (r["part"] == "student") == (key in averaged):
-            continue
+        key, part = (r["git_sha"], r["dataset"], r.get("seed")), r.get("part")
+        if part not in ("student", "student-mean") or (part == "student" and key in averaged):
+            continue  # a multi-seed run's per-seed rows are folded into its student-mean rows
         try:
             rel, d50, d90 = (float(r[k]) for k in ("wql_vs_teacher", "coverage_50_diff", "coverage_90_diff"))
             ratio = float(r["distill_time_ratio"]) if r.get("distill_time_ratio") else float("nan")
         except (KeyError, ValueError):
             continue
         ts = teachers.get(key, [])
-        if r["part"] == "student":  # one seed: its own teacher row (the first, as before --pred-seeds)
-            ts = [t for t in ts if t.get("pred_seed", "") == r.get("pred_seed", "")][:1] or ts[:1]
+        if part == "student":  # one seed: the teacher row of its sampling seed (the group's last, as before)
+            ts = [t for t in ts if t.get("pred_seed", "") == r.get("pred_seed", "")][-1:] or ts[-1:]
         t_wql = sum(float(t["mean_wQuantileLoss"]) for t in ts) / len(ts) if ts else float("nan")
         ok = rel <= 0.02 and abs(d50) <= 0.02 and abs(d90) <= 0.02 and not ratio > 0.5
         note = DISTILL_NOTES.get(r["git_sha"][:7], "")
-        if r["part"] == "student-mean":
+        if part == "student-mean":
             note = (f"mean of {r.get('n_pred_seeds')} sampling seeds (sd over seeds: {_pct(r.get('wql_vs_teacher_sd'))} "
                     f"/ {_f(r.get('coverage_50_diff_sd'), 3)} / {_f(r.get('coverage_90_diff_sd'), 3)})"
                     + (f"; {note}" if note else ""))
