@@ -460,6 +460,12 @@ def _relative_paths(command: str) -> str:
     return re.sub(re.escape(parent) + r"/", "../", command)
 
 
+def _precision(row: dict[str, str]) -> str:
+    """`` (bf16)`` for a sampling-speed row run under bfloat16 autocast; nothing for float32 (or older rows)."""
+    p = row.get("precision") or "fp32"
+    return "" if p == "fp32" else f" ({p})"
+
+
 def _speed_targets(speed: list[dict[str, str]]) -> str:
     """The few-step-sampling targets (issue 12) checked on the latest full-size run of ``sampling_speed.py``.
 
@@ -475,7 +481,7 @@ def _speed_targets(speed: list[dict[str, str]]) -> str:
     sha = runs[-1]
     mine = [r for r in full if r.get("git_sha") == sha]
     deepar = next((float(r["seconds"]) for r in mine if r["sampler"].startswith("deepar")), None)
-    teacher = next((r for r in mine if r["sampler"] == "dpmsolver"), None)
+    teacher = next((r for r in mine if r["sampler"] == "dpmsolver" and not _precision(r)), None)
     lines = []
 
     def verdict(secs: float) -> str:
@@ -496,12 +502,16 @@ def _speed_targets(speed: list[dict[str, str]]) -> str:
         lines.append(f"- DDPM, all {r['steps']} steps, on the same trained weights (not the default), "
                      f"{r['n_series']} series: wQL {_f(r.get('mean_wQuantileLoss'))}, {float(r['seconds']):.1f} s, "
                      f"about {float(r.get('extrapolated_414_seconds') or r['seconds']):.0f} s for 414 series{beside}.")
-    for r in sorted((r for r in mine if r["sampler"] == "distilled"), key=lambda r: int(r["steps"])):
+    for r in sorted((r for r in mine if r["sampler"] in ("distilled", "dpmsolver") and (r["sampler"] == "distilled"
+                                                                                  or _precision(r))),
+                    key=lambda r: (r["sampler"] == "dpmsolver", bool(_precision(r)), int(r["steps"]))):
         rel = ""
         if teacher is not None and r.get("mean_wQuantileLoss") and teacher.get("mean_wQuantileLoss"):
             rel = f" ({float(r['mean_wQuantileLoss']) / float(teacher['mean_wQuantileLoss']) - 1:+.1%} against the teacher)"
-        lines.append(f"- the distilled student (opt-in), {r['steps']} network call{'s' if r['steps'] != '1' else ''}, "
-                     f"wQL {_f(r.get('mean_wQuantileLoss'))}{rel}: {verdict(float(r['seconds']))}.")
+        what = (f"the distilled student (opt-in), {r['steps']} network call{'s' if r['steps'] != '1' else ''}"
+                if r["sampler"] == "distilled" else f"the teacher's sampler, {r['steps']} steps")
+        lines.append(f"- {what}{_precision(r)}, wQL {_f(r.get('mean_wQuantileLoss'))}{rel}, cov50 / cov90 "
+                     f"{_f(r.get('coverage_50'), 3)} / {_f(r.get('coverage_90'), 3)}: {verdict(float(r['seconds']))}.")
     lines.append(f"- run: `{str(sha)[:10]}`, {mine[0].get('threads', '?')} torch threads. The student becomes the default "
                  "sampler only once its wQL is within 2% of the teacher's on every dataset of "
                  "`benchmarks/results/distill.csv` (its section below).")
@@ -821,7 +831,8 @@ def make_table(results_dir: Path, docs_file: Path, commit: Optional[str] = None,
             if r.get("status") == "ok" and r["n_series"] in peer and r.get("n_samples") == "100" and r.get("seconds") \
                     and r.get("horizon") == "48" and not r["sampler"].startswith("deepar"):
                 ratio = f"{float(r['seconds']) / peer[r['n_series']]:.0f}x"
-            w(f"| {r['part']} | {r.get('patch_size') or '—'} | {r['sampler']} | {r['steps']} | {r['n_series']} "
+            w(f"| {r['part']} | {r.get('patch_size') or '—'} | {r['sampler']}{_precision(r)} | {r['steps']} "
+              f"| {r['n_series']} "
               f"| {r['n_samples']} | {r['horizon']} | "
               f"{r['context_length'] or '—'} | {_f(r.get('seconds'), 2)} | {ratio} | "
               f"{_sec(r.get('extrapolated_414_seconds'))} | "

@@ -22,7 +22,9 @@ What it measures
    wall seconds to draw ``--n-samples`` paths of 48 steps for every series of the test split's last
    window (the model's default calibration applied, as ``predict`` does), peak RSS of the worker
    process, the wQL (GluonTS ``mean_wQuantileLoss``), the exact CRPS (properscoring) and the coverage of
-   the central 50% / 90% intervals (GluonTS's quantile rule) of those samples.
+   the central 50% / 90% intervals (GluonTS's quantile rule) of those samples. ``name:steps:bf16`` runs the
+   network under bfloat16 autocast (``TSDiff(precision="bf16")``; the diffusion arithmetic stays in float32):
+   the rows of both precisions show what it saves and whether the scores move.
 2. Scaling of DDIM-``--scaling-steps`` time with ``n_samples``, ``horizon`` (48 = one block,
    96 / 144 = two / three autoregressive blocks), ``n_series`` and ``context_length``
    (untrained models of each context length: weights do not change the time).
@@ -60,13 +62,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import collect, current_rss_mb  # noqa: E402
 
 logger = logging.getLogger("sampling_speed")
-COLUMNS = ["part", "patch_size", "sampler", "steps", "n_series", "n_samples", "horizon", "context_length", "seconds",
+COLUMNS = ["part", "patch_size", "sampler", "steps", "precision", "n_series", "n_samples", "horizon", "context_length", "seconds",
            "seconds_per_series", "extrapolated_414_seconds", "peak_rss_mb", "peak_rss_delta_mb", "mean_wQuantileLoss", "crps",
            "coverage_50", "coverage_90", "status", "note", "threads", "device", "git_sha", "torch", "hardware", "command",
            "finished_at"]
 
 
-_KEY = ("part", "patch_size", "sampler", "steps", "n_series", "n_samples", "horizon", "context_length")
+_KEY = ("part", "patch_size", "sampler", "steps", "precision", "n_series", "n_samples", "horizon", "context_length")
 
 
 def _forked(fn: Callable[[], dict[str, Any]], threads: int = 1) -> dict[str, Any]:
@@ -122,9 +124,11 @@ def main(argv: Optional[list[str]] = None) -> None:
     p.add_argument("--student-out", default=None, help="save the model with its distilled student here")
     p.add_argument("--n-series", type=int, default=414, help="time the first N test series (414 = all)")
     p.add_argument("--n-samples", type=int, default=100)
-    p.add_argument("--samplers", nargs="*", default=["distilled:1", "distilled:2", "distilled:4", "dpmsolver:20",
-                                                     "dpmsolver:4"],
-                   help="tsdiff samplers to time, as name:steps (none: skip); distilled:k is the student; 'ddpm' "
+    p.add_argument("--samplers", nargs="*", default=["distilled:1", "distilled:2", "distilled:4", "distilled:1:bf16",
+                                                     "distilled:2:bf16", "distilled:4:bf16", "dpmsolver:20",
+                                                     "dpmsolver:20:bf16", "dpmsolver:4"],
+                   help="tsdiff samplers to time, as name:steps[:precision] (none: skip; precision fp32 by default, "
+                        "or bf16: TSDiff(precision=...)); distilled:k is the student; 'ddpm' "
                         "runs all diffusion steps (1000 by default: about 50x the default sampler, so time it on "
                         "fewer series with --n-series)")
     p.add_argument("--append", action="store_true",
@@ -254,11 +258,12 @@ def main(argv: Optional[list[str]] = None) -> None:
     predictor = TSDiffPredictor(model, H, freq)
 
     def time_predict(pred: TSDiffPredictor, n_series: int, n_samples: int, horizon: int,
-                     sampler: str, steps: Optional[int], score: bool) -> dict[str, Any]:
+                     sampler: str, steps: Optional[int], score: bool, precision: str = "fp32") -> dict[str, Any]:
         entries = [dict(e) for e in inputs_all[:n_series]]
         df, future_df, static_df = pred._frames([{**e, "item_id": i} for i, e in enumerate(entries)])
 
         def run() -> dict[str, Any]:
+            pred.model.set_params(precision=precision)
             t0 = time.perf_counter()
             fc = pred.model.predict(horizon, n_samples=n_samples, df=df, sampler=sampler, steps=steps, seed=args.seed)
             out: dict[str, Any] = {"seconds": time.perf_counter() - t0}
@@ -274,17 +279,20 @@ def main(argv: Optional[list[str]] = None) -> None:
     # -------------------------------------------------------- samplers (main table)
     T = model.config_.diffusion_steps
     for spec in args.samplers:
-        name, _, steps_s = spec.partition(":")
+        name, _, rest = spec.partition(":")
+        steps_s, _, precision = rest.partition(":")
         steps = int(steps_s) if steps_s else None
+        precision = precision or "fp32"
         if name == "ddpm":
             # Ancestral sampling runs every step of the schedule: a row must not name fewer than it ran.
             if steps not in (None, T):
                 raise SystemExit(f"ddpm runs all {T} diffusion steps of the model; pass 'ddpm' (got {spec!r})")
             steps = T
-        res = time_predict(predictor, n, args.n_samples, H, name, None if name == "ddpm" else steps, True)
+        res = time_predict(predictor, n, args.n_samples, H, name, None if name == "ddpm" else steps, True, precision)
         if name == "distilled":
             res["note"] = f"student of {model.student_.teacher}, {model.student_.train_result.steps} training steps"
-        emit({"part": "samplers", "sampler": name, "steps": steps or model.config_.diffusion_steps, "n_series": n,
+        emit({"part": "samplers", "sampler": name, "steps": steps or model.config_.diffusion_steps,
+              "precision": precision, "n_series": n,
               "n_samples": args.n_samples, "horizon": H, "context_length": model.config_.context_length,
               "device": device, "note": train_note, **res})
 

@@ -150,6 +150,9 @@ def test_speed_targets_judge_the_default_sampler_and_the_student_against_deepar_
         _speed_row("dpmsolver", "20", "146.0", "0.0250"),
         _speed_row("distilled", "1", "7.5", "0.0255"),
         _speed_row("distilled", "2", "16.0", "0.0250"),
+        {**_speed_row("distilled", "2", "11.0", "0.0250"), "precision": "bf16", "coverage_50": "0.49",
+         "coverage_90": "0.9"},
+        {**_speed_row("dpmsolver", "20", "100.0", "0.0250"), "precision": "bf16"},
         _speed_row("deepar (peer)", "48", "3.0", "0.0500"),
         {**_speed_row("ddpm", "1000", "700.0", "0.0260"), "n_series": "41", "extrapolated_414_seconds": "7068.3",
          "command": "ddpm run"},
@@ -164,9 +167,16 @@ def test_speed_targets_judge_the_default_sampler_and_the_student_against_deepar_
             in text)
     assert "999.0 s" not in text
     assert "DPM-Solver++ 20 steps), wQL 0.0250: 146.0 s (target: at most 15 s), 48.7x DeepAR's 3.0 s" in text
-    assert "1 network call, wQL 0.0255 (+2.0% against the teacher): 7.5 s (target: at most 15 s), 2.5x" in text
+    assert ("1 network call, wQL 0.0255 (+2.0% against the teacher), cov50 / cov90 — / —: 7.5 s (target: at most "
+            "15 s), 2.5x") in text
+    # The float32 teacher is the default; a bf16 row is labelled and judged on its own.
+    assert ("2 network calls (bf16), wQL 0.0250 (+0.0% against the teacher), cov50 / cov90 0.490 / 0.900: 11.0 s"
+            in text)
+    assert "the teacher's sampler, 20 steps (bf16), wQL 0.0250 (+0.0% against the teacher)" in text
+    assert "| dpmsolver (bf16) | 20 |" in text
     lines = [ln for ln in text.splitlines() if ln.startswith("- the ")]
-    assert [ln.endswith("**met**.") for ln in lines] == [False, True, False]  # 146 s; 7.5 s; 16 s > 15 s
+    # 146 s; 7.5 s; 16 s > 15 s; 11 s (bf16); the bf16 teacher, 100 s
+    assert [ln.endswith("**met**.") for ln in lines] == [False, True, False, True, False]
 
 
 def test_distill_section_checks_each_bound_of_the_student_against_its_teacher(tmp_path):
