@@ -785,7 +785,8 @@ class TSDiff(BaseEstimator):
                                 progress=self.progress,
                                 calibration_samples=_check_positive_int("calibration_samples",
                                                                         self.calibration_samples),
-                                chunk_size=default_chunk_size(cfg, device.type))
+                                chunk_size=default_chunk_size(cfg, device.type),
+                                teacher_calibrator=getattr(self, "calibrator_", None))
 
     # ----------------------------------------------------------------- predict
     def _teacher_sampler(self) -> Any:
