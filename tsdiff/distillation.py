@@ -359,7 +359,7 @@ class DistilledStudent:
     teacher_grid : list of int, the teacher sampler's timesteps the student was distilled from
     steps : tuple of int, step counts it was trained for
     teacher : str, the teacher's sampler (its repr)
-    calibrators : dict int -> IntervalCalibrator, per step count, fitted on the held-out windows
+    calibrators : dict int -> IntervalCalibrator, per step count (:func:`fit_student_calibrator`)
     train_result : TrainResult of the distillation
     """
 
