@@ -602,8 +602,12 @@ def test_distilled_student_predicts_in_few_calls_and_round_trips(distilled, tmp_
     assert calls and all(len(ts) == 2 for ts in calls)
     assert fc.samples.shape == (3, 8, 6) and np.isfinite(fc.samples).all()
     assert fc.info["sampler"] == "DistilledSampler(num_steps=2)"
-    teacher = m.predict(n_samples=8)
+    teacher = m.predict(n_samples=8, sampler="dpmsolver")
     assert not np.allclose(fc.samples, teacher.samples)
+    # The default sampler ("auto") of a model with a student is the student at 2 calls.
+    default = m.predict(n_samples=8)
+    assert default.info["sampler"] == "DistilledSampler(num_steps=2)"
+    np.testing.assert_array_equal(default.samples, fc.samples)
     # Calibrated by default with the student's own factors; calibrated=False is its raw ensemble.
     raw = m.predict(n_samples=8, sampler="distilled", steps=2, calibrated=False).samples
     np.testing.assert_allclose(np.maximum(student.calibrators[2].apply(raw), 0), fc.samples, rtol=1e-5, atol=1e-6)
@@ -619,7 +623,7 @@ def test_distilled_student_predicts_in_few_calls_and_round_trips(distilled, tmp_
         np.testing.assert_array_equal(loaded.predict(n_samples=5, sampler="distilled", steps=k, horizon=9).samples,
                                       m.predict(n_samples=5, sampler="distilled", steps=k, horizon=9).samples)
     # The teacher is untouched by distillation and by the round trip.
-    np.testing.assert_array_equal(loaded.predict(n_samples=8).samples, teacher.samples)
+    np.testing.assert_array_equal(loaded.predict(n_samples=8, sampler="dpmsolver").samples, teacher.samples)
     # Distilled straight after fit (the teacher is the trainer's frozen average), every weight of the student
     # network trained, not only its target embedding.
     teacher_state = m.model_.denoiser.state_dict()
@@ -649,10 +653,13 @@ def test_distill_student_on_a_fitted_model_and_the_default_sampler(fitted, tmp_p
     assert m2.student_ is None
     m2.distill_student(df, max_steps=4, steps=[1])
     assert m2.student_.steps == (1,) and m2.student_.train_result.steps == 4
-    np.testing.assert_array_equal(m2.predict(n_samples=4).samples, m.predict(n_samples=4).samples)  # teacher kept
-    m2.set_params(sampler="distilled")
+    # The teacher is kept; "auto" (the default) now picks the student, at its only step count (2 not trained).
+    np.testing.assert_array_equal(m2.predict(n_samples=4, sampler="dpmsolver").samples, m.predict(n_samples=4).samples)
+    assert m.get_params()["sampler"] == "auto" and m.predict(n_samples=4).info["sampler"].startswith("DPMSolver")
     np.testing.assert_array_equal(m2.predict(n_samples=4).samples,
                                   m2.predict(n_samples=4, sampler="distilled", steps=1).samples)
+    m2.set_params(sampler="dpmsolver")
+    np.testing.assert_array_equal(m2.predict(n_samples=4).samples, m.predict(n_samples=4).samples)
 
 
 def _student_contexts(m, df, monkeypatch, **fit_kwargs):

@@ -786,13 +786,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="steps to forecast (default: the model's prediction length)")
     p.add_argument("--n-samples", type=_positive_int, default=100, metavar="S",
                    help="sample paths per series (default: %(default)s)")
-    p.add_argument("--sampler", choices=("dpmsolver", "ddim", "ddpm", "distilled"),
+    p.add_argument("--sampler", choices=("auto", "dpmsolver", "ddim", "ddpm", "distilled"),
                    help="dpmsolver (DPM-Solver++(2M), few steps), ddim (few steps), ddpm (every diffusion "
-                        "step) or distilled (the student of a model fitted with --distill, 1-4 steps); "
-                        "default: the model's (dpmsolver for models fitted by tsdiff >= 0.3)")
+                        "step), distilled (the student of a model fitted with --distill, 1-4 steps) or auto "
+                        "(the student when the model has one, else dpmsolver); default: the model's (auto for "
+                        "models fitted by this version, dpmsolver for older ones)")
     p.add_argument("--steps", type=_positive_int, metavar="N",
                    help="dpmsolver / DDIM denoising steps (default: the model's, 20), or the distilled "
-                        "student's network calls (one it was trained for; default: its fewest)")
+                        "student's network calls (one it was trained for; default: 2, else its fewest)")
     p.add_argument("--eta", type=_non_negative_float, default=0.0,
                    help="DDIM noise, 0 = deterministic (default: %(default)s)")
     p.add_argument("--spacing", choices=("logsnr", "quadratic", "trailing", "linspace"),

@@ -50,6 +50,9 @@ from .training import TrainResult
 
 #: Step counts trained by default (``predict(sampler="distilled", steps=k)``).
 DEFAULT_STUDENT_STEPS: tuple[int, ...] = (1, 2, 4)
+#: Network calls of the distilled sampler when ``steps`` is not given (if trained; else the fewest trained):
+#: the fewest within issue 12's bounds against the teacher on every dataset measured (``distill.csv``).
+DEFAULT_PREDICT_STEPS = 2
 
 #: Typical spread of a forecast in scaled units, for the loss weights (see :func:`pair_weight`).
 SPREAD = 0.3
@@ -373,11 +376,16 @@ class DistilledStudent:
     prediction: str = PREDICTION
 
     def sampler(self, schedule: Any, steps: Optional[int]) -> DistilledSampler:
-        """The student's sampler for ``steps`` network calls (default: the fewest trained)."""
-        k = min(self.steps) if steps is None else steps
+        """The student's sampler for ``steps`` network calls (default: :data:`DEFAULT_PREDICT_STEPS` when
+        trained, else the fewest trained)."""
+        if steps is None:
+            k = DEFAULT_PREDICT_STEPS if DEFAULT_PREDICT_STEPS in self.steps else min(self.steps)
+        else:
+            k = steps
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or int(k) not in self.steps:
             raise ValueError(f"the distilled student was trained for steps {list(self.steps)}, got steps={steps!r}; "
-                             f"distil again with steps=... to add others")
+                             f"distil again with steps=... to add others, or pass sampler='dpmsolver' for the "
+                             f"teacher")
         return DistilledSampler(schedule, self.teacher_grid, int(k), signal_floor=self.signal_floor,
                                 prediction=self.prediction)
 
@@ -589,7 +597,7 @@ def fit_student_calibrator(samples: Any, reference: Any, outcomes: int = TEACHER
     return IntervalCalibrator.fit(np.repeat(samples, m, axis=0), reference[:, :m].reshape(N * m, H))
 
 
-__all__ = ["DEFAULT_DISTILL_STEPS", "DEFAULT_STUDENT_STEPS", "DistilledStudent", "LATEST_CONTEXT_SHARE",
+__all__ = ["DEFAULT_DISTILL_STEPS", "DEFAULT_PREDICT_STEPS", "DEFAULT_STUDENT_STEPS", "DistilledStudent", "LATEST_CONTEXT_SHARE",
            "StudentAtSteps", "StudentDenoiser", "TeacherTrajectories", "check_student_steps", "distill",
            "fit_student_calibrator", "horizon_weights",
            "jump", "pair_weight"]

@@ -223,13 +223,15 @@ class TSDiff(BaseEstimator):
     student_steps : sequence of int, default (1, 2, 4)
         Network calls the student is trained for (each one a ``steps=`` of the distilled sampler).
         Every count gets an equal share of the student's training examples.
-    sampler : {"dpmsolver", "ddim", "ddpm", "distilled"}, default "dpmsolver"
+    sampler : {"auto", "dpmsolver", "ddim", "ddpm", "distilled"}, default "auto"
         Default sampler of :meth:`predict` (can be changed per call). ``"dpmsolver"`` is
-        DPM-Solver++(2M) on a log-SNR grid: the calibrated default (see ``docs/how_it_works.md``).
+        DPM-Solver++(2M) on a log-SNR grid, the calibrated teacher (see ``docs/how_it_works.md``).
         ``"distilled"`` is the student (needs ``distill=True`` or :meth:`distill_student`).
+        ``"auto"``: the student when the model has one, else ``"dpmsolver"``.
     sampler_steps : int, default 20
         Default number of steps of the ``"dpmsolver"`` and ``"ddim"`` samplers (the distilled
-        sampler's default is its fewest trained steps).
+        sampler's default is :data:`tsdiff.distillation.DEFAULT_PREDICT_STEPS` calls when the student
+        was trained for it, else its fewest).
     spacing : str, optional
         Default timestep grid of those samplers (``"logsnr"`` for dpmsolver, ``"linspace"`` for ddim).
     chunk_size : int, optional
@@ -272,7 +274,7 @@ class TSDiff(BaseEstimator):
                  validation: bool = True, num_val_windows: int = 64, val_samples: int = 8,
                  val_steps: int = 10, calibrate: bool = True, calibration_windows: Optional[int] = None,
                  calibration_samples: int = 100, distill: bool = False, distill_max_steps: Optional[int] = None,
-                 student_steps: Sequence[int] = DEFAULT_STUDENT_STEPS, sampler: str = "dpmsolver",
+                 student_steps: Sequence[int] = DEFAULT_STUDENT_STEPS, sampler: str = "auto",
                  sampler_steps: Optional[int] = 20, spacing: Optional[str] = None, chunk_size: Optional[int] = None,
                  id_col: Optional[str] = None,
                  timestamp_col: Optional[str] = None, target_col: Optional[str] = None,
@@ -793,12 +795,14 @@ class TSDiff(BaseEstimator):
     def _teacher_sampler(self) -> Any:
         """The teacher's default sampler (the ``sampler`` parameter's, or dpmsolver when that is "distilled"):
         the one calibrated at fit and distilled into the student."""
-        return self._default_sampler("dpmsolver" if self.sampler == "distilled" else None)
+        return self._default_sampler("dpmsolver" if self.sampler in ("distilled", "auto") else None)
 
     def _default_sampler(self, sampler: Optional[str] = None, steps: Optional[int] = None, eta: float = 0.0,
                          spacing: Optional[str] = None, variance: Optional[str] = None) -> Any:
         """The sampler of a predict call: its arguments, else the estimator's defaults."""
         name = self.sampler if sampler is None else sampler
+        if name == "auto":
+            name = "distilled" if getattr(self, "student_", None) is not None else "dpmsolver"
         if name == "distilled":
             student = getattr(self, "student_", None)
             if student is None:
@@ -840,14 +844,16 @@ class TSDiff(BaseEstimator):
             Future values of the known covariates over the horizon.
         static_df : pd.DataFrame, optional
             Static features of the series in ``df`` (default: those given to fit).
-        sampler : {"dpmsolver", "ddim", "ddpm", "distilled"}, optional
-            Default: the ``sampler`` parameter. ``"dpmsolver"`` is DPM-Solver++(2M)
+        sampler : {"auto", "dpmsolver", "ddim", "ddpm", "distilled"}, optional
+            Default: the ``sampler`` parameter (``"auto"``: the student when the model has
+            one, else dpmsolver). ``"dpmsolver"`` is DPM-Solver++(2M)
             with ``steps`` steps; ``"ddim"`` uses ``steps`` steps and ``eta``;
             ``"ddpm"`` is ancestral sampling over all diffusion steps; ``"distilled"``
             is the few-step student (``distill=True`` or :meth:`distill_student`).
         steps : int, optional
             Steps of dpmsolver / ddim (default ``sampler_steps``); for ``"distilled"``, one
-            of the step counts the student was trained for (default: its fewest).
+            of the step counts the student was trained for (default: 2 when trained, else its
+            fewest; :data:`tsdiff.distillation.DEFAULT_PREDICT_STEPS`).
         eta : float, default 0.0
             DDIM stochasticity (0 deterministic given the initial noise, 1 ~ DDPM).
         spacing : {"logsnr", "quadratic", "trailing", "linspace"}, optional
