@@ -154,8 +154,15 @@ def test_samplers_selectable_at_predict_time(fitted):
     ddim = m.predict(n_samples=3, sampler="ddim", steps=5, eta=0.5)
     assert ddpm.samples.shape == ddim.samples.shape
     assert "DDPM" in ddpm.info["sampler"] and "DDIM" in ddim.info["sampler"]
-    with pytest.raises(ValueError, match="sampler"):
+    with pytest.raises(ValueError, match=r"sampler must be one of \['auto', 'dpmsolver'.*got 'euler'"):
         m.predict(sampler="euler")
+
+
+def test_an_unknown_default_sampler_fails_before_training(tiny_params):
+    m = TSDiff(prediction_length=4, context_length=24, sampler="euler", **tiny_params)
+    with pytest.raises(ValueError, match=r"sampler must be one of .*'distilled'\], got 'euler'"):
+        m.fit(make_long_frame(n_series=2, length=60))
+    assert not hasattr(m, "model_")
 
 
 def test_chunk_size_bounds_memory_without_changing_shapes(fitted):

@@ -75,6 +75,14 @@ def _held_out_blocks(calibration_windows: Optional[int], lengths: np.ndarray, H:
     return K, np.minimum(np.minimum(K, cap), np.maximum(0, (lengths - H) // H))
 
 
+SAMPLER_NAMES = ("auto", "dpmsolver", "ddim", "ddpm", "distilled")
+
+
+def _check_sampler_name(arg: str, name: Any) -> None:
+    if name not in SAMPLER_NAMES:
+        raise ValueError(f"{arg} must be one of {list(SAMPLER_NAMES)}, got {name!r}")
+
+
 class _HeldOut:
     """The held-out windows of a fit (series index and split point of each), and their sampling."""
 
@@ -562,6 +570,7 @@ class TSDiff(BaseEstimator):
         """
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir= (the directory holding checkpoint.pt)")
+        _check_sampler_name("sampler", self.sampler)  # before training, not at the first predict
         if checkpoint_every is not None:
             checkpoint_every = _check_positive_int("checkpoint_every", checkpoint_every)
         with _torch_threads(self.num_threads):
@@ -801,6 +810,7 @@ class TSDiff(BaseEstimator):
                          spacing: Optional[str] = None, variance: Optional[str] = None) -> Any:
         """The sampler of a predict call: its arguments, else the estimator's defaults."""
         name = self.sampler if sampler is None else sampler
+        _check_sampler_name("sampler", name)
         if name == "auto":
             name = "distilled" if getattr(self, "student_", None) is not None else "dpmsolver"
         if name == "distilled":
