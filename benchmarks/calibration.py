@@ -101,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     model.fit(train)
     fit_seconds = time.perf_counter() - t0
-    runs: list[tuple[str, dict]] = [("calibrated", {"calibrated": True}), ("raw", {"calibrated": False})]
+    # The teacher's rows use the model's sampler, or DPM-Solver where that would pick the student ("auto").
+    teacher = {"sampler": "dpmsolver"} if model.sampler in ("auto", "distilled") else {}
+    runs: list[tuple[str, dict]] = [("calibrated", {"calibrated": True, **teacher}),
+                                    ("raw", {"calibrated": False, **teacher})]
     distill_seconds = None
     if args.distill:
         t0 = time.perf_counter()
