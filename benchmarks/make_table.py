@@ -460,6 +460,11 @@ def _relative_paths(command: str) -> str:
     return re.sub(re.escape(parent) + r"/", "../", command)
 
 
+#: Network calls of the student when ``predict`` gets no ``steps`` (``tsdiff.distillation.DEFAULT_PREDICT_STEPS``;
+#: a test keeps the two equal).
+DEFAULT_STUDENT_CALLS = 2
+
+
 def _precision(row: dict[str, str]) -> str:
     """`` (bf16)`` for a sampling-speed row run under bfloat16 autocast; nothing for float32 (or older rows)."""
     p = row.get("precision") or "fp32"
@@ -470,8 +475,9 @@ def _speed_targets(speed: list[dict[str, str]]) -> str:
     """The few-step-sampling targets (issue 12) checked on the latest full-size run of ``sampling_speed.py``.
 
     The default model's default sampler must draw 100 samples for all 414 m4_hourly series in at most 15 s
-    and at most about 5x DeepAR's time in the same run; the distilled student's rows are shown beside it
-    (opt-in, ``predict(sampler="distilled")``) with their wQL against the teacher's.
+    and at most about 5x DeepAR's time in the same run. A model with a student predicts with it by default
+    (``sampler="auto"``, :data:`DEFAULT_STUDENT_CALLS` calls, float32): that row comes first; the teacher
+    (the default of a model without a student) and the other rows follow, with their wQL against the teacher's.
     """
     full = [r for r in speed if r.get("status") == "ok" and r.get("n_series") == "414"
             and r.get("n_samples") == "100" and r.get("seconds") and r.get("part") == "samplers"]
@@ -489,9 +495,25 @@ def _speed_targets(speed: list[dict[str, str]]) -> str:
         met = secs <= 15 and (deepar is None or secs / deepar <= 5.5)
         return f"{secs:.1f} s (target: at most 15 s){ratio}: **{'met' if met else 'missed'}**"
 
+    default = next((r for r in mine if r["sampler"] == "distilled" and r["steps"] == str(DEFAULT_STUDENT_CALLS)
+                    and not _precision(r)), None)
+
+    def rel(r: dict[str, str]) -> str:
+        if teacher is None or not r.get("mean_wQuantileLoss") or not teacher.get("mean_wQuantileLoss"):
+            return ""
+        return f" ({float(r['mean_wQuantileLoss']) / float(teacher['mean_wQuantileLoss']) - 1:+.1%} against the teacher)"
+
+    def cov(r: dict[str, str]) -> str:
+        return f"cov50 / cov90 {_f(r.get('coverage_50'), 3)} / {_f(r.get('coverage_90'), 3)}"
+
+    if default is not None:
+        lines.append(f"- **the default sampler of a model with a student** (`sampler=\"auto\"`: the student, "
+                     f"{DEFAULT_STUDENT_CALLS} network calls, float32), wQL {_f(default.get('mean_wQuantileLoss'))}"
+                     f"{rel(default)}, {cov(default)}: {verdict(float(default['seconds']))}.")
     if teacher is not None:
-        lines.append(f"- the default model and sampler (the calibrated teacher, DPM-Solver++ {teacher['steps']} "
-                     f"steps), wQL {_f(teacher.get('mean_wQuantileLoss'))}: {verdict(float(teacher['seconds']))}.")
+        lines.append(f"- the calibrated teacher (DPM-Solver++ {teacher['steps']} steps; the default of a model "
+                     f"without a student), wQL {_f(teacher.get('mean_wQuantileLoss'))}, {cov(teacher)}: "
+                     f"{verdict(float(teacher['seconds']))}.")
     # DDPM runs every diffusion step: it is timed on fewer series at the same commit, and extrapolated.
     for r in (r for r in speed if r.get("status") == "ok" and r.get("git_sha") == sha and r.get("sampler") == "ddpm"
               and r.get("part") == "samplers"):
@@ -502,19 +524,15 @@ def _speed_targets(speed: list[dict[str, str]]) -> str:
         lines.append(f"- DDPM, all {r['steps']} steps, on the same trained weights (not the default), "
                      f"{r['n_series']} series: wQL {_f(r.get('mean_wQuantileLoss'))}, {float(r['seconds']):.1f} s, "
                      f"about {float(r.get('extrapolated_414_seconds') or r['seconds']):.0f} s for 414 series{beside}.")
-    for r in sorted((r for r in mine if r["sampler"] in ("distilled", "dpmsolver") and (r["sampler"] == "distilled"
-                                                                                  or _precision(r))),
+    for r in sorted((r for r in mine if r is not default and r["sampler"] in ("distilled", "dpmsolver")
+                     and (r["sampler"] == "distilled" or _precision(r))),
                     key=lambda r: (r["sampler"] == "dpmsolver", bool(_precision(r)), int(r["steps"]))):
-        rel = ""
-        if teacher is not None and r.get("mean_wQuantileLoss") and teacher.get("mean_wQuantileLoss"):
-            rel = f" ({float(r['mean_wQuantileLoss']) / float(teacher['mean_wQuantileLoss']) - 1:+.1%} against the teacher)"
-        what = (f"the distilled student (opt-in), {r['steps']} network call{'s' if r['steps'] != '1' else ''}"
+        what = (f"the distilled student, {r['steps']} network call{'s' if r['steps'] != '1' else ''}"
                 if r["sampler"] == "distilled" else f"the teacher's sampler, {r['steps']} steps")
-        lines.append(f"- {what}{_precision(r)}, wQL {_f(r.get('mean_wQuantileLoss'))}{rel}, cov50 / cov90 "
-                     f"{_f(r.get('coverage_50'), 3)} / {_f(r.get('coverage_90'), 3)}: {verdict(float(r['seconds']))}.")
-    lines.append(f"- run: `{str(sha)[:10]}`, {mine[0].get('threads', '?')} torch threads. The student becomes the default "
-                 "sampler only once its wQL is within 2% of the teacher's on every dataset of "
-                 "`benchmarks/results/distill.csv` (its section below).")
+        lines.append(f"- {what}{_precision(r)}, wQL {_f(r.get('mean_wQuantileLoss'))}{rel(r)}, {cov(r)}: "
+                     f"{verdict(float(r['seconds']))}.")
+    lines.append(f"- run: `{str(sha)[:10]}`, {mine[0].get('threads', '?')} torch threads. The accuracy of each "
+                 "step count against the teacher on three datasets is in the student's section below.")
     return "\n".join(lines)
 
 

@@ -166,17 +166,30 @@ def test_speed_targets_judge_the_default_sampler_and_the_student_against_deepar_
             "about 7068 s for 414 series; the teacher's sampler on the same 41 series in that run: wQL 0.0240, 14.0 s."
             in text)
     assert "999.0 s" not in text
-    assert "DPM-Solver++ 20 steps), wQL 0.0250: 146.0 s (target: at most 15 s), 48.7x DeepAR's 3.0 s" in text
+    # The default sampler of a model with a student comes first: the float32 student at DEFAULT_STUDENT_CALLS.
+    lines = [ln for ln in text.splitlines() if ln.startswith("- the ") or ln.startswith("- **the default")]
+    assert lines[0].startswith("- **the default sampler of a model with a student** (`sampler=\"auto\"`: the student, "
+                               "2 network calls, float32), wQL 0.0250 (+0.0% against the teacher), cov50 / cov90 — / —: "
+                               "16.0 s (target: at most 15 s), 5.3x DeepAR's 3.0 s")
+    assert ("the calibrated teacher (DPM-Solver++ 20 steps; the default of a model without a student), wQL 0.0250, "
+            "cov50 / cov90 — / —: 146.0 s (target: at most 15 s), 48.7x DeepAR's 3.0 s") in text
     assert ("1 network call, wQL 0.0255 (+2.0% against the teacher), cov50 / cov90 — / —: 7.5 s (target: at most "
             "15 s), 2.5x") in text
-    # The float32 teacher is the default; a bf16 row is labelled and judged on its own.
+    # A bf16 row is labelled and judged on its own.
     assert ("2 network calls (bf16), wQL 0.0250 (+0.0% against the teacher), cov50 / cov90 0.490 / 0.900: 11.0 s"
             in text)
     assert "the teacher's sampler, 20 steps (bf16), wQL 0.0250 (+0.0% against the teacher)" in text
     assert "| dpmsolver (bf16) | 20 |" in text
-    lines = [ln for ln in text.splitlines() if ln.startswith("- the ")]
-    # 146 s; 7.5 s; 16 s > 15 s; 11 s (bf16); the bf16 teacher, 100 s
-    assert [ln.endswith("**met**.") for ln in lines] == [False, True, False, True, False]
+    # 16 s > 15 s (default); 146 s (teacher); 7.5 s; 11 s (bf16); the bf16 teacher, 100 s
+    assert [ln.endswith("**met**.") for ln in lines] == [False, False, True, True, False]
+
+
+def test_the_default_student_calls_match_the_library():
+    from make_table import DEFAULT_STUDENT_CALLS
+
+    from tsdiff.distillation import DEFAULT_PREDICT_STEPS
+
+    assert DEFAULT_STUDENT_CALLS == DEFAULT_PREDICT_STEPS
 
 
 def test_distill_section_checks_each_bound_of_the_student_against_its_teacher(tmp_path):
