@@ -118,22 +118,6 @@ def test_context_sampler_latest_share():
     assert abs(share - (0.5 + 0.5 * 2 / 36)) < 0.03
 
 
-@pytest.mark.parametrize("n", [1, 2, 5])
-def test_context_sampler_latest_contexts(n):
-    """``latest``: each series' last context once (a subset of ``n`` when there are fewer), in series order."""
-    series = _context_series()
-    s = ContextSampler(series, 4, 2, [30, 6], latest_share=0.0)
-    b = s.latest(np.random.default_rng(0), n)
-    assert "future_target" not in b
-    expected = [29.0, 105.0] if n >= 2 else None
-    last = b["past_target"][:, -1].tolist()
-    if expected is None:
-        assert len(last) == 1 and last[0] in (29.0, 105.0)
-    else:
-        assert last == expected
-    np.testing.assert_array_equal(b["future_time_feat"][:, 0, 0], [v + 1 - (100 if v > 99 else 0) for v in last])
-
-
 def test_context_sampler_reproducible_and_checked():
     series = _context_series()
     s = ContextSampler(series, 4, 2, [30, 6], latest_share=0.3)

@@ -727,16 +727,15 @@ class TSDiff(BaseEstimator):
         The student is a copy of the denoiser (the context encoder and the conditioning are shared)
         trained to land, in ``k`` network calls, where the teacher's sampler lands from the same
         starting noise; ``predict(sampler="distilled", steps=k)`` then samples with it. Its own
-        calibration maps its ensembles onto the teacher's calibrated ones at the contexts it forecasts
-        from (:func:`tsdiff.distillation.fit_student_calibrator`). A student already there is replaced.
-        ``TSDiff(distill=True)`` does this at the end of :meth:`fit`.
+        calibration is fitted on the held-out windows (kept apart from the teacher's). A student
+        already there is replaced. ``TSDiff(distill=True)`` does this at the end of :meth:`fit`.
 
         Parameters
         ----------
         df : pd.DataFrame
             The training frame given to :meth:`fit` (or more data of the same series), in the same
             format, with the covariate columns the model uses. Its last windows are held out exactly as
-            in :meth:`fit` (for the student's checkpoint choice; their contexts also serve its calibration).
+            in :meth:`fit` (for the student's checkpoint choice and calibration).
         static_df : pd.DataFrame, optional
             Static features of series not seen at fit (default: those given to fit).
         max_steps : int, optional
@@ -797,8 +796,7 @@ class TSDiff(BaseEstimator):
                                 progress=self.progress,
                                 calibration_samples=_check_positive_int("calibration_samples",
                                                                         self.calibration_samples),
-                                chunk_size=default_chunk_size(cfg, device.type),
-                                teacher_calibrator=getattr(self, "calibrator_", None))
+                                chunk_size=default_chunk_size(cfg, device.type))
 
     # ----------------------------------------------------------------- predict
     def _teacher_sampler(self) -> Any:

@@ -243,15 +243,6 @@ class ContextSampler:
         """Number of distinct contexts."""
         return int(self.ends[self.series_index].sum())
 
-    def latest(self, rng: np.random.Generator, n: int) -> Batch:
-        """The latest context (``split = end_i``) of at most ``n`` series, a subset drawn with ``rng`` when there
-        are more (in series order); no ``future_target`` key."""
-        idx = self.series_index
-        if len(idx) > n:
-            idx = np.sort(rng.choice(idx, size=n, replace=False))
-        return make_batch(self.series, idx, self.ends[idx], self.context_length, self.prediction_length,
-                          with_target=False, ends=self.ends[idx])
-
     def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
         """Draw ``batch_size`` contexts with ``rng`` (a numpy ``Generator``); no ``future_target`` key."""
         idx = rng.choice(self.series_index, size=batch_size, p=self.weights)
