@@ -543,6 +543,8 @@ DISTILL_NOTES = {
     "4de8056": "run beside 3-4 other processes on 2 cores: the time ratio is inflated (504 s of CPU)",
     "7a262f5": "contexts up to each series' last point, half at it; no horizon weights",
     "ca36852": "contexts as at 7a262f5, plus horizon weights; 3-4 processes on 2 cores (time ratio inflated)",
+    "aa7c4ed": "the student's calibration fitted against the teacher's calibrated ensembles, not held-out actuals "
+               "(reverted in 1fc233b; the students' weights are those of 0c27507)",
 }
 
 
