@@ -428,23 +428,28 @@ def _plot_speed_accuracy(rows: list[dict[str, Any]], png: Path) -> None:
     n = max(num(r["n_series"]) for r in samp)
     sha = [r.get("git_sha") for r in samp if num(r["n_series"]) == n][-1]
     samp = [r for r in samp if num(r["n_series"]) == n and r.get("git_sha") == sha]
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for r in samp:
+    fig, ax = plt.subplots(figsize=(9.0, 4.4))
+    markers = "osD^vP*Xhp<>"
+    for k, r in enumerate(samp):
         name = str(r["sampler"])
         colour = ("tab:green" if name == "distilled" else "tab:grey" if name.startswith("deepar")
                   else "tab:blue")
         x, y = num(r["seconds"]), num(r["mean_wQuantileLoss"])
-        ax.scatter(x, y, s=36, color=colour)
+        bf16 = (r.get("precision") or "fp32") != "fp32"
         label = "DeepAR" if name.startswith("deepar") else (
             f"student, {r['steps']} call{'s' if str(r['steps']) != '1' else ''}" if name == "distilled"
-            else f"{name} {r['steps']}")
-        cov = f" ({num(r.get('coverage_50')):.2f}/{num(r.get('coverage_90')):.2f})" if r.get("coverage_50") else ""
-        ax.annotate(label + cov, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+            else f"{name} {r['steps']}") + (f" {r['precision']}" if bf16 else "")
+        cov = f" (cov {num(r.get('coverage_50')):.2f}/{num(r.get('coverage_90')):.2f})" if r.get("coverage_50") else ""
+        # Points overlap (bf16 beside fp32): a marker each, named in the legend with its time and coverage.
+        ax.scatter(x, y, s=40, color=colour, marker=markers[k % len(markers)],
+                   facecolors="none" if bf16 else colour, label=f"{label}: {x:.1f} s{cov}")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax.set_xscale("log")
     ax.set_xlabel(f"seconds for {n:.0f} series x {samp[0]['n_samples']} samples "
                   f"({samp[0].get('threads', '?')} threads)")
     ax.set_ylabel("wQL (GluonTS mean weighted quantile loss)")
-    ax.set_title("m4_hourly: sampling speed vs accuracy (cov50/cov90 in brackets)", fontsize=9)
+    ax.set_title("m4_hourly: sampling speed vs accuracy (hollow: bf16; cov50/cov90 in the legend)", fontsize=9)
     fig.text(0.01, 0.01, f"benchmarks/sampling_speed.py @ {str(sha)[:10]}", fontsize=6, color="grey")
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,7 @@ from .training import TrainResult
 DEFAULT_STUDENT_STEPS: tuple[int, ...] = (1, 2, 4)
 #: Network calls of the distilled sampler when ``steps`` is not given (if trained; else the fewest trained).
 #: Why 2: on m4_hourly, ett_small_1h and exchange_rate_nips (two teachers each, 4 sampling seeds) the 2-call
-#: student is within 1% of the teacher's wQL and 0.02 of its coverage but for one cell (m4_hourly cov90
+#: student is within 2% of the teacher's wQL (-0.8% to +1.6%) and 0.02 of its coverage but for one cell (m4_hourly cov90
 #: +0.0205), while the 1- and 4-call students lose 2.4-3.7% wQL on m4_hourly (``distill.csv``, 0c27507).
 DEFAULT_PREDICT_STEPS = 2
 
