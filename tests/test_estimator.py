@@ -650,8 +650,10 @@ def test_distilled_sampler_errors_name_the_way_out(distilled, fitted):
     m, _ = distilled
     with pytest.raises(ValueError, match=r"trained for steps \[1, 2, 4\], got steps=3"):
         m.predict(sampler="distilled", steps=3)
-    with pytest.raises(ValueError, match="do not apply to the distilled sampler"):
+    with pytest.raises(ValueError, match="do not apply to the distilled sampler.*sampler='dpmsolver' or 'ddim'"):
         m.predict(sampler="distilled", eta=0.5)
+    with pytest.raises(ValueError, match="do not apply to the distilled sampler"):
+        m.predict(eta=0.5)  # the default ("auto") is the student here
 
 
 def test_distill_student_on_a_fitted_model_and_the_default_sampler(fitted, tmp_path):

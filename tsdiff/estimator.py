@@ -75,12 +75,12 @@ def _held_out_blocks(calibration_windows: Optional[int], lengths: np.ndarray, H:
     return K, np.minimum(np.minimum(K, cap), np.maximum(0, (lengths - H) // H))
 
 
-SAMPLER_NAMES = ("auto", "dpmsolver", "ddim", "ddpm", "distilled")
+_SAMPLER_NAMES = ("auto", "dpmsolver", "ddim", "ddpm", "distilled")
 
 
 def _check_sampler_name(arg: str, name: Any) -> None:
-    if name not in SAMPLER_NAMES:
-        raise ValueError(f"{arg} must be one of {list(SAMPLER_NAMES)}, got {name!r}")
+    if name not in _SAMPLER_NAMES:
+        raise ValueError(f"{arg} must be one of {list(_SAMPLER_NAMES)}, got {name!r}")
 
 
 class _HeldOut:
@@ -800,7 +800,7 @@ class TSDiff(BaseEstimator):
 
     # ----------------------------------------------------------------- predict
     def _teacher_sampler(self) -> Any:
-        """The teacher's default sampler (the ``sampler`` parameter's, or dpmsolver when that is "distilled"):
+        """The teacher's default sampler (the ``sampler`` parameter's, or dpmsolver when that is "distilled" or "auto"):
         the one calibrated at fit and distilled into the student."""
         return self._default_sampler("dpmsolver" if self.sampler in ("distilled", "auto") else None)
 
@@ -819,7 +819,7 @@ class TSDiff(BaseEstimator):
                                  "('tsdiff fit --distill' from the shell)")
             if eta != 0.0 or spacing is not None or variance is not None:
                 raise ValueError("eta, spacing and variance do not apply to the distilled sampler (its grid is the "
-                                 "teacher's, deterministic)")
+                                 "teacher's, deterministic); pass sampler='dpmsolver' or 'ddim' for the teacher")
             return student.sampler(self.model_.schedule, steps)
         if name in ("ddim", "dpmsolver"):
             steps = self.sampler_steps if steps is None else steps
