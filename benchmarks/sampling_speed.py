@@ -148,6 +148,10 @@ def main(argv: Optional[list[str]] = None) -> None:
                    help="speed vs accuracy of the samplers and DeepAR (from the rows in --out)")
     p.add_argument("--plot-only", action="store_true", help="redraw --png from the rows in --out and exit")
     args = p.parse_args(argv)
+    bad = [spec for spec in args.samplers if spec.count(":") > 2
+           or (spec.count(":") == 2 and spec.rsplit(":", 1)[1] not in ("fp32", "bf16", "fp16"))]
+    if bad:  # before any training or timing, not as an error row after it
+        raise SystemExit(f"--samplers: a spec is name:steps[:precision] with precision fp32, bf16 or fp16, got {bad}")
     if args.plot_only:
         with Path(args.out).open(newline="") as fh:
             rows = list(csv.DictReader(fh))
