@@ -545,6 +545,7 @@ DISTILL_NOTES = {
     "ca36852": "contexts as at 7a262f5, plus horizon weights; 3-4 processes on 2 cores (time ratio inflated)",
     "aa7c4ed": "the student's calibration fitted against the teacher's calibrated ensembles, not held-out actuals "
                "(reverted in 1fc233b; the students' weights are those of 0c27507)",
+    "9392de7": "a probe: --distill-steps 2000 (twice the default), one sampling seed; the default stays 1000",
 }
 
 
