@@ -38,6 +38,7 @@ from _common import git_sha, hardware, upsert_row  # noqa: E402
 from rolling import predict_param  # noqa: E402
 
 from tsdiff import TSDiff  # noqa: E402
+from tsdiff.estimator import teacher_sampler_name  # noqa: E402
 from tsdiff.metrics import coverage, crps_ensemble, weighted_quantile_loss  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "calibration.csv"
@@ -101,10 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     model.fit(train)
     fit_seconds = time.perf_counter() - t0
-    # The teacher's rows use the model's sampler, or DPM-Solver where that would pick the student ("auto").
-    teacher = {"sampler": "dpmsolver"} if model.sampler in ("auto", "distilled") else {}
-    runs: list[tuple[str, dict]] = [("calibrated", {"calibrated": True, **teacher}),
-                                    ("raw", {"calibrated": False, **teacher})]
+    teacher = teacher_sampler_name(model.sampler)  # not the student that "auto" picks after distillation
+    runs: list[tuple[str, dict]] = [("calibrated", {"calibrated": True, "sampler": teacher}),
+                                    ("raw", {"calibrated": False, "sampler": teacher})]
     distill_seconds = None
     if args.distill:
         t0 = time.perf_counter()

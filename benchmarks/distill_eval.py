@@ -159,6 +159,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     from tsdiff import TSDiff
     from tsdiff.datasets import load_dataset
+    from tsdiff.estimator import teacher_sampler_name
     from tsdiff.integrations.gluonts import TSDiffEstimator, TSDiffPredictor
 
     torch.set_num_threads(args.threads)
@@ -199,9 +200,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                                    "note": f"student of {model.student_.teacher}; calibration refitted per step count",
                                    "wall_seconds": round(time.perf_counter() - wall0, 1),
                                    "finished_at": _dt.datetime.now().isoformat(timespec="seconds")}]
-    # The teacher: the model's sampler, or DPM-Solver where that would pick the student ("auto", "distilled").
-    teacher_sampler = "dpmsolver" if model.sampler in ("auto", "distilled") else None
-    runs = [("teacher", teacher_sampler, None)] + [("student", "distilled", k)
+    runs = [("teacher", teacher_sampler_name(model.sampler), None)] + [("student", "distilled", k)
                                                    for k in (args.steps or model.student_.steps)]
     pred_seeds = [seed + j for j in range(args.pred_seeds)]
     per_k: dict[int, list[dict[str, Any]]] = {}

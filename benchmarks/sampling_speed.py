@@ -102,6 +102,16 @@ def _forked(fn: Callable[[], dict[str, Any]], threads: int = 1) -> dict[str, Any
     return collect(ctx.Process(target=target), recv, send)
 
 
+def _sampler_spec(spec: str) -> tuple[str, Optional[int], str]:
+    """``name[:steps[:precision]]`` -> ``(name, steps or None, precision)``; a bad spec exits with a message."""
+    name, _, rest = spec.partition(":")
+    steps_s, _, precision = rest.partition(":")
+    precision = precision or "fp32"
+    if not name or ":" in precision or precision not in ("fp32", "bf16", "fp16") or (steps_s and not steps_s.isdigit()):
+        raise SystemExit(f"--samplers: a spec is name:steps[:precision] with precision fp32, bf16 or fp16, got {spec!r}")
+    return name, int(steps_s) if steps_s else None, precision
+
+
 def _scores(y: np.ndarray, samples: np.ndarray) -> dict[str, float]:
     from tsdiff import metrics
 
@@ -148,10 +158,7 @@ def main(argv: Optional[list[str]] = None) -> None:
                    help="speed vs accuracy of the samplers and DeepAR (from the rows in --out)")
     p.add_argument("--plot-only", action="store_true", help="redraw --png from the rows in --out and exit")
     args = p.parse_args(argv)
-    bad = [spec for spec in args.samplers if spec.count(":") > 2
-           or (spec.count(":") == 2 and spec.rsplit(":", 1)[1] not in ("fp32", "bf16", "fp16"))]
-    if bad:  # before any training or timing, not as an error row after it
-        raise SystemExit(f"--samplers: a spec is name:steps[:precision] with precision fp32, bf16 or fp16, got {bad}")
+    specs = [_sampler_spec(spec) for spec in args.samplers]  # before any training or timing
     if args.plot_only:
         with Path(args.out).open(newline="") as fh:
             rows = list(csv.DictReader(fh))
@@ -282,11 +289,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     n = min(args.n_series, len(inputs_all))
     # -------------------------------------------------------- samplers (main table)
     T = model.config_.diffusion_steps
-    for spec in args.samplers:
-        name, _, rest = spec.partition(":")
-        steps_s, _, precision = rest.partition(":")
-        steps = int(steps_s) if steps_s else None
-        precision = precision or "fp32"
+    for spec, (name, steps, precision) in zip(args.samplers, specs):
         if name == "ddpm":
             # Ancestral sampling runs every step of the schedule: a row must not name fewer than it ran.
             if steps not in (None, T):

@@ -158,6 +158,13 @@ def test_samplers_selectable_at_predict_time(fitted):
         m.predict(sampler="euler")
 
 
+def test_teacher_sampler_name_names_the_many_step_sampler():
+    from tsdiff.estimator import teacher_sampler_name
+
+    assert [teacher_sampler_name(s) for s in ("auto", "distilled", "dpmsolver", "ddim", "ddpm")] == [
+        "dpmsolver", "dpmsolver", "dpmsolver", "ddim", "ddpm"]
+
+
 def test_an_unknown_default_sampler_fails_before_training(tiny_params):
     m = TSDiff(prediction_length=4, context_length=24, sampler="euler", **tiny_params)
     with pytest.raises(ValueError, match=r"sampler must be one of .*'distilled'\], got 'euler'"):

@@ -83,6 +83,13 @@ def _check_sampler_name(arg: str, name: Any) -> None:
         raise ValueError(f"{arg} must be one of {list(_SAMPLER_NAMES)}, got {name!r}")
 
 
+def teacher_sampler_name(sampler: str) -> str:
+    """The many-step sampler behind a ``sampler`` setting: the setting itself, or ``"dpmsolver"`` where it
+    names the student (``"distilled"``, or ``"auto"``, which picks the student when there is one). The
+    calibration is fitted on it and the student distilled from it."""
+    return "dpmsolver" if sampler in ("auto", "distilled") else sampler
+
+
 class _HeldOut:
     """The held-out windows of a fit (series index and split point of each), and their sampling."""
 
@@ -802,7 +809,7 @@ class TSDiff(BaseEstimator):
     def _teacher_sampler(self) -> Any:
         """The teacher's default sampler (the ``sampler`` parameter's, or dpmsolver when that is "distilled" or "auto"):
         the one calibrated at fit and distilled into the student."""
-        return self._default_sampler("dpmsolver" if self.sampler in ("distilled", "auto") else None)
+        return self._default_sampler(teacher_sampler_name(self.sampler))
 
     def _default_sampler(self, sampler: Optional[str] = None, steps: Optional[int] = None, eta: float = 0.0,
                          spacing: Optional[str] = None, variance: Optional[str] = None) -> Any:
