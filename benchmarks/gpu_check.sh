@@ -2,7 +2,8 @@
 # Prepared GPU check (issue "Scale out"): run on a machine with one CUDA GPU, from the project root,
 # with the project installed (make install). About 3-5 minutes. Writes benchmarks/results/*_cuda.json:
 #   1. training throughput (windows/s) on the GPU vs the CPU, default model, ett_small_1h windows;
-#   2. sampling time of 414 series x 100 samples (m4_hourly size), fp32 vs bf16/fp16 autocast vs torch.compile.
+#   2. sampling time of 414 series x 100 samples (m4_hourly size), fp32 vs bf16/fp16 autocast vs torch.compile;
+#   3. the library end to end on the GPU (fit with a student, every sampler and precision, save/load to the CPU).
 # Usage: bash benchmarks/gpu_check.sh [PYTHON]
 set -euo pipefail
 PY=${1:-.venv/bin/python}
@@ -13,3 +14,4 @@ timeout 60 "$PY" benchmarks/train_throughput.py --device cpu --runs 1 --steps 10
     --out benchmarks/results/train_throughput_cpu_on_gpu_host.json
 timeout 180 "$PY" benchmarks/inference_flags.py --device cuda --series 414 --samples 100 --steps 20 \
     --out benchmarks/results/inference_flags_cuda.json
+timeout 300 "$PY" benchmarks/gpu_functional.py --out benchmarks/results/gpu_functional_cuda.json
