@@ -267,3 +267,40 @@ def test_fixed_stem_share_equals_the_full_stem(patch_size: int, length: int, fix
         net(x[:, :3 - fixed, :length - 1] if length > 1 else x[:, :3 - fixed].repeat(1, 1, 2), cond, fixed_stem=share)
     with pytest.raises(ValueError, match="C_fixed"):
         net.fixed_stem(x)  # every channel fixed: nothing would vary
+
+
+@pytest.mark.parametrize("groups", [1, 3, 6])
+@pytest.mark.parametrize("length", [5, 13])
+def test_no_grad_path_equals_autograd_path(groups: int, length: int) -> None:
+    """Without autograd the blocks update their intermediates in place: same values, and the input is
+    left untouched (the in-place ops only write the blocks' own temporaries)."""
+    net = seeded(lambda: UNet1D(3, 1, base_channels=8, channel_mults=(1, 2), num_res_blocks=2, cond_dim=COND))
+    perturb_final_conv(net)
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(6, 3, length, generator=g)
+    cond = torch.randn(groups, COND, generator=g)
+    x_before = x.clone()
+    with torch.enable_grad():
+        ref = net(x, cond)
+    assert ref.requires_grad
+    with torch.no_grad():
+        out = net(x, cond)
+    assert torch.equal(out, ref.detach())
+    assert torch.equal(x, x_before)
+    with torch.inference_mode():
+        assert torch.equal(net(x, cond), ref.detach())
+
+
+def test_no_grad_block_keeps_the_autocast_dtype() -> None:
+    """Under bf16 autocast the block's output dtype (and values) are those of the autograd path:
+    the in-place residual add is skipped when it would change the dtype of ``skip + h``."""
+    block = seeded(lambda: ResBlock1D(8, 8, COND))
+    g = torch.Generator().manual_seed(4)
+    x, cond = torch.randn(4, 8, 7, generator=g), torch.randn(4, COND, generator=g)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.enable_grad():
+            ref = block(x, cond)
+        with torch.no_grad():
+            out = block(x, cond)
+    assert out.dtype == ref.dtype
+    assert torch.equal(out, ref.detach())

@@ -97,17 +97,23 @@ class ResBlock1D(nn.Module):
 
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
         """Apply the block: ``(B, C_in, L), (G, D) -> (B, C_out, L)`` (``B % G == 0``)."""
-        h = self.conv1(F.silu(self.norm1(x)))
+        # Without autograd (sampling) the block's own intermediates are updated in place: the same
+        # values, about 10% less sampling time on a CPU (fewer large allocations).
+        inplace = not torch.is_grad_enabled()
+        h = self.conv1(F.silu(self.norm1(x), inplace=inplace))
         scale, shift = self.film(F.silu(cond)).unsqueeze(-1).chunk(2, dim=1)   # (G, C_out, 1) each
         h = self.norm2(h)
         batch, groups = h.shape[0], cond.shape[0]
-        if groups == batch:
-            h = h * (1.0 + scale) + shift
-        else:  # FiLM once per group, broadcast over its B / G rows
-            h = (h.view(groups, batch // groups, *h.shape[1:]) * (1.0 + scale[:, None])
-                 + shift[:, None]).view_as(h)
-        h = self.conv2(self.dropout(F.silu(h)))
-        return self.skip(x) + h
+        # FiLM once per group, broadcast over its B / G rows (G = B: one vector per row).
+        grouped = h.view(groups, batch // groups, *h.shape[1:])
+        if inplace:
+            grouped.mul_(1.0 + scale[:, None]).add_(shift[:, None])
+        else:
+            h = (grouped * (1.0 + scale[:, None]) + shift[:, None]).view_as(h)
+        h = self.conv2(self.dropout(F.silu(h, inplace=inplace)))
+        skip = self.skip(x)
+        # In place only where it keeps the dtype of skip + h (under autocast h may be bf16, skip float32).
+        return h.add_(skip) if inplace and skip.dtype == h.dtype else skip + h
 
 
 class Downsample1D(nn.Module):
@@ -329,7 +335,7 @@ class UNet1D(nn.Module):
                 h = module(torch.cat([h, skips.pop()], dim=1), cond)
             else:
                 h = module(h)
-        h = self.out_conv(F.silu(self.out_norm(h)))
+        h = self.out_conv(F.silu(self.out_norm(h), inplace=not torch.is_grad_enabled()))
         if p > 1:  # (B, C_out * p, n) -> (B, C_out, n * p)
             h = h.reshape(batch, self.out_channels, p, n).transpose(2, 3).reshape(batch, self.out_channels, n * p)
         return h[..., :length]
