@@ -98,7 +98,7 @@ class ResBlock1D(nn.Module):
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
         """Apply the block: ``(B, C_in, L), (G, D) -> (B, C_out, L)`` (``B % G == 0``)."""
         # Without autograd (sampling) the block's own intermediates are updated in place: the same
-        # values, about 10% less sampling time on a CPU (fewer large allocations).
+        # values, fewer large allocations (7-10% less sampling time in a 1-thread CPU probe).
         inplace = not torch.is_grad_enabled()
         h = self.conv1(F.silu(self.norm1(x), inplace=inplace))
         scale, shift = self.film(F.silu(cond)).unsqueeze(-1).chunk(2, dim=1)   # (G, C_out, 1) each
