@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # A CPU dry run checks the script, not the library: fp32 only, and no 1000-step DDPM.
     for precision in PRECISIONS if dev == "cuda" else PRECISIONS[:1]:
-        model.precision = precision
+        model.set_params(precision=precision)
         for sampler, steps in SAMPLERS if dev == "cuda" else SAMPLERS[:-1]:
             run(model, sampler, steps, args.seed)   # warm-up: kernels and autotuning
             s, sec = run(model, sampler, steps, args.seed)
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                    "shape": list(s.shape), "finite": bool(np.isfinite(s).all()), **_scores(y, s)}
             rows.append(row)
             check(f"{sampler}:{steps}:{precision} shape and finite", ok)
-    model.precision = "fp32"
+    model.set_params(precision="fp32")
 
     a, _ = run(model, "auto", None, 7)
     b, _ = run(model, "auto", None, 7)
