@@ -101,11 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         for sampler, steps in SAMPLERS if dev == "cuda" else SAMPLERS[:-1]:
             run(model, sampler, steps, args.seed)   # warm-up: kernels and autotuning
             s, sec = run(model, sampler, steps, args.seed)
-            ok = s.shape == (len(y), 100, h) and bool(np.isfinite(s).all())
-            row = {"sampler": sampler, "steps": steps, "precision": precision, "seconds": round(sec, 3),
-                   "shape": list(s.shape), "finite": bool(np.isfinite(s).all()), **_scores(y, s)}
-            rows.append(row)
-            check(f"{sampler}:{steps}:{precision} shape and finite", ok)
+            finite = bool(np.isfinite(s).all())
+            rows.append({"sampler": sampler, "steps": steps, "precision": precision, "seconds": round(sec, 3),
+                         "shape": list(s.shape), "finite": finite, **_scores(y, s)})
+            check(f"{sampler}:{steps}:{precision} shape and finite", s.shape == (len(y), 100, h) and finite)
     model.set_params(precision="fp32")
 
     a, _ = run(model, "auto", None, 7)
