@@ -547,7 +547,6 @@ def distill(teacher: Any, teacher_sampler: Any, window_sampler: Any, held: Any, 
     return out
 
 
-__all__ = ["CALIBRATION_SAMPLES", "DEFAULT_DISTILL_STEPS", "DEFAULT_PREDICT_STEPS", "DEFAULT_STUDENT_STEPS", "DistilledStudent",
-           "LATEST_CONTEXT_SHARE", "StudentAtSteps", "StudentDenoiser", "TeacherTrajectories", "check_student_steps",
-           "distill", "horizon_weights",
-           "jump", "pair_weight"]
+__all__ = ["CALIBRATION_SAMPLES", "DEFAULT_DISTILL_STEPS", "DEFAULT_PREDICT_STEPS", "DEFAULT_STUDENT_STEPS",
+           "DistilledStudent", "LATEST_CONTEXT_SHARE", "StudentAtSteps", "StudentDenoiser", "TeacherTrajectories",
+           "check_student_steps", "distill", "horizon_weights", "jump", "pair_weight"]
