@@ -650,30 +650,6 @@ def test_distilled_student_predicts_in_few_calls_and_round_trips(distilled, tmp_
         TSDiff.load(tmp_path / "s", device="cpu")
 
 
-@pytest.mark.parametrize("calibration_samples, expected", [(100, 32), (16, 16)])
-def test_student_calibration_draws_at_most_its_own_cap(distilled, calibration_samples, expected):
-    import copy
-
-    from tsdiff.distillation import CALIBRATION_SAMPLES
-
-    assert CALIBRATION_SAMPLES == 32
-    m, df = distilled
-    m = copy.deepcopy(m).set_params(calibration_samples=calibration_samples)
-    drawn = []
-    real = m.model_.sample
-
-    def recording(inputs, n_samples, *args, **kwargs):
-        if kwargs.get("denoiser") is not None:  # the student's calibration (the teacher's own has none)
-            drawn.append((args[0].num_steps, n_samples))
-        return real(inputs, n_samples, *args, **kwargs)
-
-    m.model_.sample = recording
-    m.distill_student(df, max_steps=2)
-    # One draw per trained step count, each with min(cap, calibration_samples) paths per window.
-    assert sorted(drawn) == [(1, expected), (2, expected), (4, expected)]
-    assert sorted(m.student_.calibrators) == [1, 2, 4]
-
-
 def test_distilled_sampler_errors_name_the_way_out(distilled, fitted):
     plain, _ = fitted
     with pytest.raises(ValueError, match=r"distill=True.*distill_student"):

@@ -452,19 +452,11 @@ LEARNING_RATE = 2e-3
 LATEST_CONTEXT_SHARE = 0.5
 #: Held-out windows whose teacher trajectories score the student's checkpoints.
 VAL_WINDOWS = 32
-#: Paths per calibration window for the student's calibration (at most; fewer when the estimator's
-#: ``calibration_samples`` is smaller). Why not the teacher's 100: the calibration samples every trained step
-#: count (1 + 2 + 4 network calls per path), a quarter of distillation's cost at 100 paths. At 32 paths (a
-#: third of that time) the factors, fitted at plotting positions so that they carry over between ensemble
-#: sizes, gave the same test wQL within 0.00003 on m4_hourly and moved coverage towards the teacher's
-#: (docs/how_it_works.md, "Distillation's cost").
-CALIBRATION_SAMPLES = 32
 
 
 def distill(teacher: Any, teacher_sampler: Any, window_sampler: Any, held: Any, cal: Any, *, seed: int,
             device: torch.device, max_steps: Optional[int] = None, max_time: Optional[float] = None,
-            steps: Any = DEFAULT_STUDENT_STEPS, progress: bool = False,
-            calibration_samples: int = CALIBRATION_SAMPLES,
+            steps: Any = DEFAULT_STUDENT_STEPS, progress: bool = False, calibration_samples: int = 100,
             chunk_size: int = 1024, learning_rate: Optional[float] = None, windows_per_batch: Optional[int] = None,
             paths_per_window: Optional[int] = None, prediction: str = PREDICTION) -> DistilledStudent:
     """Distil ``teacher_sampler`` on ``teacher`` into a :class:`DistilledStudent`.
@@ -485,9 +477,7 @@ def distill(teacher: Any, teacher_sampler: Any, window_sampler: Any, held: Any, 
         :class:`~tsdiff.training.Trainer`.
     steps : sequence of int, student step counts.
     progress : bool, show a progress bar.
-    calibration_samples : int, default :data:`CALIBRATION_SAMPLES`
-        Paths per calibration window.
-    chunk_size : int, as in :meth:`tsdiff.TSDiff.fit`.
+    calibration_samples, chunk_size : int, as in :meth:`tsdiff.TSDiff.fit`.
     learning_rate, windows_per_batch, paths_per_window : optional
         Default :data:`LEARNING_RATE`, :data:`WINDOWS_PER_BATCH`, :data:`PATHS_PER_WINDOW`.
     prediction : {"v", "eps"}, default :data:`PREDICTION`
@@ -547,6 +537,7 @@ def distill(teacher: Any, teacher_sampler: Any, window_sampler: Any, held: Any, 
     return out
 
 
-__all__ = ["CALIBRATION_SAMPLES", "DEFAULT_DISTILL_STEPS", "DEFAULT_PREDICT_STEPS", "DEFAULT_STUDENT_STEPS",
-           "DistilledStudent", "LATEST_CONTEXT_SHARE", "StudentAtSteps", "StudentDenoiser", "TeacherTrajectories",
-           "check_student_steps", "distill", "horizon_weights", "jump", "pair_weight"]
+__all__ = ["DEFAULT_DISTILL_STEPS", "DEFAULT_PREDICT_STEPS", "DEFAULT_STUDENT_STEPS", "DistilledStudent",
+           "LATEST_CONTEXT_SHARE", "StudentAtSteps", "StudentDenoiser", "TeacherTrajectories", "check_student_steps",
+           "distill", "horizon_weights",
+           "jump", "pair_weight"]

@@ -24,7 +24,7 @@ from .backtest import CV_QUANTILES, history_before_windows  # noqa: F401  (histo
 from .calibration import IntervalCalibrator
 from .config import ConfigError, TSDiffConfig
 from .diffusion import DiffusionSchedule, DistilledSampler, make_sampler
-from .distillation import CALIBRATION_SAMPLES, DEFAULT_STUDENT_STEPS, distill
+from .distillation import DEFAULT_STUDENT_STEPS, distill
 from .distributed import current_context, rank_seed
 from .errors import DataError, NotFittedError, TrainingError, _check_positive_int, subject
 from .forecast import Forecast
@@ -228,8 +228,6 @@ class TSDiff(BaseEstimator):
         Paths per held-out window (at most 256 windows, a random subset) sampled to fit the
         calibration. The factors carry over between ensemble sizes, but an ensemble as large as the
         one you predict with gives the most accurate coverage (a small one over-widens slightly).
-        The distilled student's calibration uses at most
-        :data:`tsdiff.distillation.CALIBRATION_SAMPLES` (32) of them, for each of its step counts.
     distill : bool, default False
         After training (and calibration), distil the default sampler into a student that draws
         nearly the same ensembles in 1, 2 or 4 network calls (:meth:`distill_student`), for
@@ -803,9 +801,8 @@ class TSDiff(BaseEstimator):
         self.student_ = distill(self.model_.eval(), teacher_sampler, window_sampler, held, cal, seed=cfg.seed,
                                 device=device, max_steps=max_steps, max_time=max_time, steps=steps,
                                 progress=self.progress,
-                                calibration_samples=min(CALIBRATION_SAMPLES,
-                                                        _check_positive_int("calibration_samples",
-                                                                            self.calibration_samples)),
+                                calibration_samples=_check_positive_int("calibration_samples",
+                                                                        self.calibration_samples),
                                 chunk_size=default_chunk_size(cfg, device.type))
 
     # ----------------------------------------------------------------- predict
