@@ -125,16 +125,18 @@ def test_rolling_rows_show_per_series_crps_pit_coverage_and_peers(tmp_path):
             "crps_series_mean": "0.0911", "mase": "0.8", "cov50": "0.566", "cov50_lo": "0.47", "cov50_hi": "0.66",
             "cov90": "0.911", "cov90_lo": "0.86", "cov90_hi": "0.95", "git_sha": A}
     _write(results / "rolling.csv", [
-        {**base, "model": "tsdiff", "variant": "calibrated", "pit_cov50": "0.512", "pit_cov50_lo": "0.45",
+        {**base, "model": "tsdiff", "variant": "calibrated", "mase_series_median": "0.75",
+         "pit_cov50": "0.512", "pit_cov50_lo": "0.45",
          "pit_cov50_hi": "0.57", "pit_cov90": "0.902", "pit_cov90_lo": "0.86", "pit_cov90_hi": "0.94",
          "tie_share": "0.21"},
         {**base, "model": "seasonal_naive", "variant": "default", "wql_gluonts_mean_wQuantileLoss": "0.0641"}])
     docs = tmp_path / "benchmarks.md"
     make_table(results, docs)
     text = docs.read_text().split("### Rolling windows")[1]
-    assert ("| d1 | tsdiff | calibrated | 3 x 7 | 0.0346 | 0.0911 | 0.800 | 0.566 [0.47, 0.66] | 0.911 [0.86, 0.95] "
-            "| 0.512 [0.45, 0.57] | 0.902 [0.86, 0.94] | 0.21 |") in text
-    assert "| d1 | seasonal_naive | default | 3 x 7 | 0.0641 | 0.0911 | 0.800 | — | — | — | — | — |" in text
+    assert ("| d1 | tsdiff | calibrated | 3 x 7 | 0.0346 | 0.0911 | 0.800 | 0.750 | 0.566 [0.47, 0.66] | "
+            "0.911 [0.86, 0.95] | 0.512 [0.45, 0.57] | 0.902 [0.86, 0.94] | 0.21 |") in text
+    # A row written before the median MASE was recorded shows a dash there.
+    assert "| d1 | seasonal_naive | default | 3 x 7 | 0.0641 | 0.0911 | 0.800 | — | — | — | — | — | — |" in text
 
 
 def _speed_row(sampler: str, steps: str, seconds: str, wql: str, sha: str = A) -> dict[str, str]:

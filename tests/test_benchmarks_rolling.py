@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import sys
 from pathlib import Path
 
@@ -66,3 +67,19 @@ def test_static_cardinality_and_truncation():
     assert rolling.static_cardinality([{"start": start, "target": np.arange(5.0)}]) is None
     short = rolling.truncated(entries[1], 2)
     assert list(short["target"]) == [0.0, 1.0] and short["feat_static_cat"] == [3] and len(entries[1]["target"]) == 5
+
+
+def test_series_median_mase_ignores_the_series_without_one_and_resists_a_near_periodic_series():
+    class Report:
+        def __init__(self, values):
+            self.per_series = pd.DataFrame({"mase": values})
+
+    # One near-periodic series (in-sample seasonal naive error ~0) has MASE 300: the mean is 101, the median 2.
+    report = Report([1.0, 2.0, 300.0, np.nan])
+    assert rolling.series_median_mase(report) == 2.0
+    assert np.nanmean(report.per_series["mase"]) == pytest.approx(101.0)
+    assert np.isnan(rolling.series_median_mase(Report([np.nan, np.inf])))
+    report.overall = collections.defaultdict(float, mase=101.0)  # every other overall score 0.0
+    fields = rolling.report_fields(report, 100)
+    assert fields["mase_series_median"] == 2.0 and fields["mase"] == 101.0
+    assert "mase_series_median" in rolling.COLUMNS
