@@ -550,6 +550,9 @@ DISTILL_NOTES = {
     "aa7c4ed": "the student's calibration fitted against the teacher's calibrated ensembles, not held-out actuals "
                "(reverted in 1fc233b; the students' weights are those of 0c27507)",
     "9392de7": "a probe: --distill-steps 2000 (twice the default), one sampling seed; the default stays 1000",
+    "b15eb47": "the student's calibration from 32 paths per window, not 100 (rejected: reverted in a8ea06e)",
+    "a8ea06e": "teachers not of the final table: seed 0 trained at db9d038 (ett_small_1h, exchange_rate_nips), "
+               "seed 1 trained by sampling_speed.py at dd6f049 (m4_hourly)",
 }
 
 
