@@ -430,8 +430,8 @@ def _calibration_section(w: Any, results_dir: Path) -> None:
                 w(f"| {r['dataset']} | {r['model']} | {r['variant']} | {r['n_series']} x {r['n_windows']} | "
                   f"{num(r, 'wql_gluonts_mean_wQuantileLoss', '.4f')} | {num(r, 'crps_series_mean', '.4f')} | "
                   f"{num(r, 'mase')} | {num(r, 'mase_series_median')} | {cov(r, 'cov50')} | {cov(r, 'cov90')} | "
-                  f"{cov(r, 'pit_cov50')} | "
-                  f"{cov(r, 'pit_cov90')} | {num(r, 'tie_share', '.2f') if r.get('model') != 'seasonal_naive' else '—'} | "
+                  f"{cov(r, 'pit_cov50')} | {cov(r, 'pit_cov90')} | "
+                  f"{num(r, 'tie_share', '.2f') if r.get('model') != 'seasonal_naive' else '—'} | "
                   f"`{r.get('git_sha', '')[:7]}` |")
             w("")
     if law_csv.exists():

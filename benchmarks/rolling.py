@@ -364,14 +364,14 @@ def peer_samples(model: str, problem: dict[str, Any], cuts: np.ndarray, seed: in
 
 # --------------------------------------------------------------------------- rows
 def series_median_mase(report: Any) -> float:
-    """The median over series of each series' MASE (NaN when none has one).
+    """The median over series of each series' MASE (NaN when none has one; an infinite one counts).
 
     Why beside GluonTS's MASE (the mean over series): a series that repeats its seasonal profile almost
     exactly has an in-sample seasonal naive error near 0, so its MASE is huge for any forecast that is
     not exact, and a few such series decide the mean (m4_hourly has some).
     """
     values = np.asarray(report.per_series["mase"], dtype=float)
-    values = values[np.isfinite(values)]
+    values = values[~np.isnan(values)]
     return float(np.median(values)) if values.size else float("nan")
 
 
