@@ -51,7 +51,8 @@ logger = logging.getLogger("distill_eval")
 COLUMNS = ["dataset", "seed", "part", "sampler", "steps", "mean_wQuantileLoss", "crps", "crps_series", "coverage_50",
            "coverage_90", "wql_vs_teacher", "coverage_50_diff", "coverage_90_diff", "predict_seconds", "n_entries",
            "n_samples", "threads", "distill_seconds", "distill_cpu_seconds", "distill_steps", "distill_stop_reason",
-           "teacher_train_seconds", "teacher_train_steps", "teacher_time_source", "distill_time_ratio", "model_path",
+           "teacher_train_seconds", "teacher_train_steps", "teacher_time_source", "distill_time_ratio",
+           "student_tail_length", "model_path",
            "student_path", "pred_seed", "n_pred_seeds", "wql_vs_teacher_sd", "coverage_50_diff_sd",
            "coverage_90_diff_sd", "status", "note", "git_sha", "torch", "hardware", "command", "wall_seconds", "finished_at"]
 
@@ -105,10 +106,23 @@ def mean_row(k: int, rows: list[dict[str, Any]], common: dict[str, Any], wall0: 
 
 
 def append_rows(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Append ``rows`` to the CSV at ``path`` (header written when the file is new)."""
+    """Append ``rows`` to the CSV at ``path`` (header written when the file is new; a file written before a column
+    was added is first rewritten with :data:`COLUMNS`, its rows blank in the new columns)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with locked(path.parent / f".{path.name}.lock"):
         new = not path.exists() or path.stat().st_size == 0
+        if not new:
+            with path.open(newline="") as fh:
+                reader = csv.DictReader(fh)
+                old, header = list(reader), reader.fieldnames or []
+            if header != COLUMNS:
+                unknown = [c for c in header if c not in COLUMNS]
+                if unknown:
+                    raise ValueError(f"{path} has columns this script does not write: {unknown}")
+                with path.open("w", newline="") as fh:
+                    writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+                    writer.writeheader()
+                    writer.writerows(old)
         with path.open("a", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
             if new:
@@ -130,6 +144,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--student-steps", type=int, nargs="+", default=None,
                    help="step counts the student is trained for (default: the model's student_steps)")
     p.add_argument("--distill-steps", type=int, default=None, help="student training steps (default: the library's)")
+    p.add_argument("--student-tail-length", type=int, default=None,
+                   help="the student's tail_length (TSDiff(student_tail_length=...); default: the library's)")
     p.add_argument("--student-out", default=None, help="where to save the distilled model (default: <model>-distilled)")
     p.add_argument("--n-samples", type=int, default=100)
     p.add_argument("--pred-seeds", type=int, default=1,
@@ -166,6 +182,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     model_path = Path(args.model)
     model = TSDiff.load(model_path, device="cpu")
     model.set_params(progress=args.progress, num_threads=args.threads)
+    if args.student_tail_length is not None:
+        model.set_params(student_tail_length=args.student_tail_length)
     seed = seed_of(model_path, model.seed) if args.seed is None else args.seed
     teacher_s, teacher_steps, source = teacher_training(model, args.dataset, seed, Path(args.teacher_csv))
     common = {"dataset": args.dataset, "seed": seed, "threads": args.threads, "model_path": str(model_path),
@@ -185,7 +203,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     student_path = Path(args.student_out) if args.student_out else model_path.with_name(model_path.name + "-distilled")
     model.save(student_path)
     ratio = distill_s / teacher_s if teacher_s else None
-    common.update(distill_seconds=round(distill_s, 2), distill_cpu_seconds=round(distill_cpu, 2),
+    common.update(student_tail_length=model.config_.tail_length - model.student_.module.tail_cut,
+                  distill_seconds=round(distill_s, 2), distill_cpu_seconds=round(distill_cpu, 2),
                   distill_steps=res.steps, distill_stop_reason=res.stopped_reason,
                   distill_time_ratio=ratio, student_path=str(student_path))
     logger.info("distilled in %.0f s (%.0f s of CPU; %d steps, %s); teacher: %s s / %s steps (%s)", distill_s,

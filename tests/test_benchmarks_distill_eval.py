@@ -36,3 +36,27 @@ def test_pred_seeds_below_one_is_refused_before_any_work(capsys):
     with pytest.raises(SystemExit):
         distill_eval.main(["--model", "nowhere", "--dataset", "m4_hourly", "--pred-seeds", "0"])
     assert "--pred-seeds must be >= 1" in capsys.readouterr().err
+
+
+def test_append_rows_rewrites_an_older_header_with_the_new_columns(tmp_path):
+    import csv
+
+    path = tmp_path / "d.csv"
+    old = [c for c in distill_eval.COLUMNS if c != "student_tail_length"]
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=old)
+        writer.writeheader()
+        writer.writerow({"dataset": "a", "steps": 1, "distill_time_ratio": 0.5, "model_path": "m"})
+    distill_eval.append_rows(path, [{"dataset": "b", "steps": 2, "student_tail_length": 0, "model_path": "n"}])
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+    assert reader.fieldnames == distill_eval.COLUMNS
+    assert [(r["dataset"], r["steps"], r["distill_time_ratio"], r["student_tail_length"], r["model_path"])
+            for r in rows] == [("a", "1", "0.5", "", "m"), ("b", "2", "", "0", "n")]
+    # A column this script never writes: refused, the file left alone.
+    odd = tmp_path / "odd.csv"
+    odd.write_text("dataset,mystery\nx,1\n")
+    with pytest.raises(ValueError, match=r"mystery"):
+        distill_eval.append_rows(odd, [{"dataset": "b"}])
+    assert odd.read_text() == "dataset,mystery\nx,1\n"

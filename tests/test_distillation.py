@@ -14,6 +14,7 @@ from tsdiff.distillation import (
     TeacherTrajectories,
     _pairs,
     check_student_steps,
+    check_student_tail,
     distill,
     horizon_weights,
     jump,
@@ -200,6 +201,53 @@ def test_student_starts_as_the_teachers_network():
     torch.testing.assert_close(student(x, t, torch.tensor([-1]), seq, emb), model.denoiser(x, t, seq, emb))
     student.net.unet.stem.weight.data.add_(1.0)  # a copy: training the student leaves the teacher alone
     assert not torch.allclose(student(x, t, torch.tensor([-1]), seq, emb), model.denoiser(x, t, seq, emb))
+
+
+@pytest.mark.parametrize("cut", [2, 6])
+def test_a_short_tail_student_runs_the_network_on_the_window_end(cut):
+    """tail_cut drops the window's first positions: the student is its network on ``seq[..., cut:]``,
+    the same through :meth:`precompute` (the sampling path) as through the plain call (the training path)."""
+    torch.manual_seed(2)
+    model = TSDiffModel(_config(lags=(4,)))
+    nn.init.normal_(model.denoiser.unet.out_conv.weight, std=0.1)
+    student = StudentDenoiser.from_teacher(model.denoiser, tail_cut=cut).eval()
+    W = 8 + H
+    x, emb = torch.randn(6, H), torch.randn(3, 16)
+    seq = torch.randn(3, model.seq_channels, W).repeat_interleave(2, dim=0)  # 3 series x 2 paths
+    t, t_next = torch.tensor([500]), torch.tensor([-1])
+    with torch.no_grad():
+        out = student(x, t, t_next, seq, emb)
+        want = model.denoiser(x, t, seq[..., cut:], emb)  # from_teacher: the teacher's weights, target MLP at 0
+        torch.testing.assert_close(out, want)
+        assert not torch.allclose(out, model.denoiser(x, t, seq, emb))  # the tail does reach the horizon
+        shared = student.precompute(seq[::2])  # one row per series
+        torch.testing.assert_close(student(x, t, t_next, shared, emb), out, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="tail_cut must be an int >= 0"):
+        StudentDenoiser.from_teacher(model.denoiser, tail_cut=-1)
+
+
+def test_check_student_tail_keeps_the_patch_and_downsampling_grid():
+    cfg = _config(tail_length=10, channel_mults=(1, 2, 2))  # multiple 4: tails 10, 6, 2
+    assert check_student_tail(None, cfg) == 10
+    assert [check_student_tail(v, cfg) for v in (10, 6, 2)] == [10, 6, 2]
+    for bad in (0, 4, 8, 11, -2, 2.0, True):
+        with pytest.raises(ValueError, match=r"student_tail_length must be one of \[2, 6, 10\].*tail_length 10"):
+            check_student_tail(bad, cfg)
+    assert check_student_tail(0, _config(tail_length=8, patch_size=2)) == 0  # multiple 2 * 2
+
+
+def test_distill_with_a_short_tail_trains_a_student_that_drops_it():
+    teacher = TSDiffModel(_config()).eval()
+    sampler = DPMSolverSampler(teacher.schedule, num_steps=6)
+    out = distill(teacher, sampler, _Windows(), _NoHeldOut(), None, seed=0, device=torch.device("cpu"),
+                  max_steps=2, steps=(1, 2), tail_length=0)
+    assert out.module.tail_cut == 8 and out.to_payload()["tail_cut"] == 8
+    samples = _samples(teacher, out.sampler(teacher.schedule, 2), 5, denoiser=out.denoiser(out.sampler(
+        teacher.schedule, 2)))
+    assert samples.shape == (2, 5, H) and np.isfinite(samples).all()
+    with pytest.raises(ValueError, match="student_tail_length must be one of"):
+        distill(teacher, sampler, _Windows(), _NoHeldOut(), None, seed=0, device=torch.device("cpu"),
+                max_steps=2, tail_length=3)
 
 
 def test_trajectories_condition_exactly_as_the_teacher():

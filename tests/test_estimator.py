@@ -713,6 +713,40 @@ def test_student_contexts_stop_a_horizon_early_with_known_covariates(tiny_params
     assert sampler.ends.tolist() == [150 - 6, 150 - 6]  # future known values exist only inside the frame
 
 
+def test_a_short_tail_student_round_trips_and_a_bad_tail_fails_before_training(fitted, tmp_path):
+    m, df = fitted
+    m2 = TSDiff.load(m.save(tmp_path / "t"), device="cpu").set_params(student_tail_length=0)
+    m2.distill_student(df, max_steps=3, steps=[2])
+    cut = m2.config_.tail_length
+    assert cut > 0 and m2.student_.module.tail_cut == cut
+    loaded = TSDiff.load(m2.save(tmp_path / "s"), device="cpu")
+    assert loaded.student_.module.tail_cut == cut and loaded.get_params()["student_tail_length"] == 0
+    np.testing.assert_array_equal(loaded.predict(n_samples=4, seed=3).samples, m2.predict(n_samples=4, seed=3).samples)
+    params = {**m.get_params(), "distill": True, "student_tail_length": 1}
+    with pytest.raises(ValueError, match=r"student_tail_length must be one of \[0, 2, .*got 1"):
+        TSDiff(**{**params, "max_steps": 10 ** 6}).fit(df)  # raised before the teacher trains
+
+
+_V3 = Path(__file__).resolve().parent / "data" / "model_v3"
+
+
+def test_version_3_model_file_loads_with_its_student():
+    """tests/data/model_v3 was saved at format version 3 (tests/data/model_v3/make.py, commit 3f18e72): its
+    student, which ran on the teacher's whole window, loads as one (no ``tail_cut``) and draws the recorded
+    ensembles; so does its teacher."""
+    expected = np.load(_V3 / "expected.npz")
+    m = TSDiff.load(_V3, device="cpu")
+    assert m.student_ is not None and m.student_.module.tail_cut == 0 and m.student_.steps == (1, 2, 4)
+
+    def close(got: np.ndarray, want: np.ndarray) -> None:
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+    close(m.predict(n_samples=3, seed=1, calibrated=False).samples, expected["student_raw"])
+    close(m.predict(n_samples=3, seed=1).samples, expected["student"])
+    close(m.predict(n_samples=3, seed=1, steps=1, calibrated=False).samples, expected["student_1_raw"])
+    close(m.predict(n_samples=3, seed=1, sampler="dpmsolver", calibrated=False).samples, expected["teacher_raw"])
+
+
 def test_version_2_model_file_loads_and_predicts_as_before():
     """tests/data/model_v2 was saved by tsdiff at format version 2 (tests/data/model_v2/make.py): it loads
     with its calibration and no student, and its raw ensembles are the recorded ones (up to float rounding:

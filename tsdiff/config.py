@@ -16,8 +16,9 @@ import numpy as np
 #: Version 2 added the robust-input fields (:data:`LEGACY_VALUES`) and per-series input statistics;
 #: version 1 files still load, with those fields at their legacy values. Version 3 added the distilled
 #: student (an optional ``student`` entry: its weights, grid and calibration); files of versions 1 and 2
-#: load as before, without a student.
-FORMAT_VERSION = 3
+#: load as before, without a student. Version 4 added the student's ``tail_cut`` (it may run on a shorter
+#: window than the teacher); a version-3 student runs on the teacher's window, as it was trained.
+FORMAT_VERSION = 4
 
 #: Values of the fields added after format version 1 that reproduce the version-1 model exactly.
 #: :meth:`TSDiffConfig.from_dict` fills them in for a config that lacks them (a file from version 1).

@@ -110,15 +110,19 @@ class StudentDenoiser(nn.Module):
         ``prediction="eps"`` only (default :data:`SIGNAL_FLOOR`).
     prediction : {"v", "eps"}, optional
         How the output is read (default :data:`PREDICTION`).
+    tail_cut : int, default 0
+        Leading positions of the teacher's ``[tail | horizon]`` window the student does not see: it runs
+        on the last ``W - tail_cut`` (a shorter tail, so cheaper calls; the U-Net is convolutional, so the
+        teacher's weights apply to any width).
 
     Shapes
     ------
     x_t ``(B, H)``; t, t_next ``(B,)`` long or ``(1,)`` (``t_next = -1``: clean data); seq ``(B, C_seq, W)``
-    or a :class:`~tsdiff.nn.unet1d.StemShare`; emb ``(G, D)`` -> v_hat ``(B, H)``.
+    or a :class:`~tsdiff.nn.unet1d.StemShare` from :meth:`precompute`; emb ``(G, D)`` -> v_hat ``(B, H)``.
     """
 
     def __init__(self, net: ConditionalDenoiser, signal_floor: Optional[float] = None,
-                 prediction: Optional[str] = None) -> None:
+                 prediction: Optional[str] = None, tail_cut: int = 0) -> None:
         super().__init__()
         self.net = net
         self.signal_floor = SIGNAL_FLOOR if signal_floor is None else float(signal_floor)
@@ -126,6 +130,9 @@ class StudentDenoiser(nn.Module):
         if self.prediction not in ("v", "eps") or not 0.0 < self.signal_floor <= 1.0:
             raise ValueError(f"prediction must be 'v' or 'eps' and signal_floor in (0, 1], got {prediction!r}, "
                              f"{signal_floor!r}")
+        if isinstance(tail_cut, bool) or not isinstance(tail_cut, numbers.Integral) or tail_cut < 0:
+            raise ValueError(f"tail_cut must be an int >= 0, got {tail_cut!r}")
+        self.tail_cut = int(tail_cut)
         dim = net.cond_dim
         self.target_embedding = SinusoidalEmbedding(dim)
         self.target_mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
@@ -135,7 +142,7 @@ class StudentDenoiser(nn.Module):
     @classmethod
     def from_config(cls, config: TSDiffConfig, seq_channels: int, **kwargs: Any) -> "StudentDenoiser":
         """An untrained student for a model of ``config`` (``seq_channels`` as in :class:`~tsdiff.model.TSDiffModel`;
-        ``kwargs``: ``signal_floor``, ``prediction``)."""
+        ``kwargs``: ``signal_floor``, ``prediction``, ``tail_cut``)."""
         c = config
         return cls(ConditionalDenoiser(seq_channels, cond_dim=c.embedding_dim, base_channels=c.hidden_channels,
                                        channel_mults=c.channel_mults, num_res_blocks=c.num_res_blocks,
@@ -150,15 +157,24 @@ class StudentDenoiser(nn.Module):
                 m.p = 0.0
         return cls(net, **kwargs)
 
+    def _cut(self, seq: Tensor) -> Tensor:
+        """The window channels the student sees: ``(B, C_seq, W) -> (B, C_seq, W - tail_cut)``."""
+        if self.tail_cut and self.tail_cut >= seq.shape[-1]:
+            raise ValueError(f"the student drops the first {self.tail_cut} window positions, but the window "
+                             f"has only {seq.shape[-1]}")
+        return seq[..., self.tail_cut:] if self.tail_cut else seq
+
     def precompute(self, seq: Tensor) -> StemShare:
-        """See :meth:`tsdiff.nn.ConditionalDenoiser.precompute`."""
-        return self.net.precompute(seq)
+        """See :meth:`tsdiff.nn.ConditionalDenoiser.precompute` (on the student's part of the window)."""
+        return self.net.precompute(self._cut(seq))
 
     def forward(self, x_t: Tensor, t: Tensor, t_next: Tensor, seq: Any, emb: Tensor) -> Tensor:
         """The output (``v``, or the floored ``eps``) at ``t`` for a jump to ``t_next``: ``(B, H)``
         (shapes in the class docstring)."""
         t_next = t_next.reshape(-1)
         extra = self.target_mlp(self.target_embedding(t_next + 1))
+        if isinstance(seq, Tensor):
+            seq = self._cut(seq)
         return self.net(x_t, t, seq, emb, extra=extra)
 
     def loss(self, batch: dict[str, Tensor], generator: Optional[torch.Generator] = None) -> Tensor:
@@ -401,6 +417,7 @@ class DistilledStudent:
         return {"state_dict": {k: v.detach().cpu() for k, v in self.module.state_dict().items()},
                 "teacher_grid": [int(v) for v in self.teacher_grid], "steps": [int(k) for k in self.steps],
                 "teacher": self.teacher, "signal_floor": float(self.signal_floor), "prediction": self.prediction,
+                "tail_cut": int(self.module.tail_cut),
                 "calibration": {str(k): c.to_dict() for k, c in sorted(self.calibrators.items())},
                 "train_result": {"steps": r.steps, "best_step": r.best_step, "best_val_loss": float(r.best_val_loss),
                                  "stopped_reason": r.stopped_reason, "elapsed": float(r.elapsed)}}
@@ -409,13 +426,34 @@ class DistilledStudent:
     def from_payload(cls, payload: dict[str, Any], config: TSDiffConfig, seq_channels: int,
                      device: torch.device) -> "DistilledStudent":
         with torch.random.fork_rng(devices=[]):  # its init is overwritten: leave the global stream alone
+            # tail_cut: format version 4; a version-3 student runs on the whole window.
             module = StudentDenoiser.from_config(config, seq_channels, signal_floor=float(payload["signal_floor"]),
-                                                 prediction=str(payload["prediction"]))
+                                                 prediction=str(payload["prediction"]),
+                                                 tail_cut=int(payload.get("tail_cut", 0)))
         module.load_state_dict(payload["state_dict"])
         cals = {int(k): IntervalCalibrator.from_dict(v) for k, v in payload["calibration"].items()}
         return cls(module.to(device).eval(), [int(v) for v in payload["teacher_grid"]],
                    tuple(int(k) for k in payload["steps"]), str(payload["teacher"]), cals,
                    TrainResult(**payload["train_result"]), module.signal_floor, module.prediction)
+
+
+def check_student_tail(tail_length: Any, config: TSDiffConfig) -> int:
+    """Validate a student's ``tail_length`` against the teacher's ``config``; ``None`` means the teacher's.
+
+    Allowed: ``0 <= tail_length <= config.tail_length`` with the cut ``config.tail_length - tail_length`` a
+    multiple of ``patch_size * 2 ** (len(channel_mults) - 1)``, so that the horizon keeps its place in the
+    U-Net's patches and downsampling grid and the teacher's weights start from the same alignment.
+    """
+    full = config.tail_length
+    if tail_length is None:
+        return full
+    multiple = config.patch_size * 2 ** (len(config.channel_mults) - 1)
+    if isinstance(tail_length, bool) or not isinstance(tail_length, numbers.Integral) \
+            or not 0 <= tail_length <= full or (full - tail_length) % multiple:
+        allowed = list(range(full % multiple, full + 1, multiple))
+        raise ValueError(f"student_tail_length must be one of {allowed} (at most the model's tail_length {full}, "
+                         f"a multiple of {multiple} positions shorter), got {tail_length!r}")
+    return int(tail_length)
 
 
 def check_student_steps(steps: Any, teacher_steps: int) -> tuple[int, ...]:
@@ -458,7 +496,8 @@ def distill(teacher: Any, teacher_sampler: Any, window_sampler: Any, held: Any, 
             device: torch.device, max_steps: Optional[int] = None, max_time: Optional[float] = None,
             steps: Any = DEFAULT_STUDENT_STEPS, progress: bool = False, calibration_samples: int = 100,
             chunk_size: int = 1024, learning_rate: Optional[float] = None, windows_per_batch: Optional[int] = None,
-            paths_per_window: Optional[int] = None, prediction: str = PREDICTION) -> DistilledStudent:
+            paths_per_window: Optional[int] = None, prediction: str = PREDICTION,
+            tail_length: Optional[int] = None) -> DistilledStudent:
     """Distil ``teacher_sampler`` on ``teacher`` into a :class:`DistilledStudent`.
 
     Parameters
@@ -482,6 +521,9 @@ def distill(teacher: Any, teacher_sampler: Any, window_sampler: Any, held: Any, 
         Default :data:`LEARNING_RATE`, :data:`WINDOWS_PER_BATCH`, :data:`PATHS_PER_WINDOW`.
     prediction : {"v", "eps"}, default :data:`PREDICTION`
         The student's parameterization (``"eps"``: floored at :data:`SIGNAL_FLOOR`).
+    tail_length : int, optional
+        Context positions before the horizon that the student's U-Net sees (default: the teacher's
+        ``tail_length``); :func:`check_student_tail` lists the allowed values.
 
     Returns
     -------
@@ -495,14 +537,16 @@ def distill(teacher: Any, teacher_sampler: Any, window_sampler: Any, held: Any, 
 
     teacher_grid = teacher_sampler.timesteps()
     steps = check_student_steps(steps, len(teacher_grid))
+    tail_cut = teacher.config.tail_length - check_student_tail(tail_length, teacher.config)
     max_steps = DEFAULT_DISTILL_STEPS if max_steps is None else _check_positive_int("max_steps", max_steps)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         # From the teacher's weights; a teacher of another kind (e.g. an exact denoiser in a test) gives the
         # architecture of its config, freshly initialized.
-        student = (StudentDenoiser.from_teacher(teacher.denoiser, prediction=prediction)
+        student = (StudentDenoiser.from_teacher(teacher.denoiser, prediction=prediction, tail_cut=tail_cut)
                    if isinstance(teacher.denoiser, ConditionalDenoiser)
-                   else StudentDenoiser.from_config(teacher.config, teacher.seq_channels, prediction=prediction)
+                   else StudentDenoiser.from_config(teacher.config, teacher.seq_channels, prediction=prediction,
+                                                    tail_cut=tail_cut)
                    ).to(device)
     lr = LEARNING_RATE if learning_rate is None else float(learning_rate)
     n_windows = WINDOWS_PER_BATCH if windows_per_batch is None else _check_positive_int("windows_per_batch",
@@ -539,5 +583,6 @@ def distill(teacher: Any, teacher_sampler: Any, window_sampler: Any, held: Any, 
 
 __all__ = ["DEFAULT_DISTILL_STEPS", "DEFAULT_PREDICT_STEPS", "DEFAULT_STUDENT_STEPS", "DistilledStudent",
            "LATEST_CONTEXT_SHARE", "StudentAtSteps", "StudentDenoiser", "TeacherTrajectories", "check_student_steps",
+           "check_student_tail",
            "distill", "horizon_weights",
            "jump", "pair_weight"]

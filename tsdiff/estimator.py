@@ -238,6 +238,11 @@ class TSDiff(BaseEstimator):
     student_steps : sequence of int, default (1, 2, 4)
         Network calls the student is trained for (each one a ``steps=`` of the distilled sampler).
         Every count gets an equal share of the student's training examples.
+    student_tail_length : int, optional
+        Context positions before the horizon that the student's U-Net runs over (default: ``tail_length``,
+        the teacher's window). A shorter tail makes each of its network calls cheaper: the U-Net's cost
+        is proportional to ``tail_length + prediction_length``. Must be ``tail_length`` minus a multiple
+        of ``patch_size * 2 ** (len(channel_mults) - 1)``.
     sampler : {"auto", "dpmsolver", "ddim", "ddpm", "distilled"}, default "auto"
         Default sampler of :meth:`predict` (can be changed per call). ``"dpmsolver"`` is
         DPM-Solver++(2M) on a log-SNR grid, the calibrated teacher (see ``docs/how_it_works.md``).
@@ -289,7 +294,8 @@ class TSDiff(BaseEstimator):
                  validation: bool = True, num_val_windows: int = 64, val_samples: int = 8,
                  val_steps: int = 10, calibrate: bool = True, calibration_windows: Optional[int] = None,
                  calibration_samples: int = 100, distill: bool = False, distill_max_steps: Optional[int] = None,
-                 student_steps: Sequence[int] = DEFAULT_STUDENT_STEPS, sampler: str = "auto",
+                 student_steps: Sequence[int] = DEFAULT_STUDENT_STEPS, student_tail_length: Optional[int] = None,
+                 sampler: str = "auto",
                  sampler_steps: Optional[int] = 20, spacing: Optional[str] = None, chunk_size: Optional[int] = None,
                  id_col: Optional[str] = None,
                  timestamp_col: Optional[str] = None, target_col: Optional[str] = None,
@@ -336,6 +342,7 @@ class TSDiff(BaseEstimator):
         self.distill = distill
         self.distill_max_steps = distill_max_steps
         self.student_steps = student_steps
+        self.student_tail_length = student_tail_length
         self.sampler = sampler
         self.sampler_steps = sampler_steps
         self.spacing = spacing
@@ -610,6 +617,10 @@ class TSDiff(BaseEstimator):
                                 tuple(len(v) + 1 for v in self.static_vocab_), self.static_real_cols_)
         self.config_ = cfg
         self.device_ = device
+        if self.distill:  # fail before training, not after it
+            from .distillation import check_student_tail
+
+            check_student_tail(self.student_tail_length, cfg)
         H, C = cfg.prediction_length, cfg.context_length
         if (np.array([len(s) for s in series]) >= 2).any():
             self._check_lengths(series)
@@ -803,7 +814,7 @@ class TSDiff(BaseEstimator):
                                 progress=self.progress,
                                 calibration_samples=_check_positive_int("calibration_samples",
                                                                         self.calibration_samples),
-                                chunk_size=default_chunk_size(cfg, device.type))
+                                chunk_size=default_chunk_size(cfg, device.type), tail_length=self.student_tail_length)
 
     # ----------------------------------------------------------------- predict
     def _teacher_sampler(self) -> Any:
