@@ -540,12 +540,13 @@ def test_fit_distill_and_predict_with_the_student(trained, tmp_path, capsys):
     model = tmp_path / "student"
     code = main(["--quiet", "fit", str(paths["train"]), "--prediction-length", str(H), "--freq", "h", "--seed", "0",
                  *TINY, "--max-steps", "4", "--distill", "--distill-max-steps", "3", "--student-steps", "1,2",
-                 "--out", str(model)])
+                 "--student-tail-length", "0", "--out", str(model)])
     assert code == 0, capsys.readouterr().err
     from tsdiff import TSDiff
 
     student = TSDiff.load(model, device="cpu").student_
     assert student.steps == (1, 2) and student.train_result.steps == 3
+    assert student.module.tail_cut == TSDiff.load(model, device="cpu").config_.tail_length > 0  # the whole tail cut
     fc_path = tmp_path / "fc.csv"
     assert main(["--quiet", "predict", str(model), "--sampler", "distilled", "--steps", "2", "--n-samples", "8",
                  "--out", str(fc_path)]) == 0

@@ -10,6 +10,7 @@ from torch import nn
 from tsdiff.config import TSDiffConfig
 from tsdiff.diffusion import DPMSolverSampler, sample_loop
 from tsdiff.distillation import (
+    STUDENT_TAIL_LENGTH,
     StudentDenoiser,
     TeacherTrajectories,
     _pairs,
@@ -228,12 +229,17 @@ def test_a_short_tail_student_runs_the_network_on_the_window_end(cut):
 
 def test_check_student_tail_keeps_the_patch_and_downsampling_grid():
     cfg = _config(tail_length=10, channel_mults=(1, 2, 2))  # multiple 4: tails 10, 6, 2
-    assert check_student_tail(None, cfg) == 10
+    assert check_student_tail(None, cfg) == 10  # the teacher's, when it is shorter than STUDENT_TAIL_LENGTH
     assert [check_student_tail(v, cfg) for v in (10, 6, 2)] == [10, 6, 2]
     for bad in (0, 4, 8, 11, -2, 2.0, True):
         with pytest.raises(ValueError, match=r"student_tail_length must be one of \[2, 6, 10\].*tail_length 10"):
             check_student_tail(bad, cfg)
     assert check_student_tail(0, _config(tail_length=8, patch_size=2)) == 0  # multiple 2 * 2
+    # The default: the longest allowed tail of at most STUDENT_TAIL_LENGTH (16) positions.
+    assert STUDENT_TAIL_LENGTH == 16
+    for full, mults, want in [(48, (1, 2, 2), 16), (30, (1, 2, 2), 14), (24, (1, 2), 16), (17, (1, 2), 15),
+                              (16, (1, 2, 2), 16)]:
+        assert check_student_tail(None, _config(context_length=64, tail_length=full, channel_mults=mults)) == want
 
 
 def test_distill_with_a_short_tail_trains_a_student_that_drops_it():

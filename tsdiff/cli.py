@@ -355,7 +355,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         max_time=args.max_time, seed=args.seed, progress=not args.quiet, device=args.device,
         num_threads=args.threads, id_col=args.id_col, timestamp_col=args.timestamp_col, target_col=args.target_col)
     for name in ("max_steps", "hidden_channels", "batch_size", "diffusion_steps", "learning_rate",
-                 "distill_max_steps", "student_steps"):
+                 "distill_max_steps", "student_steps", "student_tail_length"):
         value = getattr(args, name)
         if value is not None:
             kwargs[name] = value
@@ -768,6 +768,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--distill-max-steps", type=_positive_int, metavar="N", help="training steps of the student")
     g.add_argument("--student-steps", type=_int_list, metavar="K,K",
                    help="network calls the student is trained for (default: 1,2,4)")
+    g.add_argument("--student-tail-length", type=_non_negative_int, metavar="N",
+                   help="context positions before the horizon the student's network runs over (default: at most "
+                        "16; shorter is cheaper per call)")
     g = p.add_argument_group("checkpoints (long runs)")
     g.add_argument("--checkpoint-dir", metavar="DIR",
                    help="write a resumable training checkpoint (checkpoint.pt) here, atomically")
