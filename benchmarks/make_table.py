@@ -553,6 +553,9 @@ DISTILL_NOTES = {
     "b15eb47": "the student's calibration from 32 paths per window, not 100 (rejected: reverted in a8ea06e)",
     "a8ea06e": "teachers not of the final table: seed 0 trained at db9d038 (ett_small_1h, exchange_rate_nips), "
                "seed 1 trained by sampling_speed.py at dd6f049 (m4_hourly)",
+    "a3487eb": "the teachers of a8ea06e; the student's tail set by --student-tail-length (the default became 16 "
+               "in 2ab508a); the tail-0/2 runs distilled beside two other processes (time ratio inflated: 214 / 216 s "
+               "of CPU)",
 }
 
 
@@ -606,6 +609,8 @@ def _distill_section(w: Any, results_dir: Path) -> None:
         t_wql = sum(float(t["mean_wQuantileLoss"]) for t in ts) / len(ts) if ts else float("nan")
         ok = rel <= 0.02 and abs(d50) <= 0.02 and abs(d90) <= 0.02 and not ratio > 0.5
         note = DISTILL_NOTES.get(r["git_sha"][:7], "")
+        if r.get("student_tail_length"):  # the column exists from a3487eb on; older students ran on the whole tail
+            note = f"student tail {r['student_tail_length']}" + (f"; {note}" if note else "")
         if part == "student-mean":
             note = (f"mean of {r.get('n_pred_seeds')} sampling seeds (sd over seeds: {_pct(r.get('wql_vs_teacher_sd'))} "
                     f"/ {_f(r.get('coverage_50_diff_sd'), 3)} / {_f(r.get('coverage_90_diff_sd'), 3)})"

@@ -107,8 +107,9 @@ def _sampler_spec(spec: str) -> tuple[str, Optional[int], str]:
     name, _, rest = spec.partition(":")
     steps_s, _, precision = rest.partition(":")
     precision = precision or "fp32"
-    if not name or ":" in precision or precision not in ("fp32", "bf16", "fp16") or (steps_s and not steps_s.isdigit()):
-        raise SystemExit(f"--samplers: a spec is name:steps[:precision] with precision fp32, bf16 or fp16, got {spec!r}")
+    if not name or ":" in precision or precision not in ("fp32", "bf16", "fp16", "auto") or (steps_s and not steps_s.isdigit()):
+        raise SystemExit(f"--samplers: a spec is name:steps[:precision] with precision fp32, bf16, fp16 or auto, "
+                         f"got {spec!r}")
     return name, int(steps_s) if steps_s else None, precision
 
 
@@ -138,7 +139,8 @@ def main(argv: Optional[list[str]] = None) -> None:
                                                      "distilled:2:bf16", "distilled:4:bf16", "dpmsolver:20",
                                                      "dpmsolver:20:bf16", "dpmsolver:4"],
                    help="tsdiff samplers to time, as name:steps[:precision] (none: skip; precision fp32 by default, "
-                        "or bf16: TSDiff(precision=...)); distilled:k is the student; 'ddpm' "
+                        "or bf16 or auto: TSDiff(precision=...), auto recorded with what it resolved to); "
+                        "distilled:k is the student; 'ddpm' "
                         "runs all diffusion steps (1000 by default: about 50x the default sampler, so time it on "
                         "fewer series with --n-series)")
     p.add_argument("--append", action="store_true",
@@ -298,6 +300,11 @@ def main(argv: Optional[list[str]] = None) -> None:
         res = time_predict(predictor, n, args.n_samples, H, name, None if name == "ddpm" else steps, True, precision)
         if name == "distilled":
             res["note"] = f"student of {model.student_.teacher}, {model.student_.train_result.steps} training steps"
+        if precision == "auto":  # what it resolved to on this machine
+            from tsdiff.prediction import _autocast_dtype
+
+            dtype = _autocast_dtype("auto", torch.device(device), student=name == "distilled")
+            precision = f"auto ({'fp32' if dtype is None else 'bf16'})"
         emit({"part": "samplers", "sampler": name, "steps": steps or model.config_.diffusion_steps,
               "precision": precision, "n_series": n,
               "n_samples": args.n_samples, "horizon": H, "context_length": model.config_.context_length,

@@ -205,13 +205,16 @@ def test_distill_section_checks_each_bound_of_the_student_against_its_teacher(tm
     _write(results / "distill.csv", [row("teacher", "20", "0.0500"),
                                      row("student", "1", "0.0505", "0.01", "0.01", "-0.01"),   # all bounds hold
                                      row("student", "2", "0.0515", "0.03", "0.0", "0.0"),      # wQL +3%
-                                     row("student", "4", "0.0500", "0.0", "-0.03", "0.0")])    # cov50 off by 0.03
+                                     row("student", "4", "0.0500", "0.0", "-0.03", "0.0"),    # cov50 off by 0.03
+                                     {**row("student", "2", "0.0501", "0.002", "0.0", "0.0"),
+                                      "student_tail_length": "16"}])                          # a short-tail student
     docs = tmp_path / "benchmarks.md"
     make_table(results, docs)
     text = docs.read_text().split("## Few-step student against its teacher")[1].split("## ")[0]
-    verdicts = [ln.split("|")[12].strip() for ln in text.splitlines() if ln.startswith(f"| `{A[:7]}`")]
-    assert verdicts == ["met", "missed", "missed"]
+    lines = [ln for ln in text.splitlines() if ln.startswith(f"| `{A[:7]}`")]
+    assert [ln.split("|")[12].strip() for ln in lines] == ["met", "missed", "missed", "met"]
     assert "| 0.0505 | 0.0500 | +1.0% | +0.0100 | -0.0100 | 0.20 |" in text
+    assert [ln.split("|")[13].strip() for ln in lines] == ["", "", "", "student tail 16"]  # the whole tail: no note
 
 
 def test_distill_section_judges_a_multi_seed_run_by_its_means_and_hides_its_per_seed_rows(tmp_path):

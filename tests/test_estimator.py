@@ -199,11 +199,12 @@ def test_reverse_trajectory_goes_from_noise_to_the_forecast(fitted):
 def test_bf16_autocast_and_precision_validation(fitted):
     m, _ = fitted
     fp32 = m.predict(n_samples=4, seed=0).samples
-    m.set_params(precision="bf16")
+    np.testing.assert_array_equal(m.set_params(precision="fp32").predict(n_samples=4, seed=0).samples, fp32)
+    m.set_params(precision="bf16")  # the default ("auto") keeps the teacher in float32: checked above
     try:
         bf16 = m.predict(n_samples=4, seed=0).samples
     finally:
-        m.set_params(precision="fp32")
+        m.set_params(precision="auto")
     assert bf16.dtype == np.float32 and np.isfinite(bf16).all()
     assert not np.array_equal(bf16, fp32)  # autocast really ran in bfloat16 ...
     assert np.abs(bf16 - fp32).mean() < 0.5 * np.abs(fp32).mean()  # ... and stays close
@@ -213,7 +214,36 @@ def test_bf16_autocast_and_precision_validation(fitted):
             with pytest.raises(ValueError, match=match):
                 m.predict(n_samples=2)
         finally:
-            m.set_params(precision="fp32")
+            m.set_params(precision="auto")
+
+
+def test_precision_auto_runs_only_the_student_in_bf16_and_only_on_a_native_bf16_cpu(distilled, monkeypatch):
+    import tsdiff.prediction as prediction
+
+    m, _ = distilled
+    assert m.get_params()["precision"] == "auto"
+
+    def draw(precision: str, **kw) -> np.ndarray:
+        m.set_params(precision=precision)
+        try:
+            return m.predict(n_samples=4, seed=0, **kw).samples
+        finally:
+            m.set_params(precision="auto")
+
+    student_fp32, student_bf16 = draw("fp32"), draw("bf16")
+    teacher_fp32 = draw("fp32", sampler="dpmsolver")
+    assert not np.array_equal(student_fp32, student_bf16)
+    monkeypatch.setattr(prediction, "native_bf16_cpu", lambda: True)
+    np.testing.assert_array_equal(draw("auto"), student_bf16)
+    np.testing.assert_array_equal(draw("auto", sampler="dpmsolver"), teacher_fp32)  # the teacher stays float32
+    monkeypatch.setattr(prediction, "native_bf16_cpu", lambda: False)
+    np.testing.assert_array_equal(draw("auto"), student_fp32)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(prediction, "native_bf16_cpu", lambda: True)
+    assert [prediction._autocast_dtype("auto", d, student=s) for d, s in ((cpu, True), (cpu, False), (cuda, True))] \
+        == [torch.bfloat16, None, None]
+    with pytest.raises(ValueError, match=r"precision must be one of \['bf16', 'fp16', 'fp32', 'auto'\]"):
+        prediction._autocast_dtype("fp8", cpu)
 
 
 def test_shard_predict_splits_series(fitted):

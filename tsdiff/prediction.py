@@ -88,11 +88,24 @@ def _group_seed(seed: int, block: int, group: int, sample_chunk: int) -> int:
     return int((int(state[0]) << 30) ^ int(state[1]))
 
 
-def _autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
-    """``precision`` -> the autocast dtype for ``device`` (None for full float32)."""
+def native_bf16_cpu() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), where bf16 autocast is faster."""
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(bool(probe()) for probe in probes if probe is not None)
+
+
+def _autocast_dtype(precision: str, device: torch.device, student: bool = False) -> Optional[torch.dtype]:
+    """``precision`` -> the autocast dtype for ``device`` (None for full float32).
+
+    ``"auto"``: bfloat16 for a distilled ``student`` on a CPU with native bf16 (:func:`native_bf16_cpu`), where
+    its 1-4 calls lose nothing measurable (``docs/how_it_works.md``); float32 for the 20-step teacher, whose
+    bf16 rounding errors add up, and on every other device.
+    """
     table = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+    if precision == "auto":
+        return torch.bfloat16 if student and device.type == "cpu" and native_bf16_cpu() else None
     if precision not in table:
-        raise ValueError(f"precision must be one of {sorted(table)}, got {precision!r}")
+        raise ValueError(f"precision must be one of {sorted(table) + ['auto']}, got {precision!r}")
     if precision == "fp16" and device.type != "cuda":
         raise ValueError("precision='fp16' needs a CUDA device; use precision='bf16' on the CPU")
     return table[precision]
