@@ -480,8 +480,9 @@ def _speed_targets(speed: list[dict[str, str]]) -> str:
 
     The default model's default sampler must draw 100 samples for all 414 m4_hourly series in at most 15 s
     and at most about 5x DeepAR's time in the same run. A model with a student predicts with it by default
-    (``sampler="auto"``, :data:`DEFAULT_STUDENT_CALLS` calls, float32): that row comes first; the teacher
-    (the default of a model without a student) and the other rows follow, with their wQL against the teacher's.
+    (``sampler="auto"``, :data:`DEFAULT_STUDENT_CALLS` calls, ``precision="auto"`` since 4c80031, float32 before;
+    a run's ``auto`` row is its default when it has one): that row comes first; the teacher (the default of a model
+    without a student) and the other rows follow, with their wQL against the teacher's.
     """
     full = [r for r in speed if r.get("status") == "ok" and r.get("n_series") == "414"
             and r.get("n_samples") == "100" and r.get("seconds") and r.get("part") == "samplers"]
@@ -499,8 +500,9 @@ def _speed_targets(speed: list[dict[str, str]]) -> str:
         met = secs <= 15 and (deepar is None or secs / deepar <= 5.5)
         return f"{secs:.1f} s (target: at most 15 s){ratio}: **{'met' if met else 'missed'}**"
 
-    default = next((r for r in mine if r["sampler"] == "distilled" and r["steps"] == str(DEFAULT_STUDENT_CALLS)
-                    and not _precision(r)), None)
+    calls = [r for r in mine if r["sampler"] == "distilled" and r["steps"] == str(DEFAULT_STUDENT_CALLS)]
+    default = next((r for r in calls if (r.get("precision") or "").startswith("auto")),
+                   next((r for r in calls if not _precision(r)), None))
 
     def rel(r: dict[str, str]) -> str:
         if teacher is None or not r.get("mean_wQuantileLoss") or not teacher.get("mean_wQuantileLoss"):
@@ -512,7 +514,8 @@ def _speed_targets(speed: list[dict[str, str]]) -> str:
 
     if default is not None:
         lines.append(f"- **the default sampler of a model with a student** (`sampler=\"auto\"`: the student, "
-                     f"{DEFAULT_STUDENT_CALLS} network calls, float32), wQL {_f(default.get('mean_wQuantileLoss'))}"
+                     f"{DEFAULT_STUDENT_CALLS} network calls, {_precision(default)[2:-1] or 'float32'}), wQL "
+                     f"{_f(default.get('mean_wQuantileLoss'))}"
                      f"{rel(default)}, {cov(default)}: {verdict(float(default['seconds']))}.")
     if teacher is not None:
         lines.append(f"- the calibrated teacher (DPM-Solver++ {teacher['steps']} steps; the default of a model "

@@ -186,6 +186,25 @@ def test_speed_targets_judge_the_default_sampler_and_the_student_against_deepar_
     assert [ln.endswith("**met**.") for ln in lines] == [False, False, True, True, False]
 
 
+def test_speed_targets_take_a_runs_precision_auto_row_as_its_default(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    _write(results / "sampling_speed.csv", [
+        _speed_row("dpmsolver", "20", "146.0", "0.0250"),
+        _speed_row("distilled", "2", "16.0", "0.0250"),                       # float32: no longer the default
+        {**_speed_row("distilled", "2", "11.0", "0.0251"), "precision": "auto (bf16)"},
+        _speed_row("deepar (peer)", "48", "4.0", "0.0500"),
+    ])
+    docs = tmp_path / "benchmarks.md"
+    make_table(results, docs)
+    text = docs.read_text().split("## Sampling speed on m4_hourly")[1]
+    lines = [ln for ln in text.splitlines() if ln.startswith("- the ") or ln.startswith("- **the default")]
+    assert lines[0].startswith("- **the default sampler of a model with a student** (`sampler=\"auto\"`: the student, "
+                               "2 network calls, auto (bf16)), wQL 0.0251 (+0.4% against the teacher)")
+    assert lines[0].endswith("11.0 s (target: at most 15 s), 2.8x DeepAR's 4.0 s (target: at most about 5x): **met**.")
+    assert "- the distilled student, 2 network calls, wQL 0.0250 (+0.0% against the teacher)" in text
+
+
 def test_the_default_student_calls_match_the_library():
     from make_table import DEFAULT_STUDENT_CALLS
 
