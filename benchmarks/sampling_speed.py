@@ -135,9 +135,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     p.add_argument("--student-out", default=None, help="save the model with its distilled student here")
     p.add_argument("--n-series", type=int, default=414, help="time the first N test series (414 = all)")
     p.add_argument("--n-samples", type=int, default=100)
-    p.add_argument("--samplers", nargs="*", default=["distilled:1", "distilled:2", "distilled:4", "distilled:1:bf16",
-                                                     "distilled:2:bf16", "distilled:4:bf16", "dpmsolver:20",
-                                                     "dpmsolver:20:bf16", "dpmsolver:4"],
+    p.add_argument("--samplers", nargs="*", default=["distilled:2:auto", "distilled:1", "distilled:2", "distilled:4",
+                                                     "distilled:1:bf16", "distilled:2:bf16", "distilled:4:bf16",
+                                                     "dpmsolver:20", "dpmsolver:20:bf16", "dpmsolver:4"],
                    help="tsdiff samplers to time, as name:steps[:precision] (none: skip; precision fp32 by default, "
                         "or bf16 or auto: TSDiff(precision=...), auto recorded with what it resolved to); "
                         "distilled:k is the student; 'ddpm' "

@@ -169,10 +169,7 @@ class StudentDenoiser(nn.Module):
 
     def _cut(self, seq: Tensor) -> Tensor:
         """The window channels the student sees: ``(B, C_seq, W) -> (B, C_seq, W - tail_cut)``."""
-        if self.tail_cut and self.tail_cut >= seq.shape[-1]:
-            raise ValueError(f"the student drops the first {self.tail_cut} window positions, but the window "
-                             f"has only {seq.shape[-1]}")
-        return seq[..., self.tail_cut:] if self.tail_cut else seq
+        return seq[..., self.tail_cut:]
 
     def precompute(self, seq: Tensor) -> StemShare:
         """See :meth:`tsdiff.nn.ConditionalDenoiser.precompute` (on the student's part of the window)."""
@@ -534,8 +531,8 @@ def distill(teacher: Any, teacher_sampler: Any, window_sampler: Any, held: Any, 
     prediction : {"v", "eps"}, default :data:`PREDICTION`
         The student's parameterization (``"eps"``: floored at :data:`SIGNAL_FLOOR`).
     tail_length : int, optional
-        Context positions before the horizon that the student's U-Net sees (default: the teacher's
-        ``tail_length``); :func:`check_student_tail` lists the allowed values.
+        Context positions before the horizon that the student's U-Net sees (default: at most
+        :data:`STUDENT_TAIL_LENGTH`); :func:`check_student_tail` gives the default and the allowed values.
 
     Returns
     -------
