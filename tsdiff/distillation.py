@@ -63,7 +63,7 @@ DEFAULT_PREDICT_STEPS = 2
 #: dataset), the 2-call student (the default) stays within 2% of the teacher's wQL and 0.02 of its coverage on
 #: m4_hourly (-1.6%), ett_small_1h (-2.0%) and exchange_rate_nips (+0.0%); distillation took 0.43 of the m4_hourly
 #: teacher's training (0.51 with the whole tail). With no tail at all the m4_hourly student lost 5-7% wQL (one seed).
-#: The cost of 16: the 1-call m4_hourly student, +0.3% with the whole tail, is +2.4% with it (+2.8% with 24, 2 seeds).
+#: The cost of 16: the 1-call m4_hourly student, -0.3% with the whole tail, is +2.4% with it (+2.8% with 24, 2 seeds).
 STUDENT_TAIL_LENGTH = 16
 
 #: Typical spread of a forecast in scaled units, for the loss weights (see :func:`pair_weight`).
