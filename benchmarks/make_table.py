@@ -513,8 +513,9 @@ def _speed_targets(speed: list[dict[str, str]]) -> str:
         return f"cov50 / cov90 {_f(r.get('coverage_50'), 3)} / {_f(r.get('coverage_90'), 3)}"
 
     if default is not None:
+        precision = default.get("precision") or "fp32"
         lines.append(f"- **the default sampler of a model with a student** (`sampler=\"auto\"`: the student, "
-                     f"{DEFAULT_STUDENT_CALLS} network calls, {_precision(default)[2:-1] or 'float32'}), wQL "
+                     f"{DEFAULT_STUDENT_CALLS} network calls, {'float32' if precision == 'fp32' else precision}), wQL "
                      f"{_f(default.get('mean_wQuantileLoss'))}"
                      f"{rel(default)}, {cov(default)}: {verdict(float(default['seconds']))}.")
     if teacher is not None:

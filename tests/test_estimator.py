@@ -760,6 +760,11 @@ def test_a_short_tail_student_round_trips_and_a_bad_tail_fails_before_training(f
 _V3 = Path(__file__).resolve().parent / "data" / "model_v3"
 
 
+def _close(got: np.ndarray, want: np.ndarray) -> None:
+    """Samples of a saved model file against the recorded ones, up to float rounding."""
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
 def test_version_3_model_file_loads_with_its_student():
     """tests/data/model_v3 was saved at format version 3 (tests/data/model_v3/make.py, commit 3f18e72): its
     student, which ran on the teacher's whole window, loads as one (no ``tail_cut``) and draws the recorded
@@ -768,13 +773,10 @@ def test_version_3_model_file_loads_with_its_student():
     m = TSDiff.load(_V3, device="cpu")
     assert m.student_ is not None and m.student_.module.tail_cut == 0 and m.student_.steps == (1, 2, 4)
 
-    def close(got: np.ndarray, want: np.ndarray) -> None:
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
-
-    close(m.predict(n_samples=3, seed=1, calibrated=False).samples, expected["student_raw"])
-    close(m.predict(n_samples=3, seed=1).samples, expected["student"])
-    close(m.predict(n_samples=3, seed=1, steps=1, calibrated=False).samples, expected["student_1_raw"])
-    close(m.predict(n_samples=3, seed=1, sampler="dpmsolver", calibrated=False).samples, expected["teacher_raw"])
+    _close(m.predict(n_samples=3, seed=1, calibrated=False).samples, expected["student_raw"])
+    _close(m.predict(n_samples=3, seed=1).samples, expected["student"])
+    _close(m.predict(n_samples=3, seed=1, steps=1, calibrated=False).samples, expected["student_1_raw"])
+    _close(m.predict(n_samples=3, seed=1, sampler="dpmsolver", calibrated=False).samples, expected["teacher_raw"])
 
 
 def test_version_2_model_file_loads_and_predicts_as_before():
@@ -792,20 +794,17 @@ def test_version_2_model_file_loads_and_predicts_as_before():
     m = TSDiff.load(_V2, device="cpu")
     assert m.student_ is None and m.calibrator_ is not None and m.nonnegative_.all()
 
-    def close(got: np.ndarray, want: np.ndarray) -> None:
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
-
     raw = m.predict(n_samples=3, seed=1, calibrated=False).samples
-    close(raw, expected["predict_raw"])
+    _close(raw, expected["predict_raw"])
     m.nonnegative_ = np.zeros_like(m.nonnegative_)  # no clipping: the calibration's effect alone
     raw = m.predict(n_samples=3, seed=1, calibrated=False).samples
     calibrated = m.predict(n_samples=3, seed=1).samples
-    close(calibrated, m.calibrator_.apply(raw))
+    _close(calibrated, m.calibrator_.apply(raw))
     assert not np.allclose(calibrated, raw)  # the calibration does act on these windows
     new = frame(2, 50, seed=9)
     new["target"] -= 25.0
     static = pd.DataFrame({"item_id": ["s0", "s1"], "size": [10.0, 200.0], "kind": ["a", "b"]})
-    close(m.predict(df=new, static_df=static, n_samples=3, seed=2, horizon=6, calibrated=False).samples,
+    _close(m.predict(df=new, static_df=static, n_samples=3, seed=2, horizon=6, calibrated=False).samples,
           expected["predict_df_raw"])
     with pytest.raises(ValueError, match=r"distill=True.*distill_student"):
         m.predict(sampler="distilled")
