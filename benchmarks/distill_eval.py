@@ -52,7 +52,7 @@ COLUMNS = ["dataset", "seed", "part", "sampler", "steps", "mean_wQuantileLoss", 
            "coverage_90", "wql_vs_teacher", "coverage_50_diff", "coverage_90_diff", "predict_seconds", "n_entries",
            "n_samples", "threads", "distill_seconds", "distill_cpu_seconds", "distill_steps", "distill_stop_reason",
            "teacher_train_seconds", "teacher_train_steps", "teacher_time_source", "distill_time_ratio",
-           "student_tail_length", "model_path",
+           "student_tail_length", "distill_seed", "model_path",
            "student_path", "pred_seed", "n_pred_seeds", "wql_vs_teacher_sd", "coverage_50_diff_sd",
            "coverage_90_diff_sd", "status", "note", "git_sha", "torch", "hardware", "command", "wall_seconds", "finished_at"]
 
@@ -146,6 +146,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--distill-steps", type=int, default=None, help="student training steps (default: the library's)")
     p.add_argument("--student-tail-length", type=int, default=None,
                    help="the student's tail_length (TSDiff(student_tail_length=...); default: the library's)")
+    p.add_argument("--distill-seed", type=int, default=None,
+                   help="seed of the distillation (TSDiff.distill_student(seed=...); default: the model's seed)")
     p.add_argument("--student-out", default=None, help="where to save the distilled model (default: <model>-distilled)")
     p.add_argument("--n-samples", type=int, default=100)
     p.add_argument("--pred-seeds", type=int, default=1,
@@ -197,13 +199,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     df, _, _, static_df = est.training_frames(ds.train)
     logger.info("distilling %s (%d series) ...", model_path, df["item_id"].nunique())
     t0, cpu0 = time.perf_counter(), time.process_time()
-    model.distill_student(df, static_df=static_df, max_steps=args.distill_steps, steps=args.student_steps)
+    distill_seed = model.config_.seed if args.distill_seed is None else args.distill_seed
+    model.distill_student(df, static_df=static_df, max_steps=args.distill_steps, steps=args.student_steps,
+                          seed=distill_seed)
     distill_s, distill_cpu = time.perf_counter() - t0, time.process_time() - cpu0
     res = model.student_.train_result
     student_path = Path(args.student_out) if args.student_out else model_path.with_name(model_path.name + "-distilled")
     model.save(student_path)
     ratio = distill_s / teacher_s if teacher_s else None
     common.update(student_tail_length=model.config_.tail_length - model.student_.module.tail_cut,
+                  distill_seed=distill_seed,
                   distill_seconds=round(distill_s, 2), distill_cpu_seconds=round(distill_cpu, 2),
                   distill_steps=res.steps, distill_stop_reason=res.stopped_reason,
                   distill_time_ratio=ratio, student_path=str(student_path))

@@ -708,6 +708,26 @@ def test_distill_student_on_a_fitted_model_and_the_default_sampler(fitted, tmp_p
     np.testing.assert_array_equal(m2.predict(n_samples=4).samples, m.predict(n_samples=4).samples)
 
 
+def test_distill_student_seed(fitted, tmp_path, monkeypatch):
+    """``seed`` picks the student's windows and noises: the model's seed by default, reproducible, and checked
+    before any training."""
+    m, df = fitted
+    path = m.save(tmp_path / "t")
+
+    def student(**kwargs):
+        m2 = TSDiff.load(path, device="cpu").distill_student(df, max_steps=3, steps=[1], **kwargs)
+        return m2.predict(n_samples=4, seed=0, sampler="distilled", steps=1).samples
+
+    default = student()
+    np.testing.assert_array_equal(default, student(seed=m.config_.seed))
+    np.testing.assert_array_equal(student(seed=7), student(seed=np.int64(7)))
+    assert not np.allclose(default, student(seed=7))
+    monkeypatch.setattr(TSDiff, "_distill", lambda *a, **k: pytest.fail("trained with a bad seed"))
+    for bad in (-1, 1.5, True, "0"):
+        with pytest.raises(ValueError, match=r"seed must be a non-negative integer"):
+            TSDiff.load(path, device="cpu").distill_student(df, max_steps=3, seed=bad)
+
+
 def _student_contexts(m, df, monkeypatch, **fit_kwargs):
     """The context sampler ``distill_student`` hands to the distillation (not run)."""
     seen = {}

@@ -166,6 +166,15 @@ class MemoryLimitError(TSDiffError, ValueError, MemoryError):
     """
 
 
+def _check_seed(value: Any, name: str = "seed") -> int:
+    """``value`` as an int; ``ValueError`` naming the argument unless it is a non-negative integer."""
+    import numpy as np
+
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
 def _check_positive_int(name: str, value: Any) -> int:
     """``value`` as an int; ``ValueError`` naming the argument ``name`` unless it is a positive integer."""
     import numpy as np

@@ -26,7 +26,7 @@ from .config import ConfigError, TSDiffConfig
 from .diffusion import DiffusionSchedule, DistilledSampler, make_sampler
 from .distillation import DEFAULT_STUDENT_STEPS, distill
 from .distributed import current_context, rank_seed
-from .errors import DataError, NotFittedError, TrainingError, _check_positive_int, subject
+from .errors import DataError, NotFittedError, TrainingError, _check_positive_int, _check_seed, subject
 from .forecast import Forecast
 from .frames import SeriesData, StaticEncoding, future_timestamps, read_future_covariates, read_series
 from .memory import MemoryLimit, check_memory, format_bytes, resolve_memory_limit
@@ -719,7 +719,7 @@ class TSDiff(BaseEstimator):
             # Half the teacher's cap, when it has one: distillation gets at most half of training's cap.
             cap = None if cfg.max_time is None else cfg.max_time / 2
             self._distill(self._context_sampler(series, static_cat, static_real, self.scale_floors_), held, cal,
-                          max_steps=self.distill_max_steps, max_time=cap, steps=self.student_steps)
+                          max_steps=self.distill_max_steps, max_time=cap, steps=self.student_steps, seed=cfg.seed)
         if self.train_result_.stopped_reason == "interrupted":
             logger.warning("fit was interrupted: the model holds the best checkpoint so far (step %d)",
                            self.train_result_.best_step)
@@ -746,7 +746,7 @@ class TSDiff(BaseEstimator):
     # ------------------------------------------------------------- distillation
     def distill_student(self, df: pd.DataFrame, *, static_df: Optional[pd.DataFrame] = None,
                         max_steps: Optional[int] = None, max_time: Optional[float] = None,
-                        steps: Optional[Sequence[int]] = None) -> "TSDiff":
+                        steps: Optional[Sequence[int]] = None, seed: Optional[int] = None) -> "TSDiff":
         """Distil the fitted model's default sampler into a few-step student (see :mod:`tsdiff.distillation`).
 
         The student is a copy of the denoiser (the context encoder and the conditioning are shared)
@@ -770,12 +770,18 @@ class TSDiff(BaseEstimator):
             Wall-clock cap in seconds (a stop: the learning-rate schedule follows ``max_steps``).
         steps : sequence of int, optional
             Network calls the student is trained for (default ``student_steps``).
+        seed : int, optional
+            Seeds the student's windows, starting noises and new layer (default: the model's seed, as
+            ``distill=True`` in :meth:`fit` does). The held-out windows do not depend on it. Students of one
+            teacher from different seeds differ by more than sampling noise on some datasets
+            (``docs/how_it_works.md``), so a comparison of students should cover several.
 
         Returns
         -------
         self
         """
         self._check_fitted("distill_student")
+        seed = self.config_.seed if seed is None else _check_seed(seed)
         with _torch_threads(self.num_threads):
             series, _ = self._read_histories(df)
             cfg = self.config_
@@ -789,7 +795,7 @@ class TSDiff(BaseEstimator):
             self._distill(self._context_sampler(series, static_cat, static_real, floors), held,
                           cal if self.calibrate else None,
                           max_steps=self.distill_max_steps if max_steps is None else max_steps,
-                          max_time=max_time, steps=self.student_steps if steps is None else steps)
+                          max_time=max_time, steps=self.student_steps if steps is None else steps, seed=seed)
         return self
 
     def _context_sampler(self, series: Sequence[SeriesData], static_cat: Optional[np.ndarray],
@@ -812,11 +818,11 @@ class TSDiff(BaseEstimator):
             raise DataError(f"{subject('df')}: {exc} (items {self.item_ids_[:5]}); pass longer histories") from None
 
     def _distill(self, window_sampler: ContextSampler, held: "_HeldOut", cal: Optional["_HeldOutBatch"], *,
-                 max_steps: Optional[int], max_time: Optional[float], steps: Any) -> None:
+                 max_steps: Optional[int], max_time: Optional[float], steps: Any, seed: int) -> None:
         """Train ``student_`` on ``window_sampler``'s contexts; checkpoint chosen and calibration fitted on ``held``."""
         cfg, device = self.config_, self.device_
         teacher_sampler = self._teacher_sampler()
-        self.student_ = distill(self.model_.eval(), teacher_sampler, window_sampler, held, cal, seed=cfg.seed,
+        self.student_ = distill(self.model_.eval(), teacher_sampler, window_sampler, held, cal, seed=seed,
                                 device=device, max_steps=max_steps, max_time=max_time, steps=steps,
                                 progress=self.progress,
                                 calibration_samples=_check_positive_int("calibration_samples",
@@ -1040,9 +1046,7 @@ class TSDiff(BaseEstimator):
         if chunk is None:
             chunk = default_chunk_size(cfg, self.device_.type)
         chunk = _check_positive_int("chunk_size", chunk)
-        seed = self.seed if seed is None else seed
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        seed = self.seed if seed is None else _check_seed(seed)
         diffusion_sampler = self._default_sampler(sampler, steps, eta, spacing, variance)
         denoiser = None
         if isinstance(diffusion_sampler, DistilledSampler):
