@@ -560,6 +560,8 @@ DISTILL_NOTES = {
     "a3487eb": "the teachers of a8ea06e; the student's tail set by --student-tail-length (the default became 16 "
                "in 2ab508a); the tail-0/2 runs distilled beside two other processes (time ratio inflated: 214 / 216 s "
                "of CPU)",
+    "e062b09": "the m4_hourly teacher of a8ea06e and its default (tail-16) student, distilled with other seeds "
+               "(--distill-seed): the same recipe, a different student",
 }
 
 
@@ -615,6 +617,8 @@ def _distill_section(w: Any, results_dir: Path) -> None:
         note = DISTILL_NOTES.get(r["git_sha"][:7], "")
         if r.get("student_tail_length"):  # the column exists from a3487eb on; older students ran on the whole tail
             note = f"student tail {r['student_tail_length']}" + (f"; {note}" if note else "")
+        if r.get("distill_seed"):  # the column exists from e062b09 on; before, the teacher's seed seeded it
+            note = f"distillation seed {r['distill_seed']}; {note}"
         if part == "student-mean":
             note = (f"mean of {r.get('n_pred_seeds')} sampling seeds (sd over seeds: {_pct(r.get('wql_vs_teacher_sd'))} "
                     f"/ {_f(r.get('coverage_50_diff_sd'), 3)} / {_f(r.get('coverage_90_diff_sd'), 3)})"

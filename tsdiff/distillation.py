@@ -55,6 +55,8 @@ DEFAULT_STUDENT_STEPS: tuple[int, ...] = (1, 2, 4)
 #: student is within 2% of the teacher's wQL (-0.8% to +1.6%) and 0.02 of its coverage but for one cell (m4_hourly cov90
 #: +0.0205), while the 1- and 4-call students lose 2.4-3.7% wQL on m4_hourly (``distill.csv``, 0c27507). With the
 #: 16-step tail (a3487eb, one teacher each) the 2-call student is again the only one within both bounds everywhere.
+#: Those are one distillation seed each: two more seeds of the m4_hourly student (e062b09) give 2-call wQL +1.2% /
+#: +3.3%, 1-call +5.6% / +4.9%, 4-call +0.9% / +5.1% (``docs/how_it_works.md``): 2 calls stay the most reliable.
 DEFAULT_PREDICT_STEPS = 2
 
 #: Default of the student's tail (``TSDiff(student_tail_length=None)``: at most this many positions, see
@@ -64,6 +66,8 @@ DEFAULT_PREDICT_STEPS = 2
 #: m4_hourly (-1.6%), ett_small_1h (-2.0%) and exchange_rate_nips (+0.0%); distillation took 0.43 of the m4_hourly
 #: teacher's training (0.51 with the whole tail). With no tail at all the m4_hourly student lost 5-7% wQL (one seed).
 #: The cost of 16: the 1-call m4_hourly student, -0.3% with the whole tail, is +2.4% with it (+2.8% with 24, 2 seeds).
+#: A 32-step tail gives back about a point of wQL on most m4_hourly series (two distillation seeds), but its 2-call
+#: student took 14.8 s for the 414 series against 11.2 s (bf16, 2 threads): too close to the 15-s speed bound.
 STUDENT_TAIL_LENGTH = 16
 
 #: Typical spread of a forecast in scaled units, for the loss weights (see :func:`pair_weight`).
