@@ -618,7 +618,7 @@ def _distill_section(w: Any, results_dir: Path) -> None:
         if r.get("student_tail_length"):  # the column exists from a3487eb on; older students ran on the whole tail
             note = f"student tail {r['student_tail_length']}" + (f"; {note}" if note else "")
         if r.get("distill_seed"):  # the column exists from e062b09 on; before, the teacher's seed seeded it
-            note = f"distillation seed {r['distill_seed']}; {note}"
+            note = f"distillation seed {r['distill_seed']}" + (f"; {note}" if note else "")
         if part == "student-mean":
             note = (f"mean of {r.get('n_pred_seeds')} sampling seeds (sd over seeds: {_pct(r.get('wql_vs_teacher_sd'))} "
                     f"/ {_f(r.get('coverage_50_diff_sd'), 3)} / {_f(r.get('coverage_90_diff_sd'), 3)})"

@@ -166,8 +166,8 @@ class MemoryLimitError(TSDiffError, ValueError, MemoryError):
     """
 
 
-def _check_seed(value: Any, name: str = "seed") -> int:
-    """``value`` as an int; ``ValueError`` naming the argument unless it is a non-negative integer."""
+def _check_non_negative_int(name: str, value: Any) -> int:
+    """``value`` as an int; ``ValueError`` naming the argument ``name`` unless it is a non-negative integer."""
     import numpy as np
 
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:

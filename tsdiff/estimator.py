@@ -26,7 +26,7 @@ from .config import ConfigError, TSDiffConfig
 from .diffusion import DiffusionSchedule, DistilledSampler, make_sampler
 from .distillation import DEFAULT_STUDENT_STEPS, distill
 from .distributed import current_context, rank_seed
-from .errors import DataError, NotFittedError, TrainingError, _check_positive_int, _check_seed, subject
+from .errors import DataError, NotFittedError, TrainingError, _check_non_negative_int, _check_positive_int, subject
 from .forecast import Forecast
 from .frames import SeriesData, StaticEncoding, future_timestamps, read_future_covariates, read_series
 from .memory import MemoryLimit, check_memory, format_bytes, resolve_memory_limit
@@ -771,17 +771,18 @@ class TSDiff(BaseEstimator):
         steps : sequence of int, optional
             Network calls the student is trained for (default ``student_steps``).
         seed : int, optional
-            Seeds the student's windows, starting noises and new layer (default: the model's seed, as
-            ``distill=True`` in :meth:`fit` does). The held-out windows do not depend on it. Students of one
-            teacher from different seeds differ by more than sampling noise on some datasets
-            (``docs/how_it_works.md``), so a comparison of students should cover several.
+            Seeds the student's windows, starting noises and new layer, and the held-out windows that
+            score its checkpoints (default: the model's seed, as ``distill=True`` in :meth:`fit` does;
+            the calibration's windows do not depend on it). Students of one teacher from different seeds
+            differ by more than sampling noise on some datasets (``docs/how_it_works.md``), so a
+            comparison of students should cover several.
 
         Returns
         -------
         self
         """
         self._check_fitted("distill_student")
-        seed = self.config_.seed if seed is None else _check_seed(seed)
+        seed = self.config_.seed if seed is None else _check_non_negative_int("seed", seed)
         with _torch_threads(self.num_threads):
             series, _ = self._read_histories(df)
             cfg = self.config_
@@ -1046,7 +1047,7 @@ class TSDiff(BaseEstimator):
         if chunk is None:
             chunk = default_chunk_size(cfg, self.device_.type)
         chunk = _check_positive_int("chunk_size", chunk)
-        seed = self.seed if seed is None else _check_seed(seed)
+        seed = self.seed if seed is None else _check_non_negative_int("seed", seed)
         diffusion_sampler = self._default_sampler(sampler, steps, eta, spacing, variance)
         denoiser = None
         if isinstance(diffusion_sampler, DistilledSampler):
