@@ -560,8 +560,8 @@ DISTILL_NOTES = {
     "a3487eb": "the teachers of a8ea06e; the student's tail set by --student-tail-length (the default became 16 "
                "in 2ab508a); the tail-0/2 runs distilled beside two other processes (time ratio inflated: 214 / 216 s "
                "of CPU)",
-    "e062b09": "the m4_hourly teacher of a8ea06e and its default (tail-16) student, distilled with other seeds "
-               "(--distill-seed): the same recipe, a different student",
+    "e062b09": "the m4_hourly teacher of a8ea06e, distilled again with the seed set apart (--distill-seed): "
+               "tail 16 (the default) with seeds 101 and 102, tail 32 with seeds 1 and 101 (2 sampling seeds)",
 }
 
 
@@ -594,14 +594,19 @@ def _distill_section(w: Any, results_dir: Path) -> None:
     w("| commit | dataset | teacher seed | distill steps | calls | student wQL | teacher wQL | wQL vs teacher | "
       "cov50 diff | cov90 diff | distill / train time | bounds | note |")
     w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    def run(r: dict[str, str]) -> tuple:
+        # One distill_eval invocation: its command names the run (tail, seeds, output), so two runs of one teacher
+        # at one commit (e.g. 4 and 2 sampling seeds) keep their own teacher rows.
+        return r["git_sha"], r["dataset"], r.get("seed"), r.get("command")
+
     teachers: dict[tuple, list[dict[str, str]]] = {}
     for r in rows:
         if r.get("part") == "teacher":
-            teachers.setdefault((r["git_sha"], r["dataset"], r.get("seed")), []).append(r)
+            teachers.setdefault(run(r), []).append(r)
     # A run with --pred-seeds K > 1 is shown by its student-mean rows (mean over the sampling seeds), not per seed.
-    averaged = {(r["git_sha"], r["dataset"], r.get("seed")) for r in rows if r.get("part") == "student-mean"}
+    averaged = {run(r) for r in rows if r.get("part") == "student-mean"}
     for r in rows:
-        key, part = (r["git_sha"], r["dataset"], r.get("seed")), r.get("part")
+        key, part = run(r), r.get("part")
         if part not in ("student", "student-mean") or (part == "student" and key in averaged):
             continue  # a multi-seed run's per-seed rows are folded into its student-mean rows
         try:

@@ -259,3 +259,29 @@ def test_distill_section_judges_a_multi_seed_run_by_its_means_and_hides_its_per_
     assert cells[6:12] == ["0.0510", "0.0510", "+0.0%", "+0.0150", "+0.0000", "0.20"]   # teacher: mean of both seeds
     assert cells[12] == "met"
     assert "mean of 2 sampling seeds (sd over seeds: 0.0% / 0.021 / 0.000)" in cells[13]
+
+
+def test_distill_section_keeps_each_runs_teacher_when_one_teacher_runs_twice_at_one_commit(tmp_path):
+    """Two distill_eval runs of one teacher at one commit (4 and 2 sampling seeds, another distillation seed and
+    tail): each student-mean row shows the mean of its own run's teacher rows, and names its distillation seed."""
+    results = tmp_path / "results"
+    results.mkdir()
+
+    def row(cmd: str, part: str, pred_seed: str, wql: str, **extra: str) -> dict[str, str]:
+        return {"dataset": "d1", "seed": "1", "part": part, "sampler": "distilled", "steps": "2",
+                "mean_wQuantileLoss": wql, "wql_vs_teacher": "0.01", "coverage_50_diff": "0.0",
+                "coverage_90_diff": "0.0", "pred_seed": pred_seed, "status": "ok", "distill_time_ratio": "0.4",
+                "git_sha": A, "command": f"python benchmarks/distill_eval.py {cmd}", **extra}
+    mean = {"n_pred_seeds": "x", "wql_vs_teacher_sd": "0.0", "coverage_50_diff_sd": "0.0", "coverage_90_diff_sd": "0.0"}
+    long = [row("--pred-seeds 4", "teacher", str(s), w) for s, w in ((1, "0.0400"), (2, "0.0400"), (3, "0.0700"),
+                                                                    (4, "0.0700"))]
+    short = [row("--pred-seeds 2 --distill-seed 9", "teacher", str(s), "0.0400") for s in (1, 2)]
+    _write(results / "distill.csv", long + short + [
+        row("--pred-seeds 4", "student-mean", "", "0.0560", distill_seed="1", **mean),
+        row("--pred-seeds 2 --distill-seed 9", "student-mean", "", "0.0410", distill_seed="9", **mean)])
+    docs = tmp_path / "benchmarks.md"
+    make_table(results, docs)
+    text = docs.read_text().split("## Few-step student against its teacher")[1].split("## ")[0]
+    lines = [[c.strip() for c in ln.split("|")] for ln in text.splitlines() if ln.startswith(f"| `{A[:7]}`")]
+    assert [(ln[6], ln[7]) for ln in lines] == [("0.0560", "0.0550"), ("0.0410", "0.0400")]
+    assert "distillation seed 1" in lines[0][13] and "distillation seed 9" in lines[1][13]
