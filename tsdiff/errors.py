@@ -166,19 +166,20 @@ class MemoryLimitError(TSDiffError, ValueError, MemoryError):
     """
 
 
-def _check_non_negative_int(name: str, value: Any) -> int:
-    """``value`` as an int; ``ValueError`` naming the argument ``name`` unless it is a non-negative integer."""
+def _check_int(name: str, value: Any, low: int, what: str) -> int:
+    """``value`` as an int; ``ValueError`` naming the argument ``name`` unless it is an integer ``>= low``."""
     import numpy as np
 
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be a {what} integer, got {value!r}")
     return int(value)
+
+
+def _check_non_negative_int(name: str, value: Any) -> int:
+    """``value`` as an int; ``ValueError`` naming the argument ``name`` unless it is a non-negative integer."""
+    return _check_int(name, value, 0, "non-negative")
 
 
 def _check_positive_int(name: str, value: Any) -> int:
     """``value`` as an int; ``ValueError`` naming the argument ``name`` unless it is a positive integer."""
-    import numpy as np
-
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return _check_int(name, value, 1, "positive")

@@ -1047,7 +1047,7 @@ class TSDiff(BaseEstimator):
         if chunk is None:
             chunk = default_chunk_size(cfg, self.device_.type)
         chunk = _check_positive_int("chunk_size", chunk)
-        seed = self.seed if seed is None else _check_non_negative_int("seed", seed)
+        seed = _check_non_negative_int("seed", self.seed if seed is None else seed)
         diffusion_sampler = self._default_sampler(sampler, steps, eta, spacing, variance)
         denoiser = None
         if isinstance(diffusion_sampler, DistilledSampler):
