@@ -235,10 +235,10 @@ def test_check_student_tail_keeps_the_patch_and_downsampling_grid():
         with pytest.raises(ValueError, match=r"student_tail_length must be one of \[2, 6, 10\].*tail_length 10"):
             check_student_tail(bad, cfg)
     assert check_student_tail(0, _config(tail_length=8, patch_size=2)) == 0  # multiple 2 * 2
-    # The default: the longest allowed tail of at most STUDENT_TAIL_LENGTH (16) positions.
-    assert STUDENT_TAIL_LENGTH == 16
-    for full, mults, want in [(48, (1, 2, 2), 16), (30, (1, 2, 2), 14), (24, (1, 2), 16), (17, (1, 2), 15),
-                              (16, (1, 2, 2), 16)]:
+    # The default: the longest allowed tail of at most STUDENT_TAIL_LENGTH (32) positions.
+    assert STUDENT_TAIL_LENGTH == 32
+    for full, mults, want in [(48, (1, 2, 2), 32), (50, (1, 2, 2), 30), (45, (1, 2, 2), 29), (33, (1, 2), 31),
+                              (64, (1, 2, 2, 2), 32), (30, (1, 2, 2), 30), (24, (1, 2), 24)]:
         assert check_student_tail(None, _config(context_length=64, tail_length=full, channel_mults=mults)) == want
 
 

@@ -241,9 +241,9 @@ class TSDiff(BaseEstimator):
     student_tail_length : int, optional
         Context positions before the horizon that the student's U-Net runs over (the teacher's runs over
         ``tail_length``). The U-Net's cost is proportional to the window, so a shorter tail makes every
-        network call cheaper. Default: at most :data:`tsdiff.distillation.STUDENT_TAIL_LENGTH` (16): the
-        longest allowed tail up to 16, or ``tail_length`` when that is shorter (on m4_hourly, 48 + 48
-        positions become 16 + 48). Must be ``tail_length`` minus a multiple of
+        network call cheaper. Default: at most :data:`tsdiff.distillation.STUDENT_TAIL_LENGTH` (32): the
+        longest allowed tail up to 32, or ``tail_length`` when that is shorter (on m4_hourly, 48 + 48
+        positions become 32 + 48). Must be ``tail_length`` minus a multiple of
         ``patch_size * 2 ** (len(channel_mults) - 1)``.
     sampler : {"auto", "dpmsolver", "ddim", "ddpm", "distilled"}, default "auto"
         Default sampler of :meth:`predict` (can be changed per call). ``"dpmsolver"`` is
