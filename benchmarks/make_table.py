@@ -562,6 +562,10 @@ DISTILL_NOTES = {
                "of CPU)",
     "e062b09": "the m4_hourly teacher of a8ea06e, distilled again with the seed set apart (--distill-seed): "
                "tail 16 (the default) with seeds 101 and 102, tail 32 with seeds 1 and 101 (2 sampling seeds)",
+    "fefd4f4": "the default tail became 32 (ett_small_1h keeps its whole tail of 24); teachers retrained at 06d6e8c "
+               "on an AVX2-only CPU (no AVX-512), about 3.3x slower than the earlier rows' machine; the m4_hourly "
+               "teacher's 3341 s are more than that explains (811 s x 3.3), a third process ran beside it for 20 "
+               "minutes: its time ratio would be about 0.47, not 0.38",
 }
 
 

@@ -770,7 +770,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="network calls the student is trained for (default: 1,2,4)")
     g.add_argument("--student-tail-length", type=_non_negative_int, metavar="N",
                    help="context positions before the horizon the student's network runs over (default: at most "
-                        "16; shorter is cheaper per call)")
+                        "32; shorter is cheaper per call)")
     g = p.add_argument_group("checkpoints (long runs)")
     g.add_argument("--checkpoint-dir", metavar="DIR",
                    help="write a resumable training checkpoint (checkpoint.pt) here, atomically")
