@@ -720,6 +720,10 @@ def test_distill_student_seed(fitted, tmp_path, monkeypatch):
 
     default = student()
     np.testing.assert_array_equal(default, student(seed=m.config_.seed))
+    # The seed is kept with the student, in the model file too: a student can be distilled again exactly.
+    m7 = TSDiff.load(path, device="cpu").distill_student(df, max_steps=3, steps=[1], seed=7)
+    assert m7.student_.seed == 7
+    assert TSDiff.load(m7.save(tmp_path / "s7"), device="cpu").student_.seed == 7
     np.testing.assert_array_equal(student(seed=7), student(seed=np.int64(7)))
     assert not np.allclose(default, student(seed=7))
     monkeypatch.setattr(TSDiff, "_distill", lambda *a, **k: pytest.fail("trained with a bad seed"))

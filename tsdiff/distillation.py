@@ -395,6 +395,7 @@ class DistilledStudent:
     teacher : str, the teacher's sampler (its repr)
     calibrators : dict int -> IntervalCalibrator, per step count, fitted on the held-out windows
     train_result : TrainResult of the distillation
+    seed : int or None, the distillation seed (``distill(seed=...)``; None for a student saved before it was kept)
     """
 
     module: StudentDenoiser
@@ -405,6 +406,7 @@ class DistilledStudent:
     train_result: TrainResult = field(default_factory=TrainResult)
     signal_floor: float = SIGNAL_FLOOR
     prediction: str = PREDICTION
+    seed: Optional[int] = None
 
     def sampler(self, schedule: Any, steps: Optional[int]) -> DistilledSampler:
         """The student's sampler for ``steps`` network calls (default: :data:`DEFAULT_PREDICT_STEPS` when
@@ -430,7 +432,7 @@ class DistilledStudent:
         return {"state_dict": {k: v.detach().cpu() for k, v in self.module.state_dict().items()},
                 "teacher_grid": [int(v) for v in self.teacher_grid], "steps": [int(k) for k in self.steps],
                 "teacher": self.teacher, "signal_floor": float(self.signal_floor), "prediction": self.prediction,
-                "tail_cut": int(self.module.tail_cut),
+                "tail_cut": int(self.module.tail_cut), "seed": None if self.seed is None else int(self.seed),
                 "calibration": {str(k): c.to_dict() for k, c in sorted(self.calibrators.items())},
                 "train_result": {"steps": r.steps, "best_step": r.best_step, "best_val_loss": float(r.best_val_loss),
                                  "stopped_reason": r.stopped_reason, "elapsed": float(r.elapsed)}}
@@ -447,7 +449,8 @@ class DistilledStudent:
         cals = {int(k): IntervalCalibrator.from_dict(v) for k, v in payload["calibration"].items()}
         return cls(module.to(device).eval(), [int(v) for v in payload["teacher_grid"]],
                    tuple(int(k) for k in payload["steps"]), str(payload["teacher"]), cals,
-                   TrainResult(**payload["train_result"]), module.signal_floor, module.prediction)
+                   TrainResult(**payload["train_result"]), module.signal_floor, module.prediction,
+                   None if payload.get("seed") is None else int(payload["seed"]))  # absent from older files
 
 
 def check_student_tail(tail_length: Any, config: TSDiffConfig) -> int:
@@ -584,7 +587,7 @@ def distill(teacher: Any, teacher_sampler: Any, window_sampler: Any, held: Any, 
     result = trainer.fit()
     best = trainer.best_module().eval()
     out = DistilledStudent(best, teacher_grid, steps, repr(teacher_sampler), {}, result, best.signal_floor,
-                           best.prediction)
+                           best.prediction, int(seed))
     if cal is not None and len(cal):
         inputs = batch_to_tensors(cal.inputs(), device)
         for k in steps:

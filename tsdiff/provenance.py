@@ -36,8 +36,13 @@ def git_sha() -> str:
         return "unknown"
 
 
+def _processor() -> str:
+    """``platform.processor()``, which is empty on many Linux builds, else the machine type."""
+    return platform.processor() or platform.machine()
+
+
 def _cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
-    """The CPU's ``model name`` from ``cpuinfo`` (Linux), else ``platform.processor()``."""
+    """The CPU's ``model name`` from ``cpuinfo`` (Linux), else :func:`_processor`."""
     try:
         with open(cpuinfo, encoding="utf-8", errors="replace") as fh:
             for line in fh:
@@ -45,7 +50,7 @@ def _cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return _processor()
 
 
 def hardware() -> dict[str, Any]:
@@ -60,7 +65,7 @@ def hardware() -> dict[str, Any]:
 
     from .prediction import native_bf16_cpu
 
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+    return {"platform": platform.platform(), "processor": _processor(),
             "cpu_model": _cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "native_bf16": native_bf16_cpu(),
             "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
