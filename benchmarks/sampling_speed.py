@@ -301,9 +301,9 @@ def main(argv: Optional[list[str]] = None) -> None:
         if name == "distilled":
             res["note"] = f"student of {model.student_.teacher}, {model.student_.train_result.steps} training steps"
         if precision == "auto":  # what it resolved to on this machine
-            from tsdiff.prediction import _autocast_dtype
+            from tsdiff.prediction import precision_dtype
 
-            dtype = _autocast_dtype("auto", torch.device(device), student=name == "distilled")
+            dtype = precision_dtype("auto", torch.device(device), student=name == "distilled")
             precision = f"auto ({'fp32' if dtype is None else 'bf16'})"
         emit({"part": "samplers", "sampler": name, "steps": steps or model.config_.diffusion_steps,
               "precision": precision, "n_series": n,

@@ -240,10 +240,10 @@ def test_precision_auto_runs_only_the_student_in_bf16_and_only_on_a_native_bf16_
     np.testing.assert_array_equal(draw("auto"), student_fp32)
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     monkeypatch.setattr(prediction, "native_bf16_cpu", lambda: True)
-    assert [prediction._autocast_dtype("auto", d, student=s) for d, s in ((cpu, True), (cpu, False), (cuda, True))] \
+    assert [prediction.precision_dtype("auto", d, student=s) for d, s in ((cpu, True), (cpu, False), (cuda, True))] \
         == [torch.bfloat16, None, None]
     with pytest.raises(ValueError, match=r"precision must be one of \['bf16', 'fp16', 'fp32', 'auto'\]"):
-        prediction._autocast_dtype("fp8", cpu)
+        prediction.precision_dtype("fp8", cpu)
 
 
 def test_shard_predict_splits_series(fitted):

@@ -32,7 +32,7 @@ from .frames import SeriesData, StaticEncoding, future_timestamps, read_future_c
 from .memory import MemoryLimit, check_memory, format_bytes, resolve_memory_limit
 from .metrics import weighted_quantile_loss
 from .model import TSDiffModel, batch_to_tensors
-from .prediction import _autocast_dtype, _check_shard, _PredictPlan, _torch_threads, default_chunk_size, rollout
+from .prediction import _check_shard, _PredictPlan, _torch_threads, default_chunk_size, precision_dtype, rollout
 from .serialization import (
     _Checkpointer,
     _fingerprint,
@@ -1145,7 +1145,7 @@ class TSDiff(BaseEstimator):
         device = self.device_
         model = self.model_.to(device).eval()
         out = rollout(model, arrays, plan, first_group=lo // plan.group, device=device,
-                      autocast_dtype=_autocast_dtype(self.precision, device, student=plan.denoiser is not None),
+                      autocast_dtype=precision_dtype(self.precision, device, student=plan.denoiser is not None),
                       denoiser=plan.denoiser if plan.denoiser is not None
                       else self._compiled_denoiser() if self.compile else None, finish_block=finish_block)
         out = out[:, :, :plan.horizon]

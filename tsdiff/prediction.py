@@ -94,7 +94,7 @@ def native_bf16_cpu() -> bool:
     return any(bool(probe()) for probe in probes if probe is not None)
 
 
-def _autocast_dtype(precision: str, device: torch.device, student: bool = False) -> Optional[torch.dtype]:
+def precision_dtype(precision: str, device: torch.device, student: bool = False) -> Optional[torch.dtype]:
     """``precision`` -> the autocast dtype for ``device`` (None for full float32).
 
     ``"auto"``: bfloat16 for a distilled ``student`` on a CPU with native bf16 (:func:`native_bf16_cpu`), where
