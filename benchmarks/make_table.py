@@ -539,9 +539,18 @@ def _speed_targets(speed: list[dict[str, str]]) -> str:
                 if r["sampler"] == "distilled" else f"the teacher's sampler, {r['steps']} steps")
         lines.append(f"- {what}{_precision(r)}, wQL {_f(r.get('mean_wQuantileLoss'))}{rel(r)}, {cov(r)}: "
                      f"{verdict(float(r['seconds']))}.")
-    lines.append(f"- run: `{str(sha)[:10]}`, {mine[0].get('threads', '?')} torch threads. The accuracy of each "
-                 "step count against the teacher on three datasets is in the student's section below.")
+    note = SPEED_NOTES.get(str(sha)[:7])
+    lines.append(f"- run: `{str(sha)[:10]}`, {mine[0].get('threads', '?')} torch threads{f'; {note}' if note else ''}. "
+                 "The accuracy of each step count against the teacher on three datasets is in the student's section "
+                 "below.")
     return "\n".join(lines)
+
+
+#: What differs at the commits of speed runs from today's defaults (``sampling_speed.csv`` has no tail column).
+SPEED_NOTES = {
+    "4c80031": "its student ran on a 16-step tail (the default then; 32 since fefd4f4, which has no full speed run "
+               "yet: a scratch run on the same kind of CPU took 14.8 s for the 2-call tail-32 student, e062b09)",
+}
 
 
 #: What differs at the commits of older student rows (they stay, labelled, as history).
