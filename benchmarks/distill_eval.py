@@ -51,6 +51,7 @@ logger = logging.getLogger("distill_eval")
 COLUMNS = ["dataset", "seed", "part", "sampler", "steps", "mean_wQuantileLoss", "crps", "crps_series", "coverage_50",
            "coverage_90", "wql_vs_teacher", "coverage_50_diff", "coverage_90_diff", "predict_seconds", "n_entries",
            "n_samples", "threads", "distill_seconds", "distill_cpu_seconds", "distill_steps", "distill_stop_reason",
+           "distill_best_step", "distill_best_val_loss",
            "teacher_train_seconds", "teacher_train_steps", "teacher_time_source", "distill_time_ratio",
            "student_tail_length", "distill_seed", "model_path",
            "student_path", "pred_seed", "n_pred_seeds", "wql_vs_teacher_sd", "coverage_50_diff_sd",
@@ -211,6 +212,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                   distill_seed=distill_seed,
                   distill_seconds=round(distill_s, 2), distill_cpu_seconds=round(distill_cpu, 2),
                   distill_steps=res.steps, distill_stop_reason=res.stopped_reason,
+                  # The checkpoint kept and its held-out distillation loss: does it tell a good student from a bad one?
+                  distill_best_step=res.best_step, distill_best_val_loss=float(res.best_val_loss),
                   distill_time_ratio=ratio, student_path=str(student_path))
     logger.info("distilled in %.0f s (%.0f s of CPU; %d steps, %s); teacher: %s s / %s steps (%s)", distill_s,
                 distill_cpu, res.steps, res.stopped_reason, teacher_s, teacher_steps, source)
