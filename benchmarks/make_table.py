@@ -575,6 +575,8 @@ DISTILL_NOTES = {
                "on an AVX2-only CPU (no AVX-512), about 3.3x slower than the earlier rows' machine; the m4_hourly "
                "teacher's 3341 s are more than that explains (811 s x 3.3), a third process ran beside it for 20 "
                "minutes: its time ratio would be about 0.47, not 0.38",
+    "3669bf0": "the default tail 32; m4_hourly teachers of seeds 1 and 2 retrained at 11438c8 (the seed-1 one scores "
+               "as fefd4f4's, digit for digit) on the AVX2-only CPU kind; two distillations side by side",
 }
 
 
