@@ -65,8 +65,8 @@ DEFAULT_PREDICT_STEPS = 2
 #: from one distillation seed to the next, and at tail 16 one of three m4_hourly 2-call students missed the
 #: teacher's wQL by +3.3% (seeds 1 / 101 / 102: -1.6% / +1.2% / +3.3%, ``distill.csv``, a3487eb and e062b09);
 #: with 16 more hours of history the same seeds gave -2.1% / -0.2% (e062b09) and +0.4% (a scratch run); seed 102
-#: of another seed-1 teacher missed at tail 32 too (+3.2%, fefd4f4): the seed's spread is larger than the tail's
-#: effect, which was better or equal in each pair measured. The cost:
+#: of another seed-1 teacher missed at tail 32 too (+3.2%, fefd4f4; its seed 1 gave -0.1%, 3669bf0): the seed's
+#: spread is larger than the tail's effect, which was better or equal in each pair measured. The cost:
 #: the 2-call student's predict for the 414 series took 14.8 s against 11.2 s (bf16, 2 threads, scratch runs on an
 #: AVX-512 CPU, e062b09); ``sampling_speed.csv`` has no tail-32 row yet (its 11.4 s is the tail-16 student). With
 #: no tail at all the m4_hourly student lost 5-7% wQL (one seed).
