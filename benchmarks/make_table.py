@@ -550,6 +550,9 @@ def _speed_targets(speed: list[dict[str, str]]) -> str:
 SPEED_NOTES = {
     "4c80031": "its student ran on a 16-step tail (the default then; 32 since fefd4f4, which has no full speed run "
                "yet: a scratch run on the same kind of CPU took 14.8 s for the 2-call tail-32 student, e062b09)",
+    "4e7d9e4": "the m4_hourly seed-1 teacher trained at 4e7d9e4 with its tail-32 student (the default; distillation "
+               "seed 1), the model of that commit's rows in the student's section; an Intel Xeon with AVX-512 and "
+               "native bf16",
 }
 
 
@@ -577,6 +580,10 @@ DISTILL_NOTES = {
                "minutes: its time ratio would be about 0.47, not 0.38",
     "3669bf0": "the default tail 32; m4_hourly teachers of seeds 1 and 2 retrained at 11438c8 (the seed-1 one scores "
                "as fefd4f4's, digit for digit) on the AVX2-only CPU kind; two distillations side by side",
+    "4e7d9e4": "the default tail 32; teachers retrained at 4e7d9e4 (m4_hourly seeds 1, 2 and 3, ett_small_1h and "
+               "exchange_rate_nips seeds 1 and 2) on an AVX-512 CPU with native bf16, where precision='auto' runs "
+               "the student in bf16 (float32 on the AVX2 kind: the seed-1 m4_hourly teacher scores as 3669bf0's, "
+               "digit for digit, its student a little differently); two jobs side by side",
 }
 
 

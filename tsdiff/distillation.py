@@ -67,9 +67,9 @@ DEFAULT_PREDICT_STEPS = 2
 #: with 16 more hours of history the same seeds gave -2.1% / -0.2% (e062b09) and +0.4% (a scratch run); seed 102
 #: of another seed-1 teacher missed at tail 32 too (+3.2%, fefd4f4; its seed 1 gave -0.1%, 3669bf0): the seed's
 #: spread is larger than the tail's effect, which was better or equal in each pair measured. The cost:
-#: the 2-call student's predict for the 414 series took 14.8 s against 11.2 s (bf16, 2 threads, scratch runs on an
-#: AVX-512 CPU, e062b09); ``sampling_speed.csv`` has no tail-32 row yet (its 11.4 s is the tail-16 student). With
-#: no tail at all the m4_hourly student lost 5-7% wQL (one seed).
+#: the 2-call tail-32 student's predict for the 414 series x 100 samples took 12.8 s in bf16 (15.3 s in float32),
+#: 3.4x DeepAR's time in the same run (``sampling_speed.csv``, 4e7d9e4, 2 threads, an AVX-512 CPU), where the
+#: tail-16 one took 11.4 s (4c80031). With no tail at all the m4_hourly student lost 5-7% wQL (one seed).
 STUDENT_TAIL_LENGTH = 32
 
 #: Typical spread of a forecast in scaled units, for the loss weights (see :func:`pair_weight`).
