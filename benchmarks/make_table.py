@@ -548,8 +548,8 @@ def _speed_targets(speed: list[dict[str, str]]) -> str:
 
 #: What differs at the commits of speed runs from today's defaults (``sampling_speed.csv`` has no tail column).
 SPEED_NOTES = {
-    "4c80031": "its student ran on a 16-step tail (the default then; 32 since fefd4f4, which has no full speed run "
-               "yet: a scratch run on the same kind of CPU took 14.8 s for the 2-call tail-32 student, e062b09)",
+    "4c80031": "its student ran on a 16-step tail (the default then; 32 since fefd4f4, first timed in full at "
+               "4e7d9e4)",
     "4e7d9e4": "the m4_hourly seed-1 teacher trained at 4e7d9e4 with its tail-32 student (the default; distillation "
                "seed 1), the model of that commit's rows in the student's section; an Intel Xeon with AVX-512 and "
                "native bf16",
