@@ -58,7 +58,8 @@ DEFAULT_STUDENT_STEPS: tuple[int, ...] = (1, 2, 4)
 #: Those are one distillation seed each: two more seeds of the m4_hourly student (e062b09) give 2-call wQL +1.2% /
 #: +3.3%, 1-call +5.6% / +4.9%, 4-call +0.9% / +5.1% (``docs/how_it_works.md``): 2 calls stay the most reliable.
 #: At 4e7d9e4 (seven teachers of the three datasets) 1 and 2 calls each meet every bound on five, 4 calls on three;
-#: where both miss, 2 calls miss by less on m4_hourly (cov90 +0.022 against +3.4% wQL and +0.027).
+#: where both miss, 2 calls miss by less on m4_hourly (cov90 +0.022 against +3.4% wQL and +0.027), by more on
+#: exchange_rate_nips (+2.8% wQL against +2.3%).
 DEFAULT_PREDICT_STEPS = 2
 
 #: Default of the student's tail (``TSDiff(student_tail_length=None)``: at most this many positions, see
